@@ -1,0 +1,1 @@
+"""Provider-agnostic core: models, interfaces, errors, configuration and registry."""

@@ -1,0 +1,304 @@
+"""The stable provider API: what every provider implements and callers rely on.
+
+``IProvider`` is the contract between the notebook layer and any provider. Its
+methods and signatures follow the provider-refactor design's "Public API Surface".
+Provider-specific capabilities live in optional extension Protocols at the end of
+this module; callers discover them with ``isinstance(provider, IPausable)`` and the
+like, never by checking a provider's concrete type.
+
+Every method raises only subclasses of ``flow_notebook.core.errors.FlowError``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from flow_notebook.core.models import (
+    AvailableInstance,
+    Instance,
+    ProviderCapabilities,
+    Task,
+    TaskConfig,
+    TaskStatus,
+    User,
+    Volume,
+)
+
+
+@runtime_checkable
+class IRemoteOperations(Protocol):
+    """Runs commands and moves files on a task's instance."""
+
+    def execute_command(self, task_id: str, command: str, timeout: int | None = None) -> str:
+        """Runs a shell command on the task's first instance.
+
+        Args:
+            task_id: The task whose instance runs the command.
+            command: A shell command line.
+            timeout: Seconds to wait before giving up; ``None`` waits.
+
+        Returns:
+            The command's standard output.
+
+        Raises:
+            RemoteOperationError: The command failed or could not be run.
+        """
+        ...
+
+    def retrieve_file(self, task_id: str, remote_path: str) -> bytes:
+        """Returns the content of a file on the task's first instance."""
+        ...
+
+    def open_shell(self, task_id: str, command: str | None = None) -> None:
+        """Opens an interactive shell (or runs ``command``) on the task's instance."""
+        ...
+
+
+@runtime_checkable
+class IProviderInit(Protocol):
+    """What a setup form needs to configure a provider interactively."""
+
+    def list_projects(self) -> list[dict[str, Any]]:
+        """Returns the projects the credentials can use, as ``{"id", "name"}`` dicts."""
+        ...
+
+    def list_ssh_keys(self, project_id: str | None = None) -> list[dict[str, Any]]:
+        """Returns the SSH keys known to the provider, as ``{"id", "name"}`` dicts."""
+        ...
+
+    def get_config_fields(self) -> dict[str, dict[str, Any]]:
+        """Returns the configuration fields with their descriptions and whether secret."""
+        ...
+
+    def validate_config(self, config: dict[str, Any]) -> list[str]:
+        """Returns the problems with ``config``; an empty list means it is usable."""
+        ...
+
+
+@runtime_checkable
+class IComputeProvider(Protocol):
+    """Submits and manages tasks."""
+
+    def normalize_instance_request(
+        self, gpu_count: int, gpu_type: str | None = None
+    ) -> tuple[str, int, str | None]:
+        """Turns a GPU request into ``(instance_type, num_instances, warning)``."""
+        ...
+
+    def find_instances(
+        self, requirements: dict[str, Any], limit: int = 10
+    ) -> list[AvailableInstance]:
+        """Returns offers matching ``requirements``, cheapest first."""
+        ...
+
+    def submit_task(
+        self,
+        instance_type: str,
+        config: TaskConfig,
+        volume_ids: list[str] | None = None,
+        allow_partial_fulfillment: bool = False,
+        chunk_size: int | None = None,
+    ) -> Task:
+        """Starts a task. Never submits twice for one call, even across retries."""
+        ...
+
+    def prepare_task_config(self, config: TaskConfig) -> TaskConfig:
+        """Returns ``config`` with provider defaults filled in; validates it."""
+        ...
+
+    def get_task(self, task_id: str) -> Task:
+        """Returns the task. Raises ``TaskNotFoundError`` for an unknown id."""
+        ...
+
+    def get_task_status(self, task_id: str) -> TaskStatus:
+        """Returns the task's current status."""
+        ...
+
+    def stop_task(self, task_id: str) -> bool:
+        """Stops the task; ``False`` when it had already ended. Idempotent."""
+        ...
+
+    def cancel_task(self, task_id: str) -> bool:
+        """Alias of ``stop_task``."""
+        ...
+
+    def get_task_logs(self, task_id: str, tail: int = 100, log_type: str = "stdout") -> str:
+        """Returns the last ``tail`` lines of the task's ``stdout`` or ``stderr``."""
+        ...
+
+    def stream_task_logs(self, task_id: str, log_type: str = "stdout") -> Iterator[str]:
+        """Yields log lines as they are written; ends by itself when the task ends."""
+        ...
+
+    def list_tasks(
+        self,
+        status: TaskStatus | None = None,
+        limit: int = 100,
+        force_refresh: bool = False,
+    ) -> list[Task]:
+        """Returns up to ``limit`` tasks, newest first, optionally of one status."""
+        ...
+
+    def get_task_instances(self, task_id: str) -> list[Instance]:
+        """Returns the task's instances."""
+        ...
+
+
+@runtime_checkable
+class IStorageProvider(Protocol):
+    """Creates volumes and moves data in and out of them."""
+
+    def create_volume(
+        self, size_gb: int, name: str | None = None, interface: str = "block"
+    ) -> Volume:
+        """Creates a volume of ``size_gb`` GB."""
+        ...
+
+    def delete_volume(self, volume_id: str) -> bool:
+        """Deletes a volume; ``False`` when it did not exist."""
+        ...
+
+    def list_volumes(self, limit: int = 100) -> list[Volume]:
+        """Returns up to ``limit`` volumes."""
+        ...
+
+    def upload_file(self, volume_id: str, local_path: Path, remote_path: str | None = None) -> bool:
+        """Copies a local file into the volume."""
+        ...
+
+    def upload_directory(
+        self, volume_id: str, local_path: Path, remote_path: str | None = None
+    ) -> bool:
+        """Copies a local directory tree into the volume."""
+        ...
+
+    def download_file(self, volume_id: str, remote_path: str, local_path: Path) -> bool:
+        """Copies a file out of the volume."""
+        ...
+
+    def download_directory(self, volume_id: str, remote_path: str, local_path: Path) -> bool:
+        """Copies a directory tree out of the volume."""
+        ...
+
+    def is_volume_id(self, identifier: str) -> bool:
+        """Whether ``identifier`` looks like this provider's volume id (not a name)."""
+        ...
+
+
+@runtime_checkable
+class IProvider(IComputeProvider, IStorageProvider, Protocol):
+    """A full provider: compute, storage and the cross-cutting operations."""
+
+    def get_remote_operations(self) -> IRemoteOperations | None:
+        """Returns the provider's remote operations, or ``None`` when it has none."""
+        ...
+
+    def resolve_instance_type(self, user_spec: str) -> str:
+        """Turns a user's spec such as ``h100`` or ``8xa100`` into a provider type."""
+        ...
+
+    def get_user(self, user_id: str) -> User:
+        """Returns a user of the provider."""
+        ...
+
+    def get_capabilities(self) -> ProviderCapabilities:
+        """Returns what the provider can do."""
+        ...
+
+
+# --- Optional extensions, discovered with isinstance() --------------------------------
+
+
+@runtime_checkable
+class IActiveTasks(Protocol):
+    """Extension: lists only the tasks that have not ended."""
+
+    def list_active_tasks(self, limit: int = 100) -> list[Task]:
+        """Returns up to ``limit`` tasks that are not in a terminal state."""
+        ...
+
+
+@runtime_checkable
+class IPausable(Protocol):
+    """Extension: tasks can be paused and resumed. Both calls are idempotent."""
+
+    def pause_task(self, task_id: str) -> bool:
+        """Pauses the task; ``False`` when it was already paused."""
+        ...
+
+    def resume_task(self, task_id: str) -> bool:
+        """Resumes the task; ``False`` when it was not paused."""
+        ...
+
+
+@runtime_checkable
+class IVolumeMounting(Protocol):
+    """Extension: attach a volume to a task that already runs."""
+
+    def mount_volume(self, volume_id: str, task_id: str, mount_point: str | None = None) -> None:
+        """Mounts the volume on every instance of the task."""
+        ...
+
+
+@runtime_checkable
+class IProjects(Protocol):
+    """Extension: the provider groups resources in projects."""
+
+    def get_projects(self) -> list[dict[str, Any]]:
+        """Returns the projects visible to the credentials."""
+        ...
+
+
+@runtime_checkable
+class IInstanceCatalog(Protocol):
+    """Extension: the provider has a catalogue of instance types."""
+
+    def get_instance_types(self, region: str | None = None) -> list[dict[str, Any]]:
+        """Returns the instance types, optionally only those offered in ``region``."""
+        ...
+
+
+@runtime_checkable
+class ISSHKeyManagement(Protocol):
+    """Extension: SSH keys registered with the provider."""
+
+    def get_ssh_keys(self) -> list[dict[str, Any]]:
+        """Returns the registered keys (never private key material)."""
+        ...
+
+    def create_ssh_key(self, name: str, public_key: str | None = None) -> dict[str, Any]:
+        """Registers a key; without ``public_key`` the provider generates a pair."""
+        ...
+
+    def delete_ssh_key(self, key_id: str) -> bool:
+        """Deletes a key; ``False`` when it did not exist."""
+        ...
+
+
+@runtime_checkable
+class IInitInterface(Protocol):
+    """Extension: an interactive setup interface."""
+
+    def get_init_interface(self) -> IProviderInit:
+        """Returns the setup interface."""
+        ...
+
+
+@runtime_checkable
+class ISSHTunnels(Protocol):
+    """Extension: forward local ports to services on instances."""
+
+    def get_ssh_tunnel_manager(self) -> Any:
+        """Returns the tunnel manager."""
+        ...
+
+
+@runtime_checkable
+class IClosable(Protocol):
+    """Extension: the provider holds resources (connections, threads) to release."""
+
+    def close(self) -> None:
+        """Releases every resource. Safe to call twice."""
+        ...

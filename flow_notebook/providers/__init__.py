@@ -1,0 +1,1 @@
+"""Providers: local (embedded default) and Mithril."""

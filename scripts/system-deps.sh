@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs the system programs the integration tests use (sshd and rsync for the
+# sandbox's real instances). Needs root and apt-get; elsewhere it says what is missing.
+set -euo pipefail
+need=()
+command -v /usr/sbin/sshd >/dev/null 2>&1 || need+=(openssh-server)
+command -v rsync >/dev/null 2>&1 || need+=(rsync)
+command -v ssh >/dev/null 2>&1 || need+=(openssh-client)
+if [ ${#need[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+else
+  echo "system-deps: missing ${need[*]}; install them (tests that need real instances will say so)" >&2
+fi
