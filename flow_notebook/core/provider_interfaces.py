@@ -221,6 +221,21 @@ class IActiveTasks(Protocol):
 
 
 @runtime_checkable
+class IResumableLogs(Protocol):
+    """Extension: follow a log from a given line, so a reattached view loses nothing."""
+
+    def stream_task_logs_from(
+        self, task_id: str, start_line: int = 0, log_type: str = "stdout"
+    ) -> Iterator[str]:
+        """Yields lines from line ``start_line`` (0-based) on; ends when the task ends.
+
+        Resuming with ``start_line`` equal to the number of lines already seen yields
+        every later line exactly once: no line is lost or repeated.
+        """
+        ...
+
+
+@runtime_checkable
 class IPausable(Protocol):
     """Extension: tasks can be paused and resumed. Both calls are idempotent."""
 
