@@ -1,0 +1,1 @@
+"""Instance runtime: the startup script builder and the paths it shares."""

@@ -1,0 +1,23 @@
+"""Paths on a Mithril instance that the startup script and the provider agree on.
+
+The startup script writes these; the log service, the code-upload strategies and
+the task service read them over SSH. Change them here only.
+"""
+
+from __future__ import annotations
+
+LOG_DIR = "/var/log/flow"
+STDOUT_LOG = f"{LOG_DIR}/stdout.log"
+STDERR_LOG = f"{LOG_DIR}/stderr.log"
+STARTUP_LOG = "/var/log/foundry/startup_script.log"
+EXIT_CODE_FILE = f"{LOG_DIR}/exit_code"
+STARTED_MARKER = f"{LOG_DIR}/started"
+DONE_MARKER = f"{LOG_DIR}/done"
+DEFERRED_SCRIPT = f"{LOG_DIR}/deferred_script.sh"
+DEFERRED_READY_MARKER = f"{LOG_DIR}/deferred_ready"
+CODE_READY_MARKER = f"{LOG_DIR}/code_ready"
+WORKSPACE = "/workspace"
+VOLUME_ROOT = "/mnt/volumes"
+"""The sandbox exposes each attached volume at ``VOLUME_ROOT/<volume_fid>``."""
+
+LOG_FILES = {"stdout": STDOUT_LOG, "stderr": STDERR_LOG}
