@@ -1,0 +1,490 @@
+"""Pydantic models of the Mithril Compute API payloads.
+
+Each class mirrors the component schema of the same name in Mithril's OpenAPI
+document (``ValidationErrorModel`` is the spec's ``ValidationError``, renamed so it
+cannot be confused with ``flow_notebook.core.errors.ValidationError``). Field names,
+required fields, nullability and enum values follow the spec exactly;
+``SPEC_NAMES`` maps every spec schema name to its class, and a test checks the
+models against the document.
+
+Request models forbid unknown fields, so a typo fails here rather than on the
+server. Response models ignore unknown fields, so a newer API that adds fields
+does not break this client.
+
+Money comes in two shapes: bid and auction prices are dollar strings such as
+``"$25.60"``; ``/v2/pricing/current`` answers in integer cents.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+BidStatus = Literal["Open", "Allocated", "Preempting", "Terminated", "Paused"]
+BidDetailedStatus = Literal["Open", "Allocated", "Preempting", "Terminated", "Paused", "Relocating"]
+InstanceStatus = Literal[
+    "STATUS_NEW",
+    "STATUS_CONFIRMED",
+    "STATUS_INITIALIZING",
+    "STATUS_STARTING",
+    "STATUS_RUNNING",
+    "STATUS_STOPPING",
+    "STATUS_TERMINATED",
+    "STATUS_RELOCATING",
+    "STATUS_PREEMPTING",
+    "STATUS_PREEMPTED",
+    "STATUS_REPLACED",
+    "STATUS_PAUSED",
+    "STATUS_ERROR",
+]
+DiskInterface = Literal["Block", "File"]
+SortDirection = Literal["asc", "desc"]
+BidSortBy = Literal["created_at", "status"]
+InstanceSortBy = Literal["created_at", "instance_status", "instance_type_fid"]
+OrderType = Literal["Bid", "Reservation"]
+BidHistoryEventType = Literal[
+    "Placed",
+    "Paused",
+    "Resumed",
+    "Terminated",
+    "Allocated",
+    "Preempted",
+    "Limit Price Changed",
+    "Memory Adjusted",
+    "Volumes Attached",
+    "Volumes Removed",
+]
+
+VOLUME_NAME_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
+VOLUME_NAME_MAX_LENGTH = 64
+# The spec bounds size_gb as (0 bytes, 2 PiB); 2 PiB expressed in GiB.
+VOLUME_SIZE_GB_LIMIT = 2 * 1024 * 1024
+
+
+class RequestModel(BaseModel):
+    """Base of request bodies: unknown fields are an error."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    def to_json(self) -> dict[str, Any]:
+        """Returns the body to send: JSON-ready, with unset optional (``None``) fields left out."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+class ResponseModel(BaseModel):
+    """Base of response bodies: unknown fields are ignored for forward compatibility."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+# --- Spot bids -------------------------------------------------------------------
+
+
+class LaunchSpecificationModel(ResponseModel):
+    """What each instance of a bid boots with.
+
+    Used both in requests (inside ``CreateBidRequest``) and in responses (inside
+    ``BidModel``), so it ignores unknown fields rather than rejecting them.
+    """
+
+    volumes: list[str]
+    ssh_keys: list[str]
+    startup_script: str | None = None
+    kubernetes_cluster: str | None = None
+    image_version: str | None = None
+    memory_gb: int | None = None
+
+
+class CreateBidRequest(RequestModel):
+    """Body of ``POST /v2/spot/bids``; ``limit_price`` is a dollar string like ``"$25.60"``."""
+
+    project: str
+    region: str
+    instance_type: str
+    limit_price: str
+    instance_quantity: int
+    name: str
+    launch_specification: LaunchSpecificationModel
+    notification_email: str | None = None
+
+
+class UpdateBidRequest(RequestModel):
+    """Body of ``PATCH /v2/spot/bids/{bid_fid}``: only the fields that are set change."""
+
+    limit_price: str | None = None
+    paused: bool | None = None
+    volumes: list[str] | None = None
+    memory_gb: int | None = None
+
+
+class BidModel(ResponseModel):
+    """A spot bid."""
+
+    fid: str
+    name: str
+    project: str
+    created_by: str
+    created_at: datetime
+    deactivated_at: datetime | None = None
+    limit_price: str
+    instance_quantity: int
+    instance_type: str
+    region: str | None = None
+    instances: list[str]
+    launch_specification: LaunchSpecificationModel
+    status: BidStatus
+
+
+class GetBidsResponse(ResponseModel):
+    """One page of ``GET /v2/spot/bids``."""
+
+    data: list[BidModel]
+    next_cursor: str | None = None
+
+
+class BidStatusResponse(ResponseModel):
+    """Answer of ``GET /v2/spot/bids/{bid_fid}/status`` (adds ``Relocating``)."""
+
+    bid_fid: str
+    status: BidDetailedStatus
+
+
+class PersistentDiskChange(ResponseModel):
+    """A volume attached to or removed from a bid."""
+
+    attached: str | None = None
+    removed: str | None = None
+
+
+class BidHistoryEventModel(ResponseModel):
+    """One event in a bid's history."""
+
+    timestamp: datetime
+    event_type: BidHistoryEventType
+    limit_price: str | None = None
+    user_id: str | None = None
+    memory_gb: int | None = None
+    persistent_disk_change: PersistentDiskChange | None = None
+
+
+class BidHistoryResponse(ResponseModel):
+    """Answer of ``GET /v2/spot/bids/{bid_fid}/history``."""
+
+    bid_fid: str
+    events: list[BidHistoryEventModel]
+
+
+class AuctionModel(ResponseModel):
+    """Spot capacity of one instance type in one region (``GET /v2/spot/availability``)."""
+
+    fid: str
+    instance_type: str
+    region: str
+    capacity: int
+    last_instance_price: str
+    lowest_allocated_price: str | None = None
+    adjustable_memory: bool
+    default_image_version: str | None = None
+
+
+# --- Instances -------------------------------------------------------------------
+
+
+class InstanceModel(ResponseModel):
+    """One instance; ``ssh_destination`` is where to connect once it runs."""
+
+    fid: str
+    name: str
+    project: str
+    created_at: datetime
+    created_by: str
+    instance_type: str
+    region: str | None = None
+    bid: str | None = None
+    reservation: str | None = None
+    ssh_destination: str | None = None
+    private_ip: str | None = None
+    status: InstanceStatus
+
+
+class GetInstancesResponse(ResponseModel):
+    """One page of ``GET /v2/instances``."""
+
+    data: list[InstanceModel]
+    next_cursor: str | None = None
+
+
+class InstanceStatusResponse(ResponseModel):
+    """Answer of ``GET /v2/instances/{instance_fid}/status``."""
+
+    fid: str
+    name: str
+    status: InstanceStatus
+    bid: str | None = None
+    reservation: str | None = None
+    end_time: datetime | None = None
+
+
+class InstanceTypeModel(ResponseModel):
+    """An instance type of the catalogue (``GET /v2/instance-types``)."""
+
+    fid: str
+    name: str
+    num_cpus: int
+    cpu_type: str
+    ram_gb: int
+    num_gpus: int
+    gpu_type: str
+    gpu_memory_gb: int
+    gpu_socket: str
+    local_storage_gb: int
+    network_type: str | None = None
+    ib_count: int
+    bridge_count: int
+
+
+class ImageVersionModel(ResponseModel):
+    """A boot image version."""
+
+    image_version_fid: str
+    image_version_name: str
+    os: str
+    kernel: str
+    stable: bool
+    supported_regions: list[str]
+    deactivated_at: datetime | None = None
+    nvidia_driver: str | None = None
+    cuda: str | None = None
+    cuda_toolkit: str | None = None
+    nvidia_container_toolkit: str | None = None
+    packages: str | None = None
+
+
+# --- Volumes ---------------------------------------------------------------------
+
+
+class VolumeModel(ResponseModel):
+    """A storage volume; ``deleted_at`` is always present, ``None`` while it lives."""
+
+    fid: str
+    name: str
+    region: str
+    created_at: datetime
+    deleted_at: datetime | None
+    capacity_gb: int
+    project: str
+    interface: DiskInterface
+    bids: list[str]
+    reservations: list[str]
+    attachments: dict[str, str]
+
+
+class CreateVolumeRequest(RequestModel):
+    """Body of ``POST /v2/volumes``."""
+
+    name: str = Field(max_length=VOLUME_NAME_MAX_LENGTH, pattern=VOLUME_NAME_PATTERN)
+    project: str
+    disk_interface: DiskInterface
+    region: str
+    size_gb: int = Field(gt=0, lt=VOLUME_SIZE_GB_LIMIT)
+
+
+class UpdateVolumeRequest(RequestModel):
+    """Body of ``PATCH /v2/volumes/{volume_fid}``."""
+
+    name: str = Field(max_length=VOLUME_NAME_MAX_LENGTH, pattern=VOLUME_NAME_PATTERN)
+
+
+# --- Account: user, projects, SSH keys, quotas -------------------------------------
+
+
+class MeResponse(ResponseModel):
+    """The caller's profile (``GET /v2/me``)."""
+
+    id: str
+    fid: str
+    email: str
+    user_name: str | None = None
+    organization_id: str
+    organization_role: str | None = None
+
+
+class TeammateResponse(ResponseModel):
+    """A user visible to the caller (``GET /v2/me/teammates``)."""
+
+    id: str
+    fid: str
+    user_name: str | None = None
+    email: str | None = None
+    organization_role: str | None = None
+    project_ids: list[str]
+    deactivated_at: datetime | None = None
+
+
+class ProjectModel(ResponseModel):
+    """A project (``GET /v2/projects``)."""
+
+    fid: str
+    name: str
+    created_at: datetime
+
+
+class NewSshKeyModel(ResponseModel):
+    """A registered SSH key."""
+
+    fid: str
+    name: str
+    project: str
+    public_key: str
+    created_at: datetime
+    required: bool
+
+
+class CreatedSshKeyModel(ResponseModel):
+    """A key just created; ``private_key`` is set when the server generated the pair."""
+
+    fid: str
+    name: str
+    project: str
+    public_key: str
+    created_at: datetime
+    required: bool
+    private_key: str | None = None
+
+    def __repr_args__(self) -> Any:
+        # A generated private key must not land in a log line through repr().
+        for name, value in super().__repr_args__():
+            yield name, ("**********" if name == "private_key" and value else value)
+
+
+class CreateSshKeyRequest(RequestModel):
+    """Body of ``POST /v2/ssh-keys``; without ``public_key`` the server generates a pair."""
+
+    project: str
+    name: str
+    public_key: str | None = None
+    required: bool = False
+
+
+class UpdateSshKeyRequest(RequestModel):
+    """Body of ``PATCH /v2/ssh-keys/{ssh_key_fid}``."""
+
+    required: bool
+
+
+class QuotaModel(ResponseModel):
+    """One quota of a project (``GET /v2/quotas``)."""
+
+    fid: str
+    project: str
+    instance_type: str | None = None
+    product_type: str
+    total_quantity: int = Field(ge=0)
+    used_quantity: int = Field(ge=0)
+    units: str
+    name: str
+
+
+# --- Pricing ---------------------------------------------------------------------
+
+
+class CurrentPricesResponse(ResponseModel):
+    """Answer of ``GET /v2/pricing/current``; every price is in cents."""
+
+    spot_price_cents: int | None = None
+    reserved_price_cents: int | None = None
+    minimum_price_cents: int | None = None
+    lowest_allocated_bid_cents: int | None = None
+    dynamic_win_price_cents: int | None = None
+    available_capacity: int | None = None
+    total_capacity: int | None = None
+
+
+class HistoricalPriceSeriesModel(ResponseModel):
+    """Prices over time of one instance type in one region (prices as dollar strings)."""
+
+    instance_type: str
+    region: str
+    timestamps: list[datetime]
+    spot_prices: list[str]
+    reserved_prices: list[str]
+    region_disabled: bool = False
+
+
+class HistoricalPricesResponseModel(ResponseModel):
+    """Answer of ``GET /v2/pricing/history``."""
+
+    series: list[HistoricalPriceSeriesModel]
+    complete: bool = True
+
+
+class PricingEventModel(ResponseModel):
+    """A change of an instance's status that affected what it costs."""
+
+    id: str
+    occurred_at: datetime
+    instance_fid: str
+    instance_name: str
+    instance_status: InstanceStatus
+
+
+# --- Errors ----------------------------------------------------------------------
+
+
+class ValidationErrorModel(ResponseModel):
+    """One entry of a 422 answer (the spec's ``ValidationError``)."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class HTTPValidationError(ResponseModel):
+    """Body of a 422 answer."""
+
+    detail: list[ValidationErrorModel] = Field(default_factory=list)
+
+
+SPEC_NAMES: dict[str, type[BaseModel]] = {
+    cls.__name__: cls
+    for cls in (
+        LaunchSpecificationModel,
+        CreateBidRequest,
+        UpdateBidRequest,
+        BidModel,
+        GetBidsResponse,
+        BidStatusResponse,
+        PersistentDiskChange,
+        BidHistoryEventModel,
+        BidHistoryResponse,
+        AuctionModel,
+        InstanceModel,
+        GetInstancesResponse,
+        InstanceStatusResponse,
+        InstanceTypeModel,
+        ImageVersionModel,
+        VolumeModel,
+        CreateVolumeRequest,
+        UpdateVolumeRequest,
+        MeResponse,
+        TeammateResponse,
+        ProjectModel,
+        NewSshKeyModel,
+        CreatedSshKeyModel,
+        CreateSshKeyRequest,
+        UpdateSshKeyRequest,
+        QuotaModel,
+        CurrentPricesResponse,
+        HistoricalPriceSeriesModel,
+        HistoricalPricesResponseModel,
+        PricingEventModel,
+        HTTPValidationError,
+    )
+}
+SPEC_NAMES["ValidationError"] = ValidationErrorModel
+"""Spec component schema name -> model class, for every model in this module."""
+
+SPEC_ENUMS: dict[str, Any] = {"SortDirection": SortDirection}
+"""Spec enum schema name -> ``Literal`` type, for the enums the client sends."""
