@@ -1,0 +1,156 @@
+"""In-memory records of the sandbox: users, projects, keys, volumes, bids, instances.
+
+Every record is a plain dataclass. ``Store`` holds them behind one re-entrant lock,
+which callers take (``with store.lock:``) around any read-modify-write; the HTTP
+handlers and the market tick run on different threads.
+"""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+
+def utcnow() -> datetime:
+    """Returns the current time in UTC."""
+    return datetime.now(timezone.utc)
+
+
+def new_fid(prefix: str) -> str:
+    """Returns a fresh id like ``bid_3kf9a0c1d2e4``."""
+    return f"{prefix}_{secrets.token_hex(6)}"
+
+
+@dataclass
+class User:
+    """An account; ``api_key`` is what it sends as the Bearer token."""
+
+    fid: str
+    email: str
+    api_key: str
+    projects: list[str]
+
+
+@dataclass
+class Project:
+    """A project; ``quotas`` maps an instance type fid (or ``"storage"``) to its limit."""
+
+    fid: str
+    name: str
+    created_at: datetime
+    quotas: dict[str, int]
+
+
+@dataclass
+class SshKey:
+    """A registered public key."""
+
+    fid: str
+    name: str
+    project: str
+    public_key: str
+    created_at: datetime
+    required: bool = False
+
+
+@dataclass
+class Volume:
+    """A volume: a directory under the sandbox root that outlives bids."""
+
+    fid: str
+    name: str
+    region: str
+    created_at: datetime
+    capacity_gb: int
+    project: str
+    interface: str
+    path: Path
+    deleted_at: datetime | None = None
+    bids: list[str] = field(default_factory=list)
+    attachments: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Instance:
+    """One instance of a bid."""
+
+    fid: str
+    name: str
+    project: str
+    created_at: datetime
+    created_by: str
+    instance_type: str
+    region: str
+    bid: str
+    seq: int
+    status: str = "STATUS_NEW"
+    ssh_destination: str | None = None
+    private_ip: str | None = None
+
+
+@dataclass
+class Bid:
+    """A spot bid; ``limit_cents`` is its limit price in cents."""
+
+    fid: str
+    name: str
+    project: str
+    created_by: str
+    created_at: datetime
+    limit_cents: int
+    instance_quantity: int
+    instance_type: str
+    region: str
+    launch_specification: dict[str, Any]
+    seq: int
+    status: str = "Open"
+    deactivated_at: datetime | None = None
+    instances: list[str] = field(default_factory=list)
+    preempt_at: float | None = None
+    memory_gb: int | None = None
+
+
+class Store:
+    """All records, keyed by fid, in creation order.
+
+    Attributes:
+        lock: Taken around every read-modify-write of the records.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.users: dict[str, User] = {}
+        self.projects: dict[str, Project] = {}
+        self.ssh_keys: dict[str, SshKey] = {}
+        self.volumes: dict[str, Volume] = {}
+        self.bids: dict[str, Bid] = {}
+        self.instances: dict[str, Instance] = {}
+        self._seq = itertools.count(1)
+
+    def next_seq(self) -> int:
+        """Returns a number larger than every earlier one (creation order)."""
+        return next(self._seq)
+
+    def user_by_key(self, api_key: str) -> User | None:
+        """Returns the user whose API key is ``api_key``, or ``None``."""
+        for user in self.users.values():
+            if secrets.compare_digest(user.api_key, api_key):
+                return user
+        return None
+
+    def project_for(self, user: User, project: str) -> Project | None:
+        """Returns the project ``project`` (fid or name) if ``user`` may use it."""
+        for fid in user.projects:
+            candidate = self.projects[fid]
+            if project in (candidate.fid, candidate.name):
+                return candidate
+        return None
+
+    def bid_instances(self, bid: Bid) -> list[Instance]:
+        """Returns the instance records of ``bid``."""
+        return [self.instances[fid] for fid in bid.instances if fid in self.instances]
