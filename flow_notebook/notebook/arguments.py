@@ -1,0 +1,219 @@
+"""Argument parsing for ``%flow`` subcommands: a parser that never exits, shared option groups.
+
+Every parser raises IPython's ``UsageError`` instead of exiting, so a user sees one
+line instead of a traceback (or a dead kernel). The resource and output option groups
+are defined once here because ``%flow run`` and the later ``%%flow run`` cell magic
+share them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any, NoReturn
+
+from IPython.core.error import UsageError
+
+from flow_notebook.core.errors import ValidationError
+from flow_notebook.core.models import TaskConfig
+
+
+class HelpShown(Exception):  # noqa: N818 - a control-flow signal, not an error
+    """Raised after a parser printed its help for ``-h``, to stop the subcommand quietly."""
+
+
+class FlowArgumentParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose errors raise ``UsageError`` and whose ``-h`` returns."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("exit_on_error", False)
+        super().__init__(**kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        """Raises ``UsageError`` naming the subcommand, instead of exiting."""
+        raise UsageError(f"{self.prog}: {message} (see %flow help {self.prog.split()[-1]})")
+
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        """Stops parsing without exiting the interpreter."""
+        if status == 0:
+            raise HelpShown()
+        self.error(message or "invalid arguments")
+
+    def parse_line_args(self, argv: list[str]) -> argparse.Namespace:
+        """Parses ``argv``; turns ``argparse.ArgumentError`` into ``UsageError`` too."""
+        try:
+            return self.parse_args(argv)
+        except argparse.ArgumentError as exc:
+            self.error(str(exc))
+
+
+def make_parser(command: str, description: str) -> FlowArgumentParser:
+    """Builds the parser of one subcommand.
+
+    Args:
+        command: Subcommand name, e.g. ``run``.
+        description: One paragraph shown by ``%flow help COMMAND``.
+
+    Returns:
+        A parser whose program name is ``%flow COMMAND``.
+    """
+    return FlowArgumentParser(prog=f"%flow {command}", description=description)
+
+
+def add_resource_options(parser: argparse.ArgumentParser) -> None:
+    """Adds the options that describe what a task runs on and with."""
+    group = parser.add_argument_group("resources")
+    group.add_argument(
+        "-g", "--gpu", metavar="TYPE", help="GPU or instance type, e.g. a100, 8xh100"
+    )
+    group.add_argument("--instances", type=int, metavar="N", help="number of instances (default 1)")
+    group.add_argument("--region", help="region to run in (default: provider's choice)")
+    group.add_argument(
+        "--max-price", type=float, metavar="USD", help="highest price per instance-hour, in dollars"
+    )
+    group.add_argument("--image", help="container image or environment name")
+    group.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="environment variable for the task (repeatable; not secret)",
+    )
+    group.add_argument(
+        "--secret",
+        action="append",
+        default=[],
+        metavar="K[=V]",
+        help="secret environment variable (repeatable; masked everywhere); "
+        "K alone takes the value from this kernel's environment",
+    )
+    group.add_argument("--name", help="task name (letters, digits, '.', '_', '-')")
+    upload = group.add_mutually_exclusive_group()
+    upload.add_argument(
+        "--upload", dest="upload", action="store_true", default=None, help="send local code"
+    )
+    upload.add_argument(
+        "--no-upload", dest="upload", action="store_false", help="do not send local code"
+    )
+    group.add_argument("--code", metavar="PATH", help="local directory to send (implies --upload)")
+
+
+def add_output_options(parser: argparse.ArgumentParser) -> None:
+    """Adds the options that say how long to stay with a task and what to show."""
+    group = parser.add_argument_group("output")
+    mode = group.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--follow", action="store_true", help="stream the task's output until it ends"
+    )
+    mode.add_argument("--wait", action="store_true", help="wait until the task ends, quietly")
+    group.add_argument(
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        help="stop following/waiting after this long (the task keeps running)",
+    )
+
+
+def split_command(argv: list[str]) -> tuple[list[str], list[str]]:
+    """Splits ``argv`` at the first ``--`` into options and the command.
+
+    Returns:
+        ``(options, command)``; ``command`` is empty when there is no ``--``.
+    """
+    if "--" not in argv:
+        return argv, []
+    index = argv.index("--")
+    return argv[:index], argv[index + 1 :]
+
+
+def command_value(command: list[str]) -> list[str] | str:
+    """Returns what ``TaskConfig.command`` gets for the words after ``--``.
+
+    One word holding whitespace (``-- "make && ./run"``) is a shell line, run by
+    ``bash -c``; anything else is an argv list, run without a shell.
+    """
+    if len(command) == 1 and any(ch.isspace() for ch in command[0]):
+        return command[0]
+    return command
+
+
+def task_config_from_args(
+    args: argparse.Namespace,
+    command: list[str] | str | None = None,
+    script: str | None = None,
+    environ: dict[str, str] | None = None,
+) -> TaskConfig:
+    """Builds a ``TaskConfig`` from parsed resource options.
+
+    Args:
+        args: Namespace filled by ``add_resource_options``.
+        command: The command to run.
+        script: A script body to run instead of ``command`` (cell magic).
+        environ: Where ``--secret K`` looks values up; defaults to ``os.environ``.
+
+    Returns:
+        A validated task configuration.
+
+    Raises:
+        ValidationError: An option value is malformed; the message never holds a secret.
+    """
+    values: dict[str, Any] = {
+        "command": command,
+        "script": script,
+        "env": _pairs(args.env, option="--env", environ=None),
+        "secrets": _pairs(args.secret, option="--secret", environ=environ or dict(os.environ)),
+    }
+    optional = {
+        "name": args.name,
+        "num_instances": args.instances,
+        "region": args.region,
+        "max_price_per_hour": args.max_price,
+        "image": args.image,
+    }
+    values.update({key: value for key, value in optional.items() if value is not None})
+    if args.code:
+        values["code_root"] = Path(args.code).expanduser()
+        values["upload_code"] = args.upload is not False
+    elif args.upload is not None:
+        values["upload_code"] = args.upload
+    return build_task_config(values)
+
+
+def build_task_config(values: dict[str, Any]) -> TaskConfig:
+    """Validates ``values`` into a ``TaskConfig``, mapping pydantic errors to one line.
+
+    Raises:
+        ValidationError: With the first problem found; input values are not echoed.
+    """
+    import pydantic
+
+    try:
+        return TaskConfig(**values)
+    except pydantic.ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or None
+        message = str(first["msg"]).removeprefix("Value error, ")
+        prefix = f"{field}: " if field else ""
+        # Not chained: pydantic's message quotes input values, and those may be secrets.
+        raise ValidationError(f"{prefix}{message}", field=field) from None
+
+
+def _pairs(items: list[str], *, option: str, environ: dict[str, str] | None) -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            if environ is None:
+                raise ValidationError(f"{option} expects KEY=VALUE, got {item!r}")
+            if key not in environ:
+                # Secrets given by name only come from the kernel's environment.
+                raise ValidationError(
+                    f"{option} {key}: no such variable in this kernel's environment",
+                    suggestion=f"set it first, or use {option} {key}=VALUE",
+                )
+            value = environ[key]
+        if not key:
+            raise ValidationError(f"{option} expects KEY=VALUE, with a non-empty KEY")
+        pairs[key] = value
+    return pairs

@@ -1,0 +1,18 @@
+"""The ``%flow`` subcommands, one module each, routed by name.
+
+Each module defines ``NAME``, ``SUMMARY`` (one line for ``%flow help``),
+``build_parser()`` and ``execute(session, argv)``; ``execute`` returns the value the
+magic gives back to the cell (``%flow run`` returns the ``Task``) and raises only
+``FlowError`` or IPython's ``UsageError``.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from flow_notebook.notebook.commands import cancel, help, logs, run, status, use
+from flow_notebook.notebook.commands import list as list_
+
+COMMANDS: dict[str, ModuleType] = {
+    module.NAME: module for module in (run, status, list_, logs, cancel, use, help)
+}

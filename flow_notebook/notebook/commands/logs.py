@@ -1,0 +1,47 @@
+"""``%flow logs [TASK] [--follow] [--tail N] [--stderr]``: a task's output."""
+
+from __future__ import annotations
+
+from flow_notebook.notebook.arguments import FlowArgumentParser, make_parser
+from flow_notebook.notebook.commands.list import _positive_int
+from flow_notebook.notebook.commands.status import add_task_argument, task_id_or_last
+from flow_notebook.notebook.follow import emit, follow_logs
+from flow_notebook.notebook.session import FlowSession
+
+NAME = "logs"
+SUMMARY = "show a task's output; --follow streams it until the task ends"
+
+
+def build_parser() -> FlowArgumentParser:
+    """Returns the parser of ``%flow logs``."""
+    parser = make_parser(
+        NAME,
+        "Show the last lines of a task's output. With --follow, stream new lines until the "
+        "task ends, resuming after the lines a previous follow already showed.",
+    )
+    add_task_argument(parser, required=False)
+    parser.add_argument("--follow", action="store_true", help="stream until the task ends")
+    parser.add_argument(
+        "--tail", type=_positive_int, default=100, metavar="N", help="last N lines (default 100)"
+    )
+    parser.add_argument("--stderr", action="store_true", help="standard error instead of output")
+    parser.add_argument(
+        "--timeout", type=float, metavar="SECONDS", help="stop following after this long"
+    )
+    return parser
+
+
+def execute(session: FlowSession, argv: list[str]) -> None:
+    """Prints the log tail, or streams it with ``--follow``.
+
+    Raises:
+        TaskNotFoundError: No task has that id.
+    """
+    args = build_parser().parse_line_args(argv)
+    task_id = task_id_or_last(session, args.task)
+    log_type = "stderr" if args.stderr else "stdout"
+    if args.follow:
+        follow_logs(session, task_id, log_type=log_type, timeout=args.timeout)
+        return
+    text = session.provider.get_task_logs(task_id, tail=args.tail, log_type=log_type)
+    emit(text.rstrip("\n") if text.strip() else f"(no {log_type} output)")

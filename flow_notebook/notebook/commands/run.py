@@ -1,0 +1,82 @@
+"""``%flow run [options] -- COMMAND...``: submit a command as a task."""
+
+from __future__ import annotations
+
+from IPython.core.error import UsageError
+
+from flow_notebook.core.models import Task, TaskConfig
+from flow_notebook.notebook.arguments import (
+    FlowArgumentParser,
+    add_output_options,
+    add_resource_options,
+    command_value,
+    make_parser,
+    split_command,
+    task_config_from_args,
+)
+from flow_notebook.notebook.follow import emit, follow_logs, wait_for_task
+from flow_notebook.notebook.formatting import follow_hint
+from flow_notebook.notebook.session import FlowSession
+
+NAME = "run"
+SUMMARY = "submit a command as a task: %flow run [options] -- COMMAND..."
+_DESCRIPTION = (
+    "Submit COMMAND (everything after --) as a task and return the Task, e.g. "
+    "task = %flow run --gpu a100 --follow -- python train.py. One quoted word with spaces "
+    "runs as a shell line (bash -c). Like other IPython magics, {expr} and $name in the "
+    "line expand from the notebook's variables; write {{ }} or $$ for literal ones."
+)
+
+
+def build_parser() -> FlowArgumentParser:
+    """Returns the parser of ``%flow run``'s options (the part before ``--``)."""
+    parser = make_parser(NAME, _DESCRIPTION)
+    add_resource_options(parser)
+    add_output_options(parser)
+    return parser
+
+
+def execute(session: FlowSession, argv: list[str]) -> Task:
+    """Submits the task, prints one line about it, and follows or waits if asked.
+
+    Returns:
+        The task: as submitted, or as last seen after ``--follow``/``--wait``.
+
+    Raises:
+        UsageError: Malformed options or no command.
+        FlowError: The provider refused or failed.
+    """
+    options, command = split_command(argv)
+    if "--" not in argv and not {"-h", "--help"} & set(argv):
+        raise UsageError("%flow run: put the command after --, e.g. %flow run -- python train.py")
+    args = build_parser().parse_line_args(options)
+    if not command:
+        raise UsageError("%flow run: nothing to run after --, e.g. %flow run -- python train.py")
+    config = task_config_from_args(args, command=command_value(command))
+    task = submit(session, config, gpu=args.gpu)
+    if args.follow:
+        return follow_logs(session, task.task_id, timeout=args.timeout)
+    if args.wait:
+        return wait_for_task(session, task.task_id, timeout=args.timeout)
+    return task
+
+
+def submit(session: FlowSession, config: TaskConfig, *, gpu: str | None = None) -> Task:
+    """Submits ``config`` on the session's provider and prints the one-line receipt.
+
+    Args:
+        session: Supplies the provider; remembers the task as the last one.
+        config: What to run.
+        gpu: The user's GPU/instance spec (``a100``, ``8xh100``), resolved by the provider.
+
+    Returns:
+        The submitted task.
+    """
+    provider = session.provider
+    if gpu:
+        config.instance_type = provider.resolve_instance_type(gpu)
+    config = provider.prepare_task_config(config)
+    task = provider.submit_task(config.instance_type or "", config)
+    session.last_task_id = task.task_id
+    emit(f"task {task.task_id} ({task.name}) {task.status.value}: {follow_hint(task.task_id)}")
+    return task
