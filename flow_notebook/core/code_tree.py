@@ -3,7 +3,7 @@ r"""Select, hash and copy the files of a code directory, as every provider uploa
 Files are selected the way ``git`` would: patterns in ``.gitignore`` and ``.flowignore``
 (``.flowignore`` wins, being read last) in the root and in any sub-directory apply,
 with gitignore syntax: ``*.ext``, ``dir/``, anchored ``/x`` or ``a/b``, ``**``,
-``!negation``, ``#`` comments and ``\\`` escapes. A file inside an ignored directory
+``!negation``, ``#`` comments and ``\`` escapes. A file inside an ignored directory
 cannot be re-included, as in git. ``.git``, ``__pycache__``, ``.ipynb_checkpoints``,
 ``.venv`` and ``venv`` are always skipped.
 

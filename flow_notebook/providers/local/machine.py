@@ -1,0 +1,123 @@
+"""Describes this machine: CPU cores, memory and NVIDIA GPUs (via ``nvidia-smi``).
+
+The local provider runs everything here, so "instance types" are just a name for
+this machine: ``<n>x<gpu>`` (e.g. ``2xa100``) when it has GPUs, else ``cpu-<cores>``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+_GPU_QUERY = ["nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader"]
+_VENDOR_WORDS = frozenset({"nvidia", "tesla", "geforce", "quadro"})
+
+
+@dataclass(frozen=True)
+class GpuInfo:
+    """One GPU.
+
+    Attributes:
+        name: Full name as the driver reports it.
+        memory_mb: Memory in MiB.
+    """
+
+    name: str
+    memory_mb: int
+
+    @property
+    def short_name(self) -> str:
+        """A short lowercase model name, e.g. ``h100`` for ``NVIDIA H100 80GB HBM3``."""
+        for word in self.name.lower().split():
+            if word not in _VENDOR_WORDS and re.match(r"^[a-z]+\d+[a-z]*$", word):
+                return word
+        return re.sub(r"[^a-z0-9]+", "-", self.name.lower()).strip("-") or "gpu"
+
+
+@dataclass(frozen=True)
+class MachineFacts:
+    """This machine's resources.
+
+    Attributes:
+        cpu_cores: Logical CPU cores.
+        memory_gb: Total memory in GB (rounded down).
+        gpus: The GPUs, possibly none.
+    """
+
+    cpu_cores: int
+    memory_gb: int
+    gpus: tuple[GpuInfo, ...] = ()
+
+    @property
+    def instance_type(self) -> str:
+        """The name of this machine as an instance type."""
+        if self.gpus:
+            return f"{len(self.gpus)}x{self.gpus[0].short_name}"
+        return f"cpu-{self.cpu_cores}"
+
+
+def run_quietly(argv: list[str]) -> str | None:
+    """Runs ``argv`` and returns its stdout, or ``None`` when it is missing or fails."""
+    if shutil.which(argv[0]) is None:
+        return None
+    try:
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout if result.returncode == 0 else None
+
+
+class MachineProbe:
+    """Finds this machine's facts once and remembers them.
+
+    Args:
+        run: Runs a command and returns its stdout or ``None`` (``nvidia-smi`` goes here).
+        meminfo: Path of ``/proc/meminfo``.
+        cpu_count: Returns the number of logical cores.
+    """
+
+    def __init__(
+        self,
+        run: Callable[[list[str]], str | None] = run_quietly,
+        meminfo: Path = Path("/proc/meminfo"),
+        cpu_count: Callable[[], int | None] = os.cpu_count,
+    ) -> None:
+        self._run = run
+        self._meminfo = meminfo
+        self._cpu_count = cpu_count
+        self._facts: MachineFacts | None = None
+
+    def describe(self) -> MachineFacts:
+        """Returns this machine's facts (probed on the first call)."""
+        if self._facts is None:
+            self._facts = MachineFacts(
+                cpu_cores=self._cpu_count() or 1,
+                memory_gb=self._memory_gb(),
+                gpus=tuple(self._gpus()),
+            )
+        return self._facts
+
+    def _memory_gb(self) -> int:
+        try:
+            text = self._meminfo.read_text()
+        except OSError:
+            return 0
+        match = re.search(r"^MemTotal:\s+(\d+)\s+kB", text, re.MULTILINE)
+        return int(match.group(1)) // (1024 * 1024) if match else 0
+
+    def _gpus(self) -> list[GpuInfo]:
+        output = self._run(_GPU_QUERY)
+        gpus = []
+        for line in (output or "").splitlines():
+            name, _, memory = line.rpartition(",")
+            digits = re.search(r"\d+", memory)
+            if name.strip():
+                gpus.append(
+                    GpuInfo(name=name.strip(), memory_mb=int(digits.group()) if digits else 0)
+                )
+        return gpus

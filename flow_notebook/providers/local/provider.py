@@ -1,0 +1,357 @@
+"""The local provider facade: ``IProvider`` for tasks that run on this machine.
+
+State lives in ``<FLOW_HOME>/local``: ``store/`` (task records, diskcache),
+``tasks/<task_id>/`` (logs, work directory) and ``volumes/``. Every service comes in
+through the constructor; ``from_config`` wires the defaults.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from flow_notebook.core.config import FlowConfig
+from flow_notebook.core.errors import TaskNotFoundError, ValidationError
+from flow_notebook.core.models import (
+    AvailableInstance,
+    Instance,
+    ProviderCapabilities,
+    Task,
+    TaskConfig,
+    TaskStatus,
+    User,
+    Volume,
+    VolumeSpec,
+)
+from flow_notebook.providers.local import logs
+from flow_notebook.providers.local.control import TaskControl, TaskState
+from flow_notebook.providers.local.machine import MachineProbe
+from flow_notebook.providers.local.remote import LocalRemoteOperations
+from flow_notebook.providers.local.runner import Mount, TaskLauncher
+from flow_notebook.providers.local.store import TaskRecord, TaskStore
+from flow_notebook.providers.local.volumes import LocalVolumes
+
+PROVIDER_NAME = "local"
+
+
+class LocalProvider:
+    """Runs tasks as process groups on this machine; the default provider.
+
+    Args:
+        state_root: Directory for all local state.
+        store: Task records (default: diskcache in ``state_root/store``).
+        launcher: Starts tasks (default: under ``state_root/tasks``).
+        control: Observes and signals tasks.
+        volumes: Volume directories (default: ``state_root/volumes``).
+        machine: Describes this machine.
+        poll_interval: Seconds between log polls while following.
+    """
+
+    def __init__(
+        self,
+        state_root: Path,
+        *,
+        store: TaskStore | None = None,
+        launcher: TaskLauncher | None = None,
+        control: TaskControl | None = None,
+        volumes: LocalVolumes | None = None,
+        machine: MachineProbe | None = None,
+        poll_interval: float = logs.DEFAULT_POLL_INTERVAL,
+    ) -> None:
+        self.state_root = Path(state_root)
+        self._store = store or TaskStore(self.state_root / "store")
+        self._launcher = launcher or TaskLauncher(self.state_root / "tasks")
+        self._control = control or TaskControl(self._store)
+        self._volumes = volumes or LocalVolumes(self.state_root / "volumes")
+        self._machine = machine or MachineProbe()
+        self._poll_interval = poll_interval
+
+    @classmethod
+    def from_config(cls, config: FlowConfig) -> LocalProvider:
+        """Builds the provider with its state in ``config.home / "local"``."""
+        return cls(config.home / "local")
+
+    # --- compute -----------------------------------------------------------------
+
+    def normalize_instance_request(
+        self, gpu_count: int, gpu_type: str | None = None
+    ) -> tuple[str, int, str | None]:
+        """Returns this machine's type, one instance and a warning when GPUs fall short."""
+        facts = self._machine.describe()
+        asked = f"{gpu_count}x{gpu_type or 'gpu'}"
+        warning = None
+        if gpu_count > 0 and not facts.gpus:
+            warning = f"this machine has no GPU: {asked} runs on CPU ({facts.instance_type})"
+        elif gpu_count > len(facts.gpus):
+            warning = f"this machine has {len(facts.gpus)} GPUs, fewer than {asked}"
+        elif gpu_type and facts.gpus and gpu_type.lower() != facts.gpus[0].short_name:
+            warning = f"this machine has {facts.instance_type}, not {gpu_type}"
+        return facts.instance_type, 1, warning
+
+    def find_instances(
+        self, requirements: dict[str, Any], limit: int = 10
+    ) -> list[AvailableInstance]:
+        """Describes this machine as the one offer, at price 0, when it fits."""
+        facts = self._machine.describe()
+        if int(requirements.get("gpu_count") or requirements.get("min_gpu_count") or 0) > len(
+            facts.gpus
+        ):
+            return []
+        offer = AvailableInstance(
+            allocation_id="local",
+            instance_type=facts.instance_type,
+            region="local",
+            price_per_hour=0.0,
+            gpu_type=facts.gpus[0].short_name if facts.gpus else "",
+            gpu_count=len(facts.gpus),
+            cpu_cores=facts.cpu_cores,
+            memory_gb=facts.memory_gb,
+            available_quantity=1,
+        )
+        return [offer][: max(0, limit)]
+
+    def resolve_instance_type(self, user_spec: str) -> str:
+        """Every spec resolves to this machine's type: everything runs here."""
+        return self._machine.describe().instance_type
+
+    def prepare_task_config(self, config: TaskConfig) -> TaskConfig:
+        """Validates ``config`` for a local run and fills the instance type and code root.
+
+        Raises:
+            ValidationError: More than one instance, or a code root that is not a directory.
+        """
+        if config.num_instances > 1:
+            raise ValidationError(
+                f"the local provider runs one instance, not {config.num_instances}",
+                field="num_instances",
+                suggestion="use num_instances=1 or the mithril provider",
+            )
+        updates: dict[str, Any] = {"instance_type": self._machine.describe().instance_type}
+        if config.upload_code:
+            root = Path(config.code_root or Path.cwd()).resolve()
+            if not root.is_dir():
+                raise ValidationError(f"code root {root} is not a directory", field="code_root")
+            updates["code_root"] = root
+        return config.model_copy(update=updates)
+
+    def submit_task(
+        self,
+        instance_type: str,
+        config: TaskConfig,
+        volume_ids: list[str] | None = None,
+        allow_partial_fulfillment: bool = False,
+        chunk_size: int | None = None,
+    ) -> Task:
+        """Starts the task now, on this machine, and returns it."""
+        config = self.prepare_task_config(config)
+        specs = list(config.volumes)
+        for volume_id in volume_ids or []:
+            name = self._volumes.get(volume_id).name
+            specs.append(VolumeSpec(volume_id=volume_id, mount_path=f"/volumes/{name}"))
+        mounts = [self._mount(spec) for spec in specs]
+        record = self._launcher.launch(config, config.instance_type or instance_type, mounts)
+        self._store.put(record)
+        return self._to_task(record, self._control.observe(record))
+
+    def _mount(self, spec: VolumeSpec) -> Mount:
+        if spec.volume_id:
+            volume = self._volumes.get(spec.volume_id)
+        else:
+            volume = self._volumes.find_by_name(spec.name) if spec.name else None
+            if volume is None:
+                if not spec.size_gb:
+                    raise ValidationError(f"no volume named {spec.name!r}", field="volumes")
+                volume = self._volumes.create(spec.size_gb, spec.name)
+        return Mount(volume, self._volumes.data_dir(volume.volume_id), spec.mount_path)
+
+    def get_task(self, task_id: str) -> Task:
+        """Returns the task. Raises ``TaskNotFoundError`` for an unknown id."""
+        record = self._record(task_id)
+        return self._to_task(record, self._control.observe(record))
+
+    def get_task_status(self, task_id: str) -> TaskStatus:
+        """Returns the task's current status."""
+        return self._state(task_id).status
+
+    def stop_task(self, task_id: str) -> bool:
+        """Cancels the task; returns once its process group is gone. Idempotent."""
+        return self._control.stop(self._record(task_id))
+
+    def cancel_task(self, task_id: str) -> bool:
+        """Alias of ``stop_task``."""
+        return self.stop_task(task_id)
+
+    def pause_task(self, task_id: str) -> bool:
+        """Pauses (SIGSTOP) the task's process group; ``False`` when already paused."""
+        return self._control.pause(self._record(task_id))
+
+    def resume_task(self, task_id: str) -> bool:
+        """Resumes (SIGCONT) a paused task; ``False`` when it was not paused."""
+        return self._control.resume(self._record(task_id))
+
+    def get_task_logs(self, task_id: str, tail: int = 100, log_type: str = "stdout") -> str:
+        """Returns the last ``tail`` lines of the task's ``stdout`` or ``stderr``."""
+        return logs.read_tail(logs.log_path(self._record(task_id).task_dir, log_type), tail)
+
+    def stream_task_logs(self, task_id: str, log_type: str = "stdout") -> Iterator[str]:
+        """Yields lines as they are written; ends once the task ended and all is read."""
+        return self.stream_task_logs_from(task_id, 0, log_type)
+
+    def stream_task_logs_from(
+        self, task_id: str, start_line: int = 0, log_type: str = "stdout"
+    ) -> Iterator[str]:
+        """Yields lines from line ``start_line`` (0-based) on; ends when the task ends."""
+        path = logs.log_path(self._record(task_id).task_dir, log_type)
+        return logs.follow(
+            path,
+            lambda: self._state(task_id).status.is_terminal,
+            start_line=start_line,
+            poll_interval=self._poll_interval,
+        )
+
+    def list_tasks(
+        self, status: TaskStatus | None = None, limit: int = 100, force_refresh: bool = False
+    ) -> list[Task]:
+        """Returns up to ``limit`` tasks, newest first, optionally of one status."""
+        self._launcher.reap()
+        records = sorted(self._store.records(), key=lambda r: r.created_at, reverse=True)
+        tasks = []
+        for record in records:
+            task = self._to_task(record, self._control.observe(record))
+            if status is None or task.status is status:
+                tasks.append(task)
+            if len(tasks) >= limit:
+                break
+        return tasks
+
+    def list_active_tasks(self, limit: int = 100) -> list[Task]:
+        """Returns up to ``limit`` tasks that have not ended, newest first."""
+        return [t for t in self.list_tasks(limit=1_000_000) if not t.is_terminal][:limit]
+
+    def get_task_instances(self, task_id: str) -> list[Instance]:
+        """Returns one instance: the task's process on this machine."""
+        record = self._record(task_id)
+        state = self._control.observe(record)
+        instance_id = f"{task_id}-pid{state.pid}" if state.pid else f"{task_id}-0"
+        return [
+            Instance(
+                instance_id=instance_id,
+                task_id=task_id,
+                status=state.status.value,
+                instance_type=record.instance_type,
+                region="local",
+                private_ip="127.0.0.1",
+                created_at=record.created_at,
+            )
+        ]
+
+    # --- storage -----------------------------------------------------------------
+
+    def create_volume(
+        self, size_gb: int, name: str | None = None, interface: str = "block"
+    ) -> Volume:
+        """Creates a volume directory of nominal size ``size_gb``."""
+        return self._volumes.create(size_gb, name, interface)
+
+    def delete_volume(self, volume_id: str) -> bool:
+        """Deletes a volume; ``False`` when it did not exist."""
+        return self._volumes.delete(volume_id)
+
+    def list_volumes(self, limit: int = 100) -> list[Volume]:
+        """Returns up to ``limit`` volumes, newest first."""
+        return self._volumes.list(limit)
+
+    def upload_file(self, volume_id: str, local_path: Path, remote_path: str | None = None) -> bool:
+        """Copies a local file into the volume."""
+        return self._volumes.upload_file(volume_id, local_path, remote_path)
+
+    def upload_directory(
+        self, volume_id: str, local_path: Path, remote_path: str | None = None
+    ) -> bool:
+        """Copies a local directory tree into the volume."""
+        return self._volumes.upload_directory(volume_id, local_path, remote_path)
+
+    def download_file(self, volume_id: str, remote_path: str, local_path: Path) -> bool:
+        """Copies a file out of the volume."""
+        return self._volumes.download_file(volume_id, remote_path, local_path)
+
+    def download_directory(self, volume_id: str, remote_path: str, local_path: Path) -> bool:
+        """Copies a directory tree out of the volume."""
+        return self._volumes.download_directory(volume_id, remote_path, local_path)
+
+    def is_volume_id(self, identifier: str) -> bool:
+        """Whether ``identifier`` looks like a local volume id (``vol-local-<hex>``)."""
+        return self._volumes.is_volume_id(identifier)
+
+    # --- cross-cutting -----------------------------------------------------------
+
+    def get_remote_operations(self) -> LocalRemoteOperations:
+        """Returns operations that run in a task's work directory."""
+        return LocalRemoteOperations(
+            lambda task_id: self._record(task_id).work_dir, [self.state_root / "volumes"]
+        )
+
+    def get_user(self, user_id: str) -> User:
+        """Returns this machine's user (every id means the current OS user)."""
+        name = getpass.getuser()
+        return User(user_id=str(os.getuid()), username=name)
+
+    def get_capabilities(self) -> ProviderCapabilities:
+        """Returns what running locally can do."""
+        return ProviderCapabilities(
+            name=PROVIDER_NAME,
+            supports_on_demand=True,
+            supports_attached_storage=True,
+            supports_pause=True,
+            supports_code_upload=True,
+            supports_gpu=bool(self._machine.describe().gpus),
+            max_instances_per_task=1,
+            max_storage_per_instance_gb=65_536,
+            supported_regions=["local"],
+            pricing_model="free",
+        )
+
+    def close(self) -> None:
+        """Releases the task store. Safe to call twice; running tasks keep running."""
+        self._launcher.reap()
+        self._store.close()
+
+    # --- helpers -----------------------------------------------------------------
+
+    def _record(self, task_id: str) -> TaskRecord:
+        record = self._store.get(task_id)
+        if record is None:
+            raise TaskNotFoundError(
+                f"no task {task_id!r}", suggestion="list tasks to see the ids of local tasks"
+            )
+        return record
+
+    def _state(self, task_id: str) -> TaskState:
+        return self._control.observe(self._record(task_id))
+
+    @staticmethod
+    def _to_task(record: TaskRecord, state: TaskState) -> Task:
+        metadata = dict(record.metadata)
+        if state.pid:
+            metadata["pid"] = state.pid
+        return Task(
+            task_id=record.task_id,
+            name=record.name,
+            status=state.status,
+            provider=PROVIDER_NAME,
+            instance_type=record.instance_type,
+            num_instances=1,
+            region="local",
+            cost_per_hour=0.0,
+            created_at=record.created_at,
+            started_at=state.started_at,
+            completed_at=state.completed_at,
+            exit_code=state.exit_code,
+            message=state.message,
+            instances=[record.task_id],
+            command=record.command,
+            metadata=metadata,
+        )
