@@ -144,6 +144,24 @@ def use_provider(ip, tmp_path) -> Callable[[object], FlowMagics]:
 
 
 @pytest.fixture
+def use_fake(use_provider) -> Callable[..., FakeProvider]:
+    """Registers ``%flow`` backed by a new fake; ``resumable=True`` adds ``IResumableLogs``."""
+
+    def register(*, resumable: bool = False, **kwargs: object) -> FakeProvider:
+        provider = (ResumableFakeProvider if resumable else FakeProvider)(**kwargs)
+        use_provider(provider)
+        return provider
+
+    return register
+
+
+@pytest.fixture
+def fake_class() -> type[FakeProvider]:
+    """The fake provider class, for tests that build their own factory."""
+    return FakeProvider
+
+
+@pytest.fixture
 def flow(ip) -> Callable[[str], tuple[object, str]]:
     """Runs ``%flow LINE`` and returns (value, printed output)."""
 
