@@ -1,0 +1,131 @@
+"""Commands over one SSH channel each: run to completion, or stream lines as they come."""
+
+from __future__ import annotations
+
+import select
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from flow_notebook.core.errors import RemoteOperationError
+
+if TYPE_CHECKING:
+    import paramiko
+
+_READ_SIZE = 65_536
+_EXIT_STATUS_WAIT = 5.0
+# With a pty, output processing would turn "\n" into "\r\n" and echo would add noise.
+_RAW_PTY_PREFIX = "stty -opost -echo 2>/dev/null; "
+
+
+def open_channel(client: paramiko.SSHClient, timeout: float | None) -> paramiko.Channel:
+    """Opens a session channel on ``client``'s transport.
+
+    Raises:
+        EOFError: The transport is not connected.
+        paramiko.SSHException: The server refused or the link failed.
+    """
+    transport = client.get_transport()
+    if transport is None or not transport.is_active():
+        raise EOFError("SSH transport is not connected")
+    return transport.open_session(timeout=timeout)
+
+
+def run_command(
+    channel: paramiko.Channel, command: str, timeout: float | None
+) -> tuple[int, bytes, bytes]:
+    """Runs ``command`` on a fresh channel and collects its output.
+
+    Args:
+        channel: A newly opened session channel; it is closed at the end.
+        command: The shell command line.
+        timeout: Seconds before giving up; ``None`` waits for the command to end.
+
+    Returns:
+        ``(exit_status, stdout, stderr)``; ``exit_status`` is -1 when the server sent none.
+
+    Raises:
+        TimeoutError: The command did not end within ``timeout`` (the channel is closed).
+    """
+    deadline = None if timeout is None else time.monotonic() + timeout
+    out, err = bytearray(), bytearray()
+    try:
+        channel.exec_command(command)
+        channel.shutdown_write()
+        while not (channel.eof_received and not _pending(channel)):
+            _wait_readable(channel, deadline)
+            _drain(channel, out, err)
+            if channel.closed and not _pending(channel):
+                break
+        channel.status_event.wait(_EXIT_STATUS_WAIT)
+        return channel.exit_status, bytes(out), bytes(err)
+    finally:
+        channel.close()
+
+
+def stream_lines(channel: paramiko.Channel, command: str, *, pty: bool = True) -> Iterator[str]:
+    """Yields the output lines of ``command`` as they arrive, over one channel.
+
+    Lines are yielded without their newline. A last line without a newline is
+    yielded when the command ends. With ``pty`` the remote process is hung up
+    when the caller stops iterating; stderr is then merged into the output.
+
+    Args:
+        channel: A newly opened session channel; it is closed at the end.
+        command: The shell command line.
+        pty: Whether to run the command on a pseudo-terminal.
+
+    Yields:
+        Decoded lines (UTF-8, undecodable bytes replaced).
+
+    Raises:
+        RemoteOperationError: The connection was lost before the command ended.
+        RemoteCommandError: The command ended with a non-zero status.
+    """
+    from flow_notebook.providers.mithril.remote.errors import command_failed
+
+    try:
+        if pty:
+            channel.get_pty(term="dumb", width=1000)
+            command = _RAW_PTY_PREFIX + command
+        channel.exec_command(command)
+        pending = b""
+        while chunk := channel.recv(_READ_SIZE):
+            *lines, pending = (pending + chunk).split(b"\n")
+            for line in lines:
+                yield _decode(line)
+        channel.status_event.wait(_EXIT_STATUS_WAIT)
+        status = channel.exit_status
+        if status == -1 or not channel.get_transport().is_active():
+            raise RemoteOperationError("log stream: the SSH connection was lost")
+        if pending:
+            yield _decode(pending)
+        if status != 0:
+            err = channel.recv_stderr(_READ_SIZE) if channel.recv_stderr_ready() else b""
+            raise command_failed("instance", status, err)
+    finally:
+        channel.close()
+
+
+def _pending(channel: paramiko.Channel) -> bool:
+    return channel.recv_ready() or channel.recv_stderr_ready()
+
+
+def _wait_readable(channel: paramiko.Channel, deadline: float | None) -> None:
+    # select() on the channel wakes on stdout, stderr, EOF and close alike.
+    remaining = None if deadline is None else deadline - time.monotonic()
+    if remaining is not None and remaining <= 0:
+        raise TimeoutError("remote command timed out")
+    wait = 0.5 if remaining is None else min(0.5, remaining)
+    select.select([channel], [], [], wait)
+
+
+def _drain(channel: paramiko.Channel, out: bytearray, err: bytearray) -> None:
+    while channel.recv_ready():
+        out += channel.recv(_READ_SIZE)
+    while channel.recv_stderr_ready():
+        err += channel.recv_stderr(_READ_SIZE)
+
+
+def _decode(line: bytes) -> str:
+    return line.rstrip(b"\r").decode("utf-8", errors="replace")
