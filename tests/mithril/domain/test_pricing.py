@@ -37,7 +37,7 @@ class FakeCurrentPricingApi:
         self.response = response
         self.calls = []
 
-    def get_current_prices(self, instance_type, region=None, instance_quantity=1):
+    def get_current_prices(self, instance_type, *, region=None, instance_quantity=None):
         self.calls.append((instance_type, region))
         return self.response
 

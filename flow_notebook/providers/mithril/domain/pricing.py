@@ -74,7 +74,7 @@ class CurrentPricingApi(Protocol):
     """The part of ``ApiClient`` that reads current prices."""
 
     def get_current_prices(
-        self, instance_type: str, region: str | None = None, instance_quantity: int = 1
+        self, instance_type: str, *, region: str | None = None, instance_quantity: int | None = None
     ) -> CurrentPricesResponse:
         """Returns current prices in cents (``GET /v2/pricing/current``)."""
         ...
@@ -117,7 +117,7 @@ class CurrentPricingSource:
 
     def current_price(self, instance_type_fid: str, region: str | None) -> float | None:
         """Returns the spot price in dollars, or ``None`` when the API has none."""
-        prices = self._api.get_current_prices(instance_type_fid, region)
+        prices = self._api.get_current_prices(instance_type_fid, region=region)
         cents = prices.spot_price_cents
         if cents is None:
             cents = prices.minimum_price_cents
