@@ -9,6 +9,7 @@ first::
     NoValidConnectionsError    -> RemoteOperationError  (nothing listens)
     ChannelException           -> RemoteOperationError  (the server refused a channel)
     SSHException               -> RemoteOperationError  (protocol or transport failure)
+    SFTPError                  -> RemoteOperationError  (the SFTP server refused)
     FileNotFoundError          -> RemoteOperationError  (no such remote file)
     PermissionError            -> RemoteOperationError  (remote permission denied)
     TimeoutError               -> RemoteOperationError  (timed out)
@@ -129,6 +130,8 @@ def map_ssh_exception(
         return RemoteOperationError(f"{prefix}: the server refused a channel ({exc.text})")
     if isinstance(exc, paramiko.SSHException):
         return RemoteOperationError(f"{prefix}: {_short(exc) or 'SSH protocol error'}")
+    if isinstance(exc, paramiko.SFTPError):
+        return RemoteOperationError(f"{prefix}: SFTP error {_short(exc)}")
     return _map_os_error(exc, prefix)
 
 
