@@ -1,0 +1,49 @@
+"""The FastAPI application of the sandbox."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from flow_notebook.sandbox.errors import ApiError
+from flow_notebook.sandbox.middleware import SandboxMiddleware, Stats
+from flow_notebook.sandbox.routes import account, admin, pricing, spot
+from flow_notebook.sandbox.sandbox import Sandbox
+
+
+def create_app(sandbox: Sandbox) -> Any:
+    """Returns the ASGI app serving ``sandbox``.
+
+    The app's lifespan starts the market ticker and, on shutdown, stops it and every
+    instance.
+    """
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        sandbox.start()
+        try:
+            yield
+        finally:
+            sandbox.close()
+
+    app = FastAPI(
+        title="Mithril sandbox",
+        lifespan=lifespan,
+        openapi_url="/_sandbox/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.sandbox = sandbox
+    app.state.stats = Stats()
+    for module in (account, spot, pricing, admin):
+        app.include_router(module.router)
+
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse(exc.body(), status_code=exc.status)
+
+    return SandboxMiddleware(app, sandbox, app.state.stats)

@@ -1,0 +1,270 @@
+"""Bid and instance operations behind ``/v2/spot/bids`` and ``/v2/instances``."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from flow_notebook.providers.mithril.api.dto import CreateBidRequest, UpdateBidRequest
+from flow_notebook.sandbox.catalog import REGIONS, find_instance_type, parse_price
+from flow_notebook.sandbox.errors import InvalidField, NotFound, QuotaExceeded
+from flow_notebook.sandbox.market import ACTIVE, Market
+from flow_notebook.sandbox.paging import BadCursor, page
+from flow_notebook.sandbox.state import Bid, Instance, Project, Store, User, new_fid, utcnow
+
+STATUS_ORDER = {"Open": 0, "Allocated": 1, "Preempting": 2, "Paused": 3, "Terminated": 4}
+
+
+class BidService:
+    """Places, lists, changes and cancels bids; lists instances.
+
+    Args:
+        store: The records.
+        market: Allocation and preemption rules.
+    """
+
+    def __init__(self, store: Store, market: Market) -> None:
+        self._store = store
+        self._market = market
+
+    def project(self, user: User, project: str) -> Project:
+        """Returns the project ``project`` of ``user``.
+
+        Raises:
+            NotFound: When the user has no such project.
+        """
+        found = self._store.project_for(user, project)
+        if found is None:
+            raise NotFound(f"Project {project} not found")
+        return found
+
+    def create(self, user: User, request: CreateBidRequest) -> Bid:
+        """Places a bid; it allocates at once when price and capacity allow.
+
+        Raises:
+            NotFound: Unknown project.
+            InvalidField: Unknown type, region, key or volume; malformed price or quantity.
+            QuotaExceeded: The project's instance quota for the type would be exceeded.
+        """
+        with self._store.lock:
+            project = self.project(user, request.project)
+            itype = find_instance_type(request.instance_type)
+            if itype is None:
+                raise InvalidField(("body", "instance_type"), "Unknown instance type")
+            if request.region not in REGIONS:
+                raise InvalidField(("body", "region"), f"Unknown region {request.region}")
+            cents = _price(request.limit_price, ("body", "limit_price"))
+            if request.instance_quantity < 1:
+                raise InvalidField(("body", "instance_quantity"), "Must be at least 1")
+            spec = request.launch_specification.model_dump(mode="json")
+            self._check_references(project, spec)
+            self._check_quota(project, itype.fid, request.instance_quantity)
+            bid = Bid(
+                fid=new_fid("bid"),
+                name=request.name,
+                project=project.fid,
+                created_by=user.fid,
+                created_at=utcnow(),
+                limit_cents=cents,
+                instance_quantity=request.instance_quantity,
+                instance_type=itype.fid,
+                region=request.region,
+                launch_specification=spec,
+                seq=self._store.next_seq(),
+            )
+            self._store.bids[bid.fid] = bid
+            self._market.tick()
+            return bid
+
+    def get(self, user: User, fid: str) -> Bid:
+        """Returns bid ``fid`` if it belongs to one of the user's projects.
+
+        Raises:
+            NotFound: Otherwise.
+        """
+        bid = self._store.bids.get(fid)
+        if bid is None or bid.project not in user.projects:
+            raise NotFound(f"Bid {fid} not found")
+        return bid
+
+    def list(self, user: User, query: dict[str, Any]) -> tuple[list[Bid], str | None]:
+        """Returns one page of the user's bids matching ``query`` (the GET parameters).
+
+        Raises:
+            NotFound: Unknown project.
+            InvalidField: A cursor this sandbox did not hand out.
+        """
+        with self._store.lock:
+            projects = set(user.projects)
+            if query.get("project"):
+                projects = {self.project(user, query["project"]).fid}
+            wanted = {
+                "instance_type": query.get("instance_type"),
+                "region": query.get("region"),
+                "status": query.get("status"),
+                "name": query.get("name"),
+            }
+            bids = [
+                b
+                for b in self._store.bids.values()
+                if b.project in projects
+                and all(v is None or getattr(b, k) == v for k, v in wanted.items())
+            ]
+        by_status = query.get("sort_by") == "status"
+        return _page(
+            bids,
+            sort_key=(lambda b: STATUS_ORDER[b.status]) if by_status else (lambda b: b.seq),
+            descending=query.get("sort_dir") != "asc",
+            query=query,
+        )
+
+    def update(self, user: User, fid: str, request: UpdateBidRequest) -> Bid:
+        """Re-prices, pauses/resumes, or changes the volumes or memory of a bid.
+
+        Raises:
+            NotFound: Unknown bid.
+            InvalidField: Malformed price or unknown volume.
+        """
+        with self._store.lock:
+            bid = self.get(user, fid)
+            if request.limit_price is not None:
+                bid.limit_cents = _price(request.limit_price, ("body", "limit_price"))
+            if request.volumes is not None:
+                spec = dict(bid.launch_specification, volumes=list(request.volumes))
+                self._check_references(self._store.projects[bid.project], spec)
+                bid.launch_specification = spec
+            if request.memory_gb is not None:
+                bid.memory_gb = request.memory_gb
+            if request.paused is True:
+                self._market.pause(bid)
+            elif request.paused is False:
+                self._market.resume(bid)
+            self._market.tick()
+            return bid
+
+    def cancel(self, user: User, fid: str) -> None:
+        """Terminates a bid and its instances (idempotent).
+
+        Raises:
+            NotFound: Unknown bid.
+        """
+        self._market.terminate(self.get(user, fid))
+
+    def instances(self, user: User, query: dict[str, Any]) -> tuple[list[Instance], str | None]:
+        """Returns one page of a project's instances matching ``query``.
+
+        Raises:
+            NotFound: Unknown project.
+            InvalidField: A cursor this sandbox did not hand out.
+        """
+        with self._store.lock:
+            project = self.project(user, query["project"])
+            statuses = set(query.get("status_in") or [])
+            bid_fids = set(query.get("bid_fid_in") or [])
+            found = [
+                i
+                for i in self._store.instances.values()
+                if i.project == project.fid
+                and (not statuses or i.status in statuses)
+                and (not bid_fids or i.bid in bid_fids)
+                and query.get("instance_type") in (None, i.instance_type)
+                and query.get("region") in (None, i.region)
+            ]
+        sort_by = query.get("sort_by") or "created_at"
+        keys = {
+            "created_at": lambda i: i.seq,
+            "instance_status": lambda i: i.status,
+            "instance_type_fid": lambda i: i.instance_type,
+        }
+        return _page(
+            found, sort_key=keys[sort_by], descending=query.get("sort_dir") != "asc", query=query
+        )
+
+    def seed(self, project: Project, user: User, count: int, status: str) -> int:
+        """Adds ``count`` historical bids (one instance each, no processes); returns count."""
+        with self._store.lock:
+            start = utcnow() - timedelta(seconds=count)
+            for n in range(count):
+                created = start + timedelta(seconds=n)
+                bid = Bid(
+                    fid=new_fid("bid"),
+                    name=f"seed-{n}",
+                    project=project.fid,
+                    created_by=user.fid,
+                    created_at=created,
+                    limit_cents=1,
+                    instance_quantity=1,
+                    instance_type="it_a100x1sxm4",
+                    region=REGIONS[0],
+                    launch_specification={"volumes": [], "ssh_keys": []},
+                    seq=self._store.next_seq(),
+                    status=status,
+                    deactivated_at=created if status == "Terminated" else None,
+                )
+                inst_status = {"Terminated": "STATUS_TERMINATED", "Paused": "STATUS_PAUSED"}
+                instance = Instance(
+                    fid=new_fid("inst"),
+                    name=f"seed-{n}-0",
+                    project=project.fid,
+                    created_at=created,
+                    created_by=user.fid,
+                    instance_type=bid.instance_type,
+                    region=bid.region,
+                    bid=bid.fid,
+                    seq=self._store.next_seq(),
+                    status=inst_status.get(status, "STATUS_NEW"),
+                )
+                if status != "Open":
+                    bid.instances.append(instance.fid)
+                    self._store.instances[instance.fid] = instance
+                self._store.bids[bid.fid] = bid
+        return count
+
+    def _check_references(self, project: Project, spec: dict[str, Any]) -> None:
+        for key_fid in spec.get("ssh_keys", []):
+            key = self._store.ssh_keys.get(key_fid)
+            if key is None or key.project != project.fid:
+                raise InvalidField(
+                    ("body", "launch_specification", "ssh_keys"), f"Unknown SSH key {key_fid}"
+                )
+        for volume_fid in spec.get("volumes", []):
+            volume = self._store.volumes.get(volume_fid)
+            if volume is None or volume.project != project.fid or volume.deleted_at:
+                raise InvalidField(
+                    ("body", "launch_specification", "volumes"), f"Unknown volume {volume_fid}"
+                )
+
+    def _check_quota(self, project: Project, itype: str, quantity: int) -> None:
+        limit = project.quotas.get(itype)
+        used = sum(
+            b.instance_quantity
+            for b in self._store.bids.values()
+            if b.project == project.fid and b.instance_type == itype and b.status in ACTIVE
+        )
+        if limit is not None and used + quantity > limit:
+            raise QuotaExceeded(
+                f"Quota exceeded: {used} of {limit} {itype} instances in use, {quantity} asked"
+            )
+
+
+def _price(text: str, loc: tuple[str, ...]) -> int:
+    cents = parse_price(text)
+    if cents is None:
+        raise InvalidField(loc, "Price must look like $25.60")
+    return cents
+
+
+def _page(
+    records: list[Any], *, sort_key: Any, descending: bool, query: dict[str, Any]
+) -> tuple[list[Any], str | None]:
+    try:
+        return page(
+            records,
+            seq_of=lambda r: r.seq,
+            sort_key=sort_key,
+            descending=descending,
+            limit=query.get("limit"),
+            cursor=query.get("next_cursor"),
+        )
+    except BadCursor as exc:
+        raise InvalidField(("query", "next_cursor"), "Unknown cursor") from exc

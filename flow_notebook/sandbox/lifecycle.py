@@ -1,0 +1,95 @@
+"""Boots and stops the instances of bids in the background, tracking their status.
+
+Status goes ``STATUS_NEW`` -> ``STATUS_STARTING`` -> ``STATUS_RUNNING`` (with
+``ssh_destination``), or ``STATUS_ERROR`` when sshd does not come up. A generation
+number per instance lets a stop that races a start win: the start notices and
+undoes itself.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from flow_notebook.sandbox.instances import Launcher, LaunchError, LaunchSpec
+from flow_notebook.sandbox.state import Store
+
+log = logging.getLogger(__name__)
+
+MAX_PARALLEL_BOOTS = 8
+
+
+class InstanceRunner:
+    """Runs launcher calls off the request threads.
+
+    Args:
+        store: The records whose instance statuses this updates.
+        launcher: Starts and stops the instance processes.
+        status_when_unreachable: Status an instance gets when the launcher cannot make
+            it reachable (``STATUS_RUNNING`` for deliberate HTTP-only mode,
+            ``STATUS_ERROR`` when prerequisites are missing).
+    """
+
+    def __init__(
+        self, store: Store, launcher: Launcher, status_when_unreachable: str = "STATUS_RUNNING"
+    ) -> None:
+        self._store = store
+        self._launcher = launcher
+        self._unreachable_status = status_when_unreachable
+        self._generation: dict[str, int] = {}
+        self._pool = ThreadPoolExecutor(MAX_PARALLEL_BOOTS, thread_name_prefix="sandbox-boot")
+
+    def boot(self, fid: str, spec_factory: Callable[[], LaunchSpec]) -> None:
+        """Starts instance ``fid`` in the background (caller holds ``store.lock``)."""
+        generation = self._bump(fid)
+        self._store.instances[fid].status = "STATUS_NEW"
+        self._store.instances[fid].ssh_destination = None
+        spec = spec_factory()
+        self._pool.submit(self._boot, fid, generation, spec)
+
+    def halt(self, fid: str, status: str) -> None:
+        """Marks ``fid`` with ``status`` now and stops its processes in the background.
+
+        The caller holds ``store.lock``.
+        """
+        self._bump(fid)
+        instance = self._store.instances[fid]
+        instance.status = status
+        if status in ("STATUS_TERMINATED", "STATUS_PAUSED", "STATUS_PREEMPTED"):
+            instance.ssh_destination = None
+        if status != "STATUS_PREEMPTING":
+            self._pool.submit(self._launcher.stop, fid)
+
+    def shutdown(self) -> None:
+        """Stops accepting work, waits for pending boots, then stops every instance."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._launcher.stop_all()
+
+    def _bump(self, fid: str) -> int:
+        self._generation[fid] = self._generation.get(fid, 0) + 1
+        return self._generation[fid]
+
+    def _current(self, fid: str, generation: int) -> bool:
+        return self._generation.get(fid) == generation
+
+    def _boot(self, fid: str, generation: int, spec: LaunchSpec) -> None:
+        with self._store.lock:
+            if not self._current(fid, generation):
+                return
+            self._store.instances[fid].status = "STATUS_STARTING"
+        try:
+            destination = self._launcher.start(spec)
+            status = "STATUS_RUNNING" if self._launcher.reachable else self._unreachable_status
+        except (LaunchError, OSError) as exc:
+            log.warning("instance %s failed to start: %s", fid, exc)
+            destination, status = None, "STATUS_ERROR"
+        with self._store.lock:
+            if self._current(fid, generation):
+                instance = self._store.instances[fid]
+                instance.status = status
+                instance.ssh_destination = destination
+                instance.private_ip = "127.0.0.1" if destination else None
+                return
+        # A stop came in while this instance was booting: undo the boot.
+        self._launcher.stop(fid)

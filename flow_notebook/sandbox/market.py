@@ -1,0 +1,242 @@
+"""The spot market: auctions per (instance type, region), bid allocation and preemption.
+
+A bid is ``Allocated`` while its auction has room for all its instances and its
+limit price is at least the spot price; otherwise it stays ``Open``. A price above
+an allocated bid's limit (or capacity below what is allocated) preempts it: the
+bid is ``Preempting`` for ``preempt_delay`` seconds, then ``Terminated``. Paused
+bids hold no capacity. ``tick()`` applies these rules; callers run it after every
+change and a background ticker runs it periodically.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from flow_notebook.sandbox.catalog import DEFAULT_CAPACITY, INSTANCE_TYPES, REGIONS
+from flow_notebook.sandbox.lifecycle import InstanceRunner
+from flow_notebook.sandbox.state import Bid, Instance, Store, new_fid, utcnow
+
+HOLDING = ("Allocated", "Preempting")
+"""Bid statuses that hold capacity."""
+ACTIVE = ("Open", "Allocated", "Preempting", "Paused")
+"""Bid statuses that count against quotas."""
+TICK_SECONDS = 0.1
+
+
+@dataclass
+class Auction:
+    """Spot capacity and price of one instance type in one region."""
+
+    instance_type: str
+    region: str
+    capacity: int
+    price_cents: int
+    history: list[tuple[datetime, int]] = field(default_factory=list)
+
+    @property
+    def fid(self) -> str:
+        """The auction id, stable for the pair."""
+        return f"auc_{self.instance_type.removeprefix('it_')}_{self.region.replace('-', '')}"
+
+
+class Market:
+    """Auctions plus the rules that move bids between statuses.
+
+    Args:
+        store: Records of bids and instances.
+        runner: Boots and stops instances.
+        spec_factory: Builds an instance's ``LaunchSpec`` from its bid and record.
+        preempt_delay: Seconds a preempted bid stays ``Preempting``.
+        clock: Monotonic clock, swappable in tests.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        runner: InstanceRunner,
+        spec_factory: Callable[[Bid, Instance], object],
+        *,
+        preempt_delay: float = 0.5,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._store = store
+        self._runner = runner
+        self._spec_factory = spec_factory
+        self._delay = preempt_delay
+        self._clock = clock
+        self.auctions: dict[tuple[str, str], Auction] = {}
+        now = utcnow()
+        for itype in INSTANCE_TYPES:
+            for index, region in enumerate(REGIONS):
+                price = itype.base_price_cents + 10 * index
+                auction = Auction(itype.fid, region, DEFAULT_CAPACITY, price, [(now, price)])
+                self.auctions[(itype.fid, region)] = auction
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def used(self, auction: Auction) -> int:
+        """Returns how many instances of ``auction`` allocated bids hold."""
+        return sum(
+            b.instance_quantity
+            for b in self._store.bids.values()
+            if b.status in HOLDING
+            and (b.instance_type, b.region) == (auction.instance_type, auction.region)
+        )
+
+    def lowest_allocated(self, auction: Auction) -> int | None:
+        """Returns the lowest limit price (cents) among bids allocated in ``auction``."""
+        limits = [
+            b.limit_cents
+            for b in self._store.bids.values()
+            if b.status == "Allocated"
+            and (b.instance_type, b.region) == (auction.instance_type, auction.region)
+        ]
+        return min(limits) if limits else None
+
+    def set_price(self, auction: Auction, cents: int) -> None:
+        """Sets the spot price, records it in the history, and re-applies the rules."""
+        with self._store.lock:
+            auction.price_cents = cents
+            auction.history.append((utcnow(), cents))
+            self.tick()
+
+    def set_capacity(self, auction: Auction, capacity: int) -> None:
+        """Sets the capacity and re-applies the rules (cheapest bids lose first)."""
+        with self._store.lock:
+            auction.capacity = capacity
+            self.tick()
+
+    def preempt(self, bid: Bid) -> None:
+        """Starts preempting ``bid`` if it is allocated."""
+        with self._store.lock:
+            if bid.status == "Allocated":
+                bid.status = "Preempting"
+                bid.preempt_at = self._clock() + self._delay
+                for fid in bid.instances:
+                    self._runner.halt(fid, "STATUS_PREEMPTING")
+
+    def terminate(self, bid: Bid) -> None:
+        """Ends ``bid`` and every instance of it; does nothing if it already ended."""
+        with self._store.lock:
+            if bid.status == "Terminated":
+                return
+            bid.status = "Terminated"
+            bid.deactivated_at = utcnow()
+            bid.preempt_at = None
+            for fid in bid.instances:
+                self._runner.halt(fid, "STATUS_TERMINATED")
+            self._detach_volumes(bid)
+            self.tick()
+
+    def pause(self, bid: Bid) -> None:
+        """Pauses ``bid``: its instances stop and its capacity frees."""
+        with self._store.lock:
+            if bid.status in ("Open", "Allocated"):
+                bid.status = "Paused"
+                for fid in bid.instances:
+                    self._runner.halt(fid, "STATUS_PAUSED")
+                self.tick()
+
+    def resume(self, bid: Bid) -> None:
+        """Resumes a paused ``bid``: it is ``Open`` again and allocates when it can."""
+        with self._store.lock:
+            if bid.status == "Paused":
+                bid.status = "Open"
+                self.tick()
+
+    def tick(self) -> None:
+        """Finishes due preemptions, preempts what no longer fits, allocates what does."""
+        with self._store.lock:
+            now = self._clock()
+            for bid in list(self._store.bids.values()):
+                if bid.status == "Preempting" and bid.preempt_at is not None:
+                    if bid.preempt_at <= now:
+                        self.terminate(bid)
+            for auction in self.auctions.values():
+                self._preempt_misfits(auction)
+                self._allocate(auction)
+
+    def start(self) -> None:
+        """Starts the background ticker (stopped by ``stop``)."""
+        self._thread = threading.Thread(target=self._run, name="sandbox-market", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stops the background ticker and waits for it."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(TICK_SECONDS):
+            self.tick()
+
+    def _bids_in(self, auction: Auction, status: str) -> list[Bid]:
+        return [
+            b
+            for b in self._store.bids.values()
+            if b.status == status
+            and (b.instance_type, b.region) == (auction.instance_type, auction.region)
+        ]
+
+    def _preempt_misfits(self, auction: Auction) -> None:
+        allocated = sorted(self._bids_in(auction, "Allocated"), key=lambda b: b.limit_cents)
+        held = self.used(auction)
+        for bid in allocated:
+            if bid.limit_cents < auction.price_cents or held > auction.capacity:
+                held -= bid.instance_quantity
+                self.preempt(bid)
+
+    def _allocate(self, auction: Auction) -> None:
+        waiting = self._bids_in(auction, "Open")
+        waiting.sort(key=lambda b: (-b.limit_cents, b.seq))
+        free = auction.capacity - self.used(auction)
+        for bid in waiting:
+            if bid.limit_cents >= auction.price_cents and bid.instance_quantity <= free:
+                free -= bid.instance_quantity
+                self._allocate_bid(bid)
+
+    def _allocate_bid(self, bid: Bid) -> None:
+        bid.status = "Allocated"
+        if not bid.instances:
+            for index in range(bid.instance_quantity):
+                self._add_instance(bid, index)
+        self._attach_volumes(bid)
+        for instance in self._store.bid_instances(bid):
+            self._runner.boot(instance.fid, lambda i=instance: self._spec_factory(bid, i))
+
+    def _add_instance(self, bid: Bid, index: int) -> None:
+        instance = Instance(
+            fid=new_fid("inst"),
+            name=f"{bid.name}-{index}",
+            project=bid.project,
+            created_at=utcnow(),
+            created_by=bid.created_by,
+            instance_type=bid.instance_type,
+            region=bid.region,
+            bid=bid.fid,
+            seq=self._store.next_seq(),
+        )
+        self._store.instances[instance.fid] = instance
+        bid.instances.append(instance.fid)
+
+    def _attach_volumes(self, bid: Bid) -> None:
+        for volume_fid in bid.launch_specification.get("volumes", []):
+            volume = self._store.volumes.get(volume_fid)
+            if volume is None:
+                continue
+            if bid.fid not in volume.bids:
+                volume.bids.append(bid.fid)
+            for fid in bid.instances:
+                volume.attachments[fid] = f"/mnt/volumes/{volume.fid}"
+
+    def _detach_volumes(self, bid: Bid) -> None:
+        for volume in self._store.volumes.values():
+            if bid.fid in volume.bids:
+                volume.bids.remove(bid.fid)
+            for fid in bid.instances:
+                volume.attachments.pop(fid, None)

@@ -1,0 +1,36 @@
+"""Small helpers shared by the route modules."""
+
+from __future__ import annotations
+
+from fastapi import Request
+
+from flow_notebook.sandbox.errors import InvalidField
+from flow_notebook.sandbox.sandbox import Sandbox
+from flow_notebook.sandbox.state import User
+
+
+def sandbox_of(request: Request) -> Sandbox:
+    """Returns the sandbox the app serves."""
+    return request.app.state.sandbox
+
+
+def user_of(request: Request) -> User:
+    """Returns the user the middleware authenticated."""
+    return request.state.user
+
+
+def split_list(
+    values: list[str] | None, name: str, allowed: tuple[str, ...] | None = None
+) -> list[str] | None:
+    """Returns a list parameter given repeated or comma-separated, checked against ``allowed``.
+
+    Raises:
+        InvalidField: When an item is not in ``allowed``.
+    """
+    if not values:
+        return None
+    items = [item.strip() for value in values for item in value.split(",") if item.strip()]
+    for item in items:
+        if allowed is not None and item not in allowed:
+            raise InvalidField(("query", name), f"Unknown value {item!r}")
+    return items

@@ -1,0 +1,130 @@
+"""Routes of the market: instance types, availability, bids, instances and pricing."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, get_args
+
+from fastapi import APIRouter, Depends, Query, Response
+
+from flow_notebook.providers.mithril.api import dto
+from flow_notebook.sandbox import views
+from flow_notebook.sandbox.catalog import INSTANCE_TYPES
+from flow_notebook.sandbox.routes.deps import sandbox_of, split_list, user_of
+from flow_notebook.sandbox.sandbox import Sandbox
+from flow_notebook.sandbox.state import User
+
+router = APIRouter(prefix="/v2")
+SandboxDep = Annotated[Sandbox, Depends(sandbox_of)]
+UserDep = Annotated[User, Depends(user_of)]
+Limit = Annotated[int | None, Query(ge=1, le=100)]
+INSTANCE_STATUSES = get_args(dto.InstanceStatus)
+
+
+@router.get("/instance-types", response_model=list[dto.InstanceTypeModel])
+def instance_types() -> list[dict[str, Any]]:
+    """Lists the instance types."""
+    return [itype.to_api() for itype in INSTANCE_TYPES]
+
+
+@router.get("/spot/availability", response_model=list[dto.AuctionModel])
+def availability(sandbox: SandboxDep) -> list[dict[str, Any]]:
+    """Lists every auction with its free capacity and price."""
+    with sandbox.store.lock:
+        return [views.auction_body(sandbox.market, a) for a in sandbox.market.auctions.values()]
+
+
+@router.get("/spot/bids", response_model=dto.GetBidsResponse)
+def list_bids(
+    sandbox: SandboxDep,
+    user: UserDep,
+    next_cursor: str | None = None,
+    sort_by: Literal["created_at", "status"] | None = None,
+    sort_dir: dto.SortDirection | None = None,
+    project: str | None = None,
+    instance_type: str | None = None,
+    region: str | None = None,
+    status: dto.BidStatus | None = None,
+    name: str | None = None,
+    limit: Limit = None,
+) -> dict[str, Any]:
+    """Lists bids, newest first unless ``sort_dir=asc``, a page at a time."""
+    query = dict(locals())
+    del query["sandbox"], query["user"]
+    bids, cursor = sandbox.bids.list(user, query)
+    with sandbox.store.lock:
+        return {"data": [views.bid_body(b) for b in bids], "next_cursor": cursor}
+
+
+@router.post("/spot/bids", status_code=201, response_model=dto.BidModel)
+def create_bid(sandbox: SandboxDep, user: UserDep, body: dto.CreateBidRequest) -> dict[str, Any]:
+    """Places a bid."""
+    bid = sandbox.bids.create(user, body)
+    with sandbox.store.lock:
+        return views.bid_body(bid)
+
+
+@router.get("/spot/bids/{bid_fid}", response_model=dto.BidModel)
+def get_bid(sandbox: SandboxDep, user: UserDep, bid_fid: str) -> dict[str, Any]:
+    """Returns one bid."""
+    with sandbox.store.lock:
+        return views.bid_body(sandbox.bids.get(user, bid_fid))
+
+
+@router.patch("/spot/bids/{bid_fid}", response_model=dto.BidModel)
+def update_bid(
+    sandbox: SandboxDep, user: UserDep, bid_fid: str, body: dto.UpdateBidRequest
+) -> dict[str, Any]:
+    """Re-prices, pauses or resumes a bid, or changes its volumes."""
+    bid = sandbox.bids.update(user, bid_fid, body)
+    with sandbox.store.lock:
+        return views.bid_body(bid)
+
+
+@router.delete("/spot/bids/{bid_fid}", status_code=204)
+def cancel_bid(sandbox: SandboxDep, user: UserDep, bid_fid: str) -> Response:
+    """Cancels a bid and terminates its instances."""
+    sandbox.bids.cancel(user, bid_fid)
+    return Response(status_code=204)
+
+
+@router.get("/spot/bids/{bid_fid}/status", response_model=dto.BidStatusResponse)
+def bid_status(sandbox: SandboxDep, user: UserDep, bid_fid: str) -> dict[str, Any]:
+    """Returns a bid's status."""
+    bid = sandbox.bids.get(user, bid_fid)
+    return {"bid_fid": bid.fid, "status": bid.status}
+
+
+@router.get("/instances", response_model=dto.GetInstancesResponse)
+def list_instances(
+    sandbox: SandboxDep,
+    user: UserDep,
+    project: str,
+    next_cursor: str | None = None,
+    sort_by: Literal["created_at", "instance_status", "instance_type_fid"] | None = None,
+    sort_dir: dto.SortDirection | None = None,
+    instance_type: str | None = None,
+    region: str | None = None,
+    status_in: Annotated[list[str] | None, Query()] = None,
+    order_type_in: Annotated[list[str] | None, Query()] = None,
+    bid_fid_in: Annotated[list[str] | None, Query()] = None,
+    reservation_fid_in: Annotated[list[str] | None, Query()] = None,
+    limit: Limit = None,
+) -> dict[str, Any]:
+    """Lists a project's instances, newest first unless ``sort_dir=asc``."""
+    split_list(order_type_in, "order_type_in", ("Bid", "Reservation"))
+    query = {
+        "project": project,
+        "next_cursor": next_cursor,
+        "sort_by": sort_by,
+        "sort_dir": sort_dir,
+        "instance_type": instance_type,
+        "region": region,
+        "status_in": split_list(status_in, "status_in", INSTANCE_STATUSES),
+        "bid_fid_in": split_list(bid_fid_in, "bid_fid_in"),
+        "limit": limit,
+    }
+    if split_list(reservation_fid_in, "reservation_fid_in"):
+        query["bid_fid_in"] = ["-"]  # The sandbox has no reservations.
+    instances, cursor = sandbox.bids.instances(user, query)
+    with sandbox.store.lock:
+        return {"data": [views.instance_body(i) for i in instances], "next_cursor": cursor}

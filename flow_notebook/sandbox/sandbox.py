@@ -1,0 +1,130 @@
+"""The sandbox as one object: records, market, instance runner and services, wired up."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from flow_notebook.sandbox.bids import BidService
+from flow_notebook.sandbox.catalog import INSTANCE_TYPES
+from flow_notebook.sandbox.faults import FaultInjector
+from flow_notebook.sandbox.instances import Launcher, LaunchSpec
+from flow_notebook.sandbox.lifecycle import InstanceRunner
+from flow_notebook.sandbox.market import Market
+from flow_notebook.sandbox.resources import STORAGE_QUOTA, ResourceService
+from flow_notebook.sandbox.state import Bid, Instance, Project, Store, User, new_fid, utcnow
+
+DEFAULT_INSTANCE_QUOTA = 16
+DEFAULT_STORAGE_QUOTA_GB = 10_000
+
+
+@dataclass(frozen=True)
+class Account:
+    """The credentials the sandbox prints at start."""
+
+    api_key: str
+    project: str
+    user: str
+
+
+class Sandbox:
+    """Everything the HTTP routes need.
+
+    Args:
+        root: State directory (instances and volumes live below it).
+        launcher: Starts instance processes (real sshd or virtual).
+        unreachable_status: Instance status when the launcher cannot make instances
+            reachable.
+        seed: Seed of the fault injector's random numbers.
+        preempt_delay: Seconds a preempted bid stays ``Preempting``.
+
+    Attributes:
+        account: The default user's API key and first project.
+        reason_unreachable: Why instances cannot be reached, or ``None``.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        launcher: Launcher,
+        *,
+        unreachable_status: str = "STATUS_RUNNING",
+        reason_unreachable: str | None = None,
+        seed: int = 0,
+        preempt_delay: float = 0.5,
+    ) -> None:
+        self.root = root
+        self.store = Store()
+        self.runner = InstanceRunner(self.store, launcher, unreachable_status)
+        self.market = Market(
+            self.store, self.runner, self._launch_spec, preempt_delay=preempt_delay
+        )
+        self.bids = BidService(self.store, self.market)
+        self.resources = ResourceService(self.store, root / "volumes")
+        self.faults = FaultInjector(seed)
+        self.reason_unreachable = reason_unreachable
+        self.account = self._create_accounts()
+
+    def start(self) -> None:
+        """Starts the market's background ticker."""
+        self.market.start()
+
+    def close(self) -> None:
+        """Stops the ticker and every instance (blocks until their processes are gone)."""
+        self.market.stop()
+        self.runner.shutdown()
+
+    def user(self, api_key: str) -> User | None:
+        """Returns the user of ``api_key``, or ``None``."""
+        return self.store.user_by_key(api_key)
+
+    def add_user(self, email: str, project_name: str = "sandbox") -> Account:
+        """Adds a user with one project of its own; returns its credentials."""
+        project = self._add_project(project_name, DEFAULT_INSTANCE_QUOTA, DEFAULT_STORAGE_QUOTA_GB)
+        user = User(new_fid("user"), email, f"fkey_{secrets.token_hex(20)}", [project.fid])
+        with self.store.lock:
+            self.store.users[user.fid] = user
+        return Account(user.api_key, project.fid, user.fid)
+
+    def _create_accounts(self) -> Account:
+        account = self.add_user("dev@sandbox.invalid")
+        # A second, small project lets callers test project selection and quotas.
+        small = self._add_project("sandbox-small", 2, 100)
+        self.store.users[account.user].projects.append(small.fid)
+        return account
+
+    def _add_project(self, name: str, quota: int, storage_gb: int) -> Project:
+        quotas = {itype.fid: quota for itype in INSTANCE_TYPES}
+        quotas[STORAGE_QUOTA] = storage_gb
+        project = Project(new_fid("proj"), name, utcnow(), quotas)
+        with self.store.lock:
+            self.store.projects[project.fid] = project
+        return project
+
+    def _launch_spec(self, bid: Bid, instance: Instance) -> LaunchSpec:
+        spec = bid.launch_specification
+        keys = [
+            self.store.ssh_keys[k] for k in spec.get("ssh_keys", []) if k in self.store.ssh_keys
+        ]
+        keys += [
+            k
+            for k in self.store.ssh_keys.values()
+            if k.required and k.project == bid.project and k not in keys
+        ]
+        volumes = [
+            (v, self.store.volumes[v].path)
+            for v in spec.get("volumes", [])
+            if v in self.store.volumes and not self.store.volumes[v].deleted_at
+        ]
+        env = {
+            "MITHRIL_INSTANCE_FID": instance.fid,
+            "MITHRIL_INSTANCE_NAME": instance.name,
+            "MITHRIL_BID_FID": bid.fid,
+            "MITHRIL_PROJECT": bid.project,
+            "MITHRIL_INSTANCE_TYPE": bid.instance_type,
+            "MITHRIL_REGION": bid.region,
+        }
+        return LaunchSpec(
+            instance.fid, env, [k.public_key for k in keys], spec.get("startup_script"), volumes
+        )
