@@ -33,10 +33,11 @@ class GpuInfo:
     @property
     def short_name(self) -> str:
         """A short lowercase model name, e.g. ``h100`` for ``NVIDIA H100 80GB HBM3``."""
-        for word in self.name.lower().split():
-            if word not in _VENDOR_WORDS and re.match(r"^[a-z]+\d+[a-z]*$", word):
+        words = [w for w in re.split(r"[\s-]+", self.name.lower()) if w not in _VENDOR_WORDS]
+        for word in words:
+            if re.match(r"^[a-z]+\d+[a-z]*$", word):
                 return word
-        return re.sub(r"[^a-z0-9]+", "-", self.name.lower()).strip("-") or "gpu"
+        return re.sub(r"[^a-z0-9]+", "-", " ".join(words)).strip("-") or "gpu"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from flow_notebook.providers.local.machine import GpuInfo, MachineProbe
+from flow_notebook.providers.local.provider import LocalProvider
+
+
+def _probe(tmp_path, smi_output):
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal:       16384000 kB\nMemFree: 1 kB\n")
+    return MachineProbe(run=lambda argv: smi_output, meminfo=meminfo, cpu_count=lambda: 8)
+
+
+def test_cpu_only_machine_is_described_by_cores_and_memory(tmp_path):
+    facts = _probe(tmp_path, None).describe()
+    assert (facts.cpu_cores, facts.memory_gb, facts.gpus) == (8, 15, ())
+    assert facts.instance_type == "cpu-8"
+
+
+def test_gpus_come_from_nvidia_smi_output(tmp_path):
+    output = "NVIDIA H100 80GB HBM3, 81559 MiB\nNVIDIA H100 80GB HBM3, 81559 MiB\n"
+    facts = _probe(tmp_path, output).describe()
+    assert facts.gpus == (GpuInfo("NVIDIA H100 80GB HBM3", 81559),) * 2
+    assert facts.instance_type == "2xh100"
+    assert GpuInfo("Tesla V100-SXM2-16GB", 16160).short_name == "v100"
+    assert GpuInfo("NVIDIA GeForce RTX 4090", 24564).short_name == "rtx-4090"
+
+
+def test_gpu_request_on_cpu_machine_runs_on_cpu_with_a_warning(tmp_path):
+    provider = LocalProvider(tmp_path / "state", machine=_probe(tmp_path, None))
+    try:
+        assert provider.normalize_instance_request(0) == ("cpu-8", 1, None)
+        instance_type, count, warning = provider.normalize_instance_request(1, "h100")
+        assert (instance_type, count) == ("cpu-8", 1)
+        assert "no GPU" in warning and "1xh100" in warning
+        assert provider.find_instances({"gpu_count": 1}) == []
+        assert provider.get_capabilities().supports_gpu is False
+    finally:
+        provider.close()
+
+
+def test_gpu_machine_offers_itself_and_warns_on_other_models(tmp_path):
+    probe = _probe(tmp_path, "NVIDIA A100-SXM4-80GB, 81920 MiB\n")
+    provider = LocalProvider(tmp_path / "state", machine=probe)
+    try:
+        assert provider.normalize_instance_request(1, "A100")[2] is None
+        assert "not h100" in provider.normalize_instance_request(1, "h100")[2]
+        assert "fewer" in provider.normalize_instance_request(4, None)[2]
+        [offer] = provider.find_instances({"gpu_count": 1})
+        assert (offer.gpu_count, offer.price_per_hour, offer.memory_gb) == (1, 0.0, 15)
+    finally:
+        provider.close()
