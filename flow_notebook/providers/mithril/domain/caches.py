@@ -15,11 +15,23 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 V = TypeVar("V")
 
 _MISSING = object()
+
+
+class ILoadingCache(Protocol):
+    """What services need of a cache: load a key once, forget it on demand."""
+
+    def get_or_load(self, key: str, loader: Callable[[], Any]) -> Any:
+        """Returns the cached value or the loader's result, loading at most once."""
+        ...
+
+    def invalidate(self, key: str) -> None:
+        """Forgets ``key``."""
+        ...
 
 
 @dataclass

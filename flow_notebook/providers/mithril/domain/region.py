@@ -1,0 +1,206 @@
+"""Region selection: gather spot availability per (instance type, region) and pick one.
+
+``CapacityThenPricePolicy`` ranks regions that can hold the request by free
+capacity (more is better: less likely to be outbid), then by price. An explicit
+region always wins when it has capacity; otherwise the error says where capacity is.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from flow_notebook.providers.mithril.api.dto import AuctionModel
+from flow_notebook.providers.mithril.domain.caches import ILoadingCache
+from flow_notebook.providers.mithril.domain.pricing import AvailabilityApi, parse_price
+from flow_notebook.providers.mithril.errors.messages import CapacityHint, capacity_error
+
+CACHE_KEY = "spot_availability"
+
+
+@dataclass(frozen=True)
+class RegionOffer:
+    """Spot capacity of one instance type in one region.
+
+    Attributes:
+        instance_type_fid: Instance type id.
+        instance_type: Display name, e.g. ``8xh100``.
+        region: Region name.
+        capacity: Instances available now.
+        price: Current price per instance-hour in dollars.
+        auction_fid: Id of the auction.
+    """
+
+    instance_type_fid: str
+    instance_type: str
+    region: str
+    capacity: int
+    price: float
+    auction_fid: str = ""
+
+
+@dataclass(frozen=True)
+class RegionRequest:
+    """What a task needs from a region.
+
+    Attributes:
+        instance_type_fid: Instance type id.
+        instance_type: Display name for messages.
+        quantity: Instances needed.
+        region: Region the user asked for, if any.
+        max_price: Highest acceptable price per instance-hour, if any.
+    """
+
+    instance_type_fid: str
+    instance_type: str
+    quantity: int = 1
+    region: str | None = None
+    max_price: float | None = None
+
+    def describe(self) -> str:
+        """Returns e.g. ``2 x 8xh100 in us-east1 at <= $3.00/h``."""
+        text = f"{self.quantity} x {self.instance_type}"
+        if self.region:
+            text += f" in {self.region}"
+        if self.max_price is not None:
+            text += f" at <= ${self.max_price:,.2f}/h"
+        return text
+
+    def fits(self, offer: RegionOffer) -> bool:
+        """Whether ``offer`` has this type, enough capacity and an acceptable price."""
+        return (
+            offer.instance_type_fid == self.instance_type_fid
+            and offer.capacity >= self.quantity
+            and (self.max_price is None or offer.price <= self.max_price)
+        )
+
+
+class IRegionSelectionPolicy(Protocol):
+    """Chooses one offer for a request."""
+
+    def select(self, offers: Sequence[RegionOffer], request: RegionRequest) -> RegionOffer:
+        """Returns the chosen offer.
+
+        Raises:
+            InsufficientCapacityError: No offer fits the request.
+        """
+        ...
+
+
+class CapacityThenPricePolicy:
+    """Most free capacity first, then the lowest price, then the region name."""
+
+    def select(self, offers: Sequence[RegionOffer], request: RegionRequest) -> RegionOffer:
+        """Returns the best fitting offer; an explicit region wins whenever it fits.
+
+        Raises:
+            InsufficientCapacityError: Nothing fits; lists where capacity exists.
+        """
+        fitting = [offer for offer in offers if request.fits(offer)]
+        if request.region:
+            in_region = [offer for offer in fitting if offer.region == request.region]
+            if in_region:
+                return min(in_region, key=_rank)
+            raise capacity_error(
+                request.describe(),
+                _hints(offers, request),
+                reason=f"{request.region} has no capacity at that price",
+            )
+        if not fitting:
+            raise capacity_error(request.describe(), _hints(offers, request))
+        return min(fitting, key=_rank)
+
+
+def _rank(offer: RegionOffer) -> tuple[int, float, str]:
+    return (-offer.capacity, offer.price if math.isfinite(offer.price) else math.inf, offer.region)
+
+
+def _hints(offers: Sequence[RegionOffer], request: RegionRequest) -> list[CapacityHint]:
+    """Places with any capacity: the requested type first, then by price."""
+    free = [offer for offer in offers if offer.capacity > 0]
+    free.sort(key=lambda o: (o.instance_type_fid != request.instance_type_fid, o.price, o.region))
+    return [CapacityHint(o.instance_type, o.region, o.capacity, o.price) for o in free]
+
+
+class RegionSelector:
+    """Gathers spot availability (through a cache) and applies a selection policy.
+
+    Args:
+        availability_api: Lists spot auctions.
+        policy: Picks a region among the offers.
+        cache: Holds availability as JSON for a short time.
+        display_name: Maps an instance type id to its display name (the catalogue's).
+    """
+
+    def __init__(
+        self,
+        availability_api: AvailabilityApi,
+        policy: IRegionSelectionPolicy,
+        cache: ILoadingCache,
+        display_name: Callable[[str], str] = str,
+    ) -> None:
+        self._api = availability_api
+        self._policy = policy
+        self._cache = cache
+        self._display_name = display_name
+
+    def auctions(self) -> list[AuctionModel]:
+        """Returns every spot auction, from the cache when fresh."""
+        raw = self._cache.get_or_load(
+            CACHE_KEY,
+            lambda: [a.model_dump(mode="json") for a in self._api.list_spot_availability()],
+        )
+        return [AuctionModel.model_validate(item) for item in raw]
+
+    def offers(self, instance_type_fid: str | None = None) -> list[RegionOffer]:
+        """Returns offers per (instance type, region), optionally of one type only."""
+        return [
+            RegionOffer(
+                instance_type_fid=auction.instance_type,
+                instance_type=self._display_name(auction.instance_type),
+                region=auction.region,
+                capacity=auction.capacity,
+                price=parse_price(auction.last_instance_price),
+                auction_fid=auction.fid,
+            )
+            for auction in self.auctions()
+            if instance_type_fid is None or auction.instance_type == instance_type_fid
+        ]
+
+    def select(
+        self,
+        instance_type_fid: str,
+        *,
+        quantity: int = 1,
+        region: str | None = None,
+        max_price: float | None = None,
+    ) -> RegionOffer:
+        """Returns the offer to bid on.
+
+        Args:
+            instance_type_fid: Instance type id.
+            quantity: Instances needed.
+            region: Region the user asked for, if any.
+            max_price: Highest acceptable price per instance-hour, if any.
+
+        Returns:
+            The chosen offer.
+
+        Raises:
+            InsufficientCapacityError: Nothing fits; the one-line message lists where
+                capacity exists (types, regions, prices).
+        """
+        request = RegionRequest(
+            instance_type_fid=instance_type_fid,
+            instance_type=self._display_name(instance_type_fid),
+            quantity=quantity,
+            region=region,
+            max_price=max_price,
+        )
+        return self._policy.select(self.offers(), request)
+
+    def invalidate(self) -> None:
+        """Forgets cached availability (e.g. after a bid failed for capacity)."""
+        self._cache.invalidate(CACHE_KEY)

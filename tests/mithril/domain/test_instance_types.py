@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+import pytest
+
+from flow_notebook.core.errors import ValidationError
+from flow_notebook.providers.mithril.api.dto import InstanceTypeModel
+from flow_notebook.providers.mithril.domain.caches import DiskTtlCache, TtlCache
+from flow_notebook.providers.mithril.domain.instance_types import InstanceTypeCatalog
+
+
+def _itype(fid, name, gpus, gpu_type):
+    return InstanceTypeModel(
+        fid=fid,
+        name=name,
+        num_cpus=8,
+        cpu_type="Intel",
+        ram_gb=64,
+        num_gpus=gpus,
+        gpu_type=gpu_type,
+        gpu_memory_gb=80,
+        gpu_socket="SXM5",
+        local_storage_gb=100,
+        ib_count=0,
+        bridge_count=0,
+    )
+
+
+CATALOGUE = [
+    _itype("it_h100x8", "h100.80gb.sxm", 8, "H100"),
+    _itype("it_h100x1", "h100.80gb.pcie", 1, "H100"),
+    _itype("it_a100x8a", "a100.40gb.sxm", 8, "A100"),
+    _itype("it_a100x8b", "a100.80gb.sxm", 8, "A100"),
+]
+
+
+class FakeTypesApi:
+    def __init__(self):
+        self.calls = 0
+
+    def list_instance_types(self):
+        self.calls += 1
+        return list(CATALOGUE)
+
+
+def _catalog(api=None):
+    return InstanceTypeCatalog(api or FakeTypesApi(), TtlCache(ttl_seconds=60))
+
+
+@pytest.mark.parametrize(
+    ("spec", "fid"),
+    [
+        ("it_h100x8", "it_h100x8"),
+        ("8xh100", "it_h100x8"),
+        ("8xH100", "it_h100x8"),
+        ("h100.80gb.pcie", "it_h100x1"),
+        ("h100", "it_h100x1"),
+        ("a100.80gb.sxm", "it_a100x8b"),
+    ],
+)
+def test_resolve_accepts_ids_display_names_catalogue_names_and_bare_gpus(spec, fid):
+    assert _catalog().resolve(spec) == fid
+
+
+def test_resolve_ambiguous_display_name_names_the_choices():
+    with pytest.raises(ValidationError, match="ambiguous: a100.40gb.sxm .*a100.80gb.sxm"):
+        _catalog().resolve("8xa100")
+
+
+def test_resolve_unknown_type_lists_known_types():
+    with pytest.raises(ValidationError, match="unknown instance type 'tpu'; known types: 1xh100"):
+        _catalog().resolve("tpu")
+
+
+def test_display_name_falls_back_to_the_id():
+    catalog = _catalog()
+    assert catalog.display_name("it_h100x8") == "8xh100"
+    assert catalog.display_name("it_unknown") == "it_unknown"
+
+
+def test_catalogue_is_fetched_once_and_reloaded_after_invalidate():
+    api = FakeTypesApi()
+    catalog = _catalog(api)
+    catalog.all()
+    catalog.resolve("8xh100")
+    catalog.display_name("it_h100x1")
+    assert api.calls == 1
+    catalog.invalidate()
+    catalog.all()
+    assert api.calls == 2
+
+
+def test_disk_cached_catalogue_is_not_refetched_by_a_new_kernel(tmp_path):
+    first_api, second_api = FakeTypesApi(), FakeTypesApi()
+    first = DiskTtlCache(tmp_path / "c", ttl_seconds=3600)
+    InstanceTypeCatalog(first_api, first).all()
+    first.close()
+    second = DiskTtlCache(tmp_path / "c", ttl_seconds=3600)
+    try:
+        assert InstanceTypeCatalog(second_api, second).resolve("8xh100") == "it_h100x8"
+    finally:
+        second.close()
+    assert (first_api.calls, second_api.calls) == (1, 0)
