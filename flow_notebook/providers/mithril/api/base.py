@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-from pydantic import SecretStr, TypeAdapter
+from pydantic import BaseModel, ConfigDict, SecretStr, TypeAdapter
 
 from flow_notebook.core.config import DEFAULT_MITHRIL_API_URL, FlowConfig
 from flow_notebook.core.errors import ProviderResponseError
@@ -32,7 +32,11 @@ _adapters: dict[Any, TypeAdapter[Any]] = {}
 
 def _adapter(kind: Any) -> TypeAdapter[Any]:
     if kind not in _adapters:
-        _adapters[kind] = TypeAdapter(kind)
+        if isinstance(kind, type) and issubclass(kind, BaseModel):
+            _adapters[kind] = TypeAdapter(kind)
+        else:
+            # Models hide their inputs themselves; a list around them needs telling.
+            _adapters[kind] = TypeAdapter(kind, config=ConfigDict(hide_input_in_errors=True))
     return _adapters[kind]
 
 

@@ -66,7 +66,8 @@ VOLUME_SIZE_GB_LIMIT = 2 * 1024 * 1024
 class RequestModel(BaseModel):
     """Base of request bodies: unknown fields are an error."""
 
-    model_config = ConfigDict(extra="forbid")
+    # Inputs stay out of validation messages: a startup script may hold secrets.
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
     def to_json(self) -> dict[str, Any]:
         """Returns the body to send: JSON-ready, with unset optional (``None``) fields left out."""
@@ -76,7 +77,7 @@ class RequestModel(BaseModel):
 class ResponseModel(BaseModel):
     """Base of response bodies: unknown fields are ignored for forward compatibility."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", hide_input_in_errors=True)
 
 
 # --- Spot bids -------------------------------------------------------------------

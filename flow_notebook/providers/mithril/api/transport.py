@@ -164,7 +164,7 @@ class RequestsTransport:
         except requests.exceptions.Timeout as exc:
             raise TransportError("timed out waiting for the answer") from exc
         except requests.exceptions.ConnectionError as exc:
-            raise TransportError("connection failed", request_sent=_never_sent(exc)) from exc
+            raise TransportError("connection failed", request_sent=not _never_sent(exc)) from exc
         except requests.exceptions.RequestException as exc:
             raise TransportError(f"request failed: {type(exc).__name__}") from exc
         return TransportResponse(
