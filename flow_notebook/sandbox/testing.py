@@ -1,0 +1,313 @@
+"""Pytest fixtures that run the sandbox as a subprocess (``pytest_plugins`` entry).
+
+- ``mithril_sandbox`` (session): one shared sandbox.
+- ``fresh_sandbox`` (function): a sandbox of its own, for tests that change the
+  market, quotas or faults.
+- ``require_ssh``: fails (or, with ``FLOW_ALLOW_NO_SSH=1``, skips) when real
+  instances cannot run here.
+
+Teardown sends SIGTERM, waits, and asserts that no process of the sandbox's
+instances survived.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flow_notebook.sandbox.hostprep import missing_prerequisites
+from flow_notebook.sandbox.instances import pids_in_namespace
+
+START_TIMEOUT = 30.0
+STOP_TIMEOUT = 30.0
+A100 = "it_a100x1sxm4"
+REGION = "us-central1-a"
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 15.0, interval: float = 0.05) -> Any:
+    """Returns the first truthy value of ``check()``.
+
+    Raises:
+        AssertionError: When none came within ``timeout`` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s (last: {value!r})")
+        time.sleep(interval)
+
+
+def bid_body(
+    project: str,
+    *,
+    price: str = "$10.00",
+    quantity: int = 1,
+    name: str = "job",
+    instance_type: str = A100,
+    region: str = REGION,
+    ssh_keys: list[str] | None = None,
+    volumes: list[str] | None = None,
+    script: str | None = None,
+) -> dict[str, Any]:
+    """Returns a ``CreateBidRequest`` body (one 1xA100 at $10.00 unless told otherwise)."""
+    spec: dict[str, Any] = {"volumes": volumes or [], "ssh_keys": ssh_keys or []}
+    if script is not None:
+        spec["startup_script"] = script
+    return {
+        "project": project,
+        "region": region,
+        "instance_type": instance_type,
+        "limit_price": price,
+        "instance_quantity": quantity,
+        "name": name,
+        "launch_specification": spec,
+    }
+
+
+@dataclass
+class SandboxHandle:
+    """A running sandbox.
+
+    Attributes:
+        url: Base URL (``MITHRIL_API_URL``).
+        api_key: Bearer key (``MITHRIL_API_KEY``).
+        project: Default project fid (``MITHRIL_PROJECT``).
+        root: State directory.
+        process: The sandbox process.
+    """
+
+    url: str
+    api_key: str
+    project: str
+    root: Path
+    process: subprocess.Popen[str]
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The three variables the sandbox printed."""
+        return {
+            "MITHRIL_API_URL": self.url,
+            "MITHRIL_API_KEY": self.api_key,
+            "MITHRIL_PROJECT": self.project,
+        }
+
+    def api(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Sends an authenticated request to ``path`` and returns the ``requests`` response."""
+        import requests
+
+        headers = {"Authorization": f"Bearer {self.api_key}", **kwargs.pop("headers", {})}
+        return requests.request(method, self.url + path, headers=headers, timeout=30, **kwargs)
+
+    def control(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Calls a ``/_sandbox/`` control and returns its JSON answer."""
+        import requests
+
+        response = requests.request(method, f"{self.url}/_sandbox{path}", timeout=30, **kwargs)
+        response.raise_for_status()
+        return response.json()
+
+    def faults(self, pattern: str = "* /v2/*", **rule: Any) -> list[dict[str, Any]]:
+        """Adds a fault rule (see ``FaultRule``); returns all rules."""
+        return self.control("POST", "/faults", json={"pattern": pattern, **rule})
+
+    def reset_faults(self, seed: int | None = None) -> None:
+        """Removes every fault rule."""
+        self.control("DELETE", "/faults", params={} if seed is None else {"seed": seed})
+
+    def stats(self) -> dict[str, Any]:
+        """Returns request counts per route and status."""
+        return self.control("GET", "/stats")
+
+    def set_price(self, instance_type: str, region: str, price: str) -> None:
+        """Sets the spot price (a dollar string) of one auction."""
+        self.control(
+            "POST",
+            "/market",
+            json={"instance_type": instance_type, "region": region, "price": price},
+        )
+
+    def set_capacity(self, instance_type: str, region: str, capacity: int) -> None:
+        """Sets the capacity of one auction."""
+        self.control(
+            "POST",
+            "/market",
+            json={"instance_type": instance_type, "region": region, "capacity": capacity},
+        )
+
+    def preempt(self, bid_fid: str) -> None:
+        """Preempts an allocated bid now."""
+        self.control("POST", f"/bids/{bid_fid}/preempt")
+
+    def seed(self, count: int, status: str = "Terminated", project: str | None = None) -> int:
+        """Adds ``count`` historical bids; returns how many."""
+        body = {"count": count, "status": status, "project": project}
+        return self.control("POST", "/seed", json=body)["created"]
+
+    def place_bid(self, **kwargs: Any) -> dict[str, Any]:
+        """Places a bid (``bid_body`` arguments) in the default project; returns its body."""
+        response = self.api("POST", "/v2/spot/bids", json=bid_body(self.project, **kwargs))
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    def bid_status(self, fid: str) -> str:
+        """Returns the status of bid ``fid``."""
+        return self.api("GET", f"/v2/spot/bids/{fid}").json()["status"]
+
+    def instances_of(self, bid_fid: str) -> list[dict[str, Any]]:
+        """Returns the instances of bid ``bid_fid``."""
+        params = {"project": self.project, "bid_fid_in": bid_fid}
+        return self.api("GET", "/v2/instances", params=params).json()["data"]
+
+    def running_instances(self, bid_fid: str, timeout: float = 20.0) -> list[dict[str, Any]]:
+        """Waits until every instance of the bid runs; returns them."""
+
+        def check() -> list[dict[str, Any]]:
+            found = self.instances_of(bid_fid)
+            done = found and all(i["status"] == "STATUS_RUNNING" for i in found)
+            return found if done else []
+
+        return wait_for(check, timeout)
+
+    def instance_processes(self) -> list[int]:
+        """Returns live processes of this sandbox's instances (sshd, sessions, scripts)."""
+        found = set()
+        for pidns in (self.root / "instances").glob("*/pidns"):
+            found.update(pids_in_namespace(pidns.read_text().strip()))
+        marker = str(self.root).encode()
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit() and int(entry.name) != self.process.pid:
+                try:
+                    if marker in (entry / "cmdline").read_bytes():
+                        found.add(int(entry.name))
+                except OSError:
+                    continue
+        return sorted(found)
+
+
+def start_sandbox(root: Path, *extra: str) -> SandboxHandle:
+    """Starts ``python -m flow_notebook.sandbox`` on a free port and waits until it answers.
+
+    Raises:
+        RuntimeError: When it does not print its three lines or answer in time.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    stderr = open(root / "sandbox.stderr", "w")  # noqa: SIM115 - owned by the child
+    with stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "flow_notebook.sandbox", "--root", str(root), *extra],
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            stdin=subprocess.DEVNULL,
+        )
+    try:
+        values = _read_lines(process, 3)
+        handle = SandboxHandle(
+            values["MITHRIL_API_URL"],
+            values["MITHRIL_API_KEY"],
+            values["MITHRIL_PROJECT"],
+            root,
+            process,
+        )
+        _wait_ready(handle)
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
+    return handle
+
+
+def stop_sandbox(handle: SandboxHandle) -> None:
+    """SIGTERMs the sandbox, waits for it, and asserts no instance process survived."""
+    handle.process.send_signal(signal.SIGTERM)
+    try:
+        handle.process.wait(timeout=STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        handle.process.kill()
+        handle.process.wait()
+        raise AssertionError("the sandbox did not stop within 30 s of SIGTERM") from None
+    if handle.process.stdout:
+        handle.process.stdout.close()
+    leaked = handle.instance_processes()
+    for pid in leaked:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    assert not leaked, f"sandbox instance processes survived shutdown: {leaked}"
+
+
+def _read_lines(process: subprocess.Popen[str], count: int) -> dict[str, str]:
+    values: dict[str, str] = {}
+
+    def read() -> None:
+        assert process.stdout is not None
+        while len(values) < count:
+            line = process.stdout.readline()
+            if not line:
+                return
+            name, _, value = line.strip().partition("=")
+            values[name] = value
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(START_TIMEOUT)
+    if len(values) < count:
+        raise RuntimeError(f"the sandbox printed {len(values)} of {count} lines")
+    return values
+
+
+def _wait_ready(handle: SandboxHandle) -> None:
+    import requests
+
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if handle.process.poll() is not None:
+            raise RuntimeError(f"the sandbox exited with {handle.process.returncode}")
+        try:
+            requests.get(f"{handle.url}/_sandbox/info", timeout=2).raise_for_status()
+            return
+        except requests.RequestException:
+            time.sleep(0.05)
+    raise RuntimeError("the sandbox did not answer within 30 s")
+
+
+@pytest.fixture(scope="session")
+def mithril_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxHandle]:
+    """A sandbox shared by the whole test session."""
+    handle = start_sandbox(tmp_path_factory.mktemp("mithril_sandbox"))
+    yield handle
+    stop_sandbox(handle)
+
+
+@pytest.fixture
+def fresh_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxHandle]:
+    """A sandbox for one test only (its market, quotas and faults are its own)."""
+    handle = start_sandbox(tmp_path_factory.mktemp("fresh_sandbox"))
+    yield handle
+    stop_sandbox(handle)
+
+
+@pytest.fixture
+def require_ssh() -> None:
+    """Fails when real instances cannot run here, unless ``FLOW_ALLOW_NO_SSH=1`` (then skips)."""
+    reason = missing_prerequisites()
+    if reason is None:
+        return
+    message = f"real sandbox instances need root, sshd, unshare and rsync: {reason}"
+    if os.environ.get("FLOW_ALLOW_NO_SSH") == "1":
+        pytest.skip(message)
+    pytest.fail(message + " (set FLOW_ALLOW_NO_SSH=1 to skip these tests)")
