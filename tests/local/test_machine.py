@@ -26,7 +26,7 @@ def test_gpus_come_from_nvidia_smi_output(tmp_path):
 
 
 def test_gpu_request_on_cpu_machine_runs_on_cpu_with_a_warning(tmp_path):
-    provider = LocalProvider(tmp_path / "state", machine=_probe(tmp_path, None))
+    provider = LocalProvider(tmp_path / "state", probe=_probe(tmp_path, None))
     try:
         assert provider.normalize_instance_request(0) == ("cpu-8", 1, None)
         instance_type, count, warning = provider.normalize_instance_request(1, "h100")
@@ -40,7 +40,7 @@ def test_gpu_request_on_cpu_machine_runs_on_cpu_with_a_warning(tmp_path):
 
 def test_gpu_machine_offers_itself_and_warns_on_other_models(tmp_path):
     probe = _probe(tmp_path, "NVIDIA A100-SXM4-80GB, 81920 MiB\n")
-    provider = LocalProvider(tmp_path / "state", machine=probe)
+    provider = LocalProvider(tmp_path / "state", probe=probe)
     try:
         assert provider.normalize_instance_request(1, "A100")[2] is None
         assert "not h100" in provider.normalize_instance_request(1, "h100")[2]

@@ -13,6 +13,9 @@ import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from flow_notebook.core.models import AvailableInstance
 
 _GPU_QUERY = ["nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader"]
 _VENDOR_WORDS = frozenset({"nvidia", "tesla", "geforce", "quadro"})
@@ -122,3 +125,41 @@ class MachineProbe:
                     GpuInfo(name=name.strip(), memory_mb=int(digits.group()) if digits else 0)
                 )
         return gpus
+
+
+def normalize_request(
+    facts: MachineFacts, gpu_count: int, gpu_type: str | None
+) -> tuple[str, int, str | None]:
+    """Maps a GPU request onto this machine: ``(instance_type, 1, warning or None)``.
+
+    A request this machine cannot meet still runs here; the warning says how it differs.
+    """
+    asked = f"{gpu_count}x{gpu_type or 'gpu'}"
+    warning = None
+    if gpu_count > 0 and not facts.gpus:
+        warning = f"this machine has no GPU: {asked} runs on CPU ({facts.instance_type})"
+    elif gpu_count > len(facts.gpus):
+        warning = f"this machine has {len(facts.gpus)} GPUs, fewer than {asked}"
+    elif gpu_type and facts.gpus and gpu_type.lower() != facts.gpus[0].short_name:
+        warning = f"this machine has {facts.instance_type}, not {gpu_type}"
+    return facts.instance_type, 1, warning
+
+
+def offers(facts: MachineFacts, requirements: dict[str, Any]) -> list[AvailableInstance]:
+    """Returns this machine as the one free offer, or nothing when it has too few GPUs."""
+    wanted = int(requirements.get("gpu_count") or requirements.get("min_gpu_count") or 0)
+    if wanted > len(facts.gpus):
+        return []
+    return [
+        AvailableInstance(
+            allocation_id="local",
+            instance_type=facts.instance_type,
+            region="local",
+            price_per_hour=0.0,
+            gpu_type=facts.gpus[0].short_name if facts.gpus else "",
+            gpu_count=len(facts.gpus),
+            cpu_cores=facts.cpu_cores,
+            memory_gb=facts.memory_gb,
+            available_quantity=1,
+        )
+    ]

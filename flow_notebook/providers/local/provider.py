@@ -26,15 +26,14 @@ from flow_notebook.core.models import (
     Volume,
     VolumeSpec,
 )
-from flow_notebook.providers.local import logs
+from flow_notebook.providers.local import logs, machine, views
 from flow_notebook.providers.local.control import TaskControl, TaskState
 from flow_notebook.providers.local.machine import MachineProbe
 from flow_notebook.providers.local.remote import LocalRemoteOperations
-from flow_notebook.providers.local.runner import Mount, TaskLauncher
+from flow_notebook.providers.local.runner import TaskLauncher
 from flow_notebook.providers.local.store import TaskRecord, TaskStore
+from flow_notebook.providers.local.views import PROVIDER_NAME
 from flow_notebook.providers.local.volumes import LocalVolumes
-
-PROVIDER_NAME = "local"
 
 
 class LocalProvider:
@@ -46,7 +45,7 @@ class LocalProvider:
         launcher: Starts tasks (default: under ``state_root/tasks``).
         control: Observes and signals tasks.
         volumes: Volume directories (default: ``state_root/volumes``).
-        machine: Describes this machine.
+        probe: Describes this machine.
         poll_interval: Seconds between log polls while following.
     """
 
@@ -58,7 +57,7 @@ class LocalProvider:
         launcher: TaskLauncher | None = None,
         control: TaskControl | None = None,
         volumes: LocalVolumes | None = None,
-        machine: MachineProbe | None = None,
+        probe: MachineProbe | None = None,
         poll_interval: float = logs.DEFAULT_POLL_INTERVAL,
     ) -> None:
         self.state_root = Path(state_root)
@@ -66,7 +65,7 @@ class LocalProvider:
         self._launcher = launcher or TaskLauncher(self.state_root / "tasks")
         self._control = control or TaskControl(self._store)
         self._volumes = volumes or LocalVolumes(self.state_root / "volumes")
-        self._machine = machine or MachineProbe()
+        self._machine = probe or MachineProbe()
         self._poll_interval = poll_interval
 
     @classmethod
@@ -80,38 +79,13 @@ class LocalProvider:
         self, gpu_count: int, gpu_type: str | None = None
     ) -> tuple[str, int, str | None]:
         """Returns this machine's type, one instance and a warning when GPUs fall short."""
-        facts = self._machine.describe()
-        asked = f"{gpu_count}x{gpu_type or 'gpu'}"
-        warning = None
-        if gpu_count > 0 and not facts.gpus:
-            warning = f"this machine has no GPU: {asked} runs on CPU ({facts.instance_type})"
-        elif gpu_count > len(facts.gpus):
-            warning = f"this machine has {len(facts.gpus)} GPUs, fewer than {asked}"
-        elif gpu_type and facts.gpus and gpu_type.lower() != facts.gpus[0].short_name:
-            warning = f"this machine has {facts.instance_type}, not {gpu_type}"
-        return facts.instance_type, 1, warning
+        return machine.normalize_request(self._machine.describe(), gpu_count, gpu_type)
 
     def find_instances(
         self, requirements: dict[str, Any], limit: int = 10
     ) -> list[AvailableInstance]:
         """Describes this machine as the one offer, at price 0, when it fits."""
-        facts = self._machine.describe()
-        if int(requirements.get("gpu_count") or requirements.get("min_gpu_count") or 0) > len(
-            facts.gpus
-        ):
-            return []
-        offer = AvailableInstance(
-            allocation_id="local",
-            instance_type=facts.instance_type,
-            region="local",
-            price_per_hour=0.0,
-            gpu_type=facts.gpus[0].short_name if facts.gpus else "",
-            gpu_count=len(facts.gpus),
-            cpu_cores=facts.cpu_cores,
-            memory_gb=facts.memory_gb,
-            available_quantity=1,
-        )
-        return [offer][: max(0, limit)]
+        return machine.offers(self._machine.describe(), requirements)[: max(0, limit)]
 
     def resolve_instance_type(self, user_spec: str) -> str:
         """Every spec resolves to this machine's type: everything runs here."""
@@ -151,26 +125,15 @@ class LocalProvider:
         for volume_id in volume_ids or []:
             name = self._volumes.get(volume_id).name
             specs.append(VolumeSpec(volume_id=volume_id, mount_path=f"/volumes/{name}"))
-        mounts = [self._mount(spec) for spec in specs]
+        mounts = [self._volumes.mount_for(spec) for spec in specs]
         record = self._launcher.launch(config, config.instance_type or instance_type, mounts)
         self._store.put(record)
-        return self._to_task(record, self._control.observe(record))
-
-    def _mount(self, spec: VolumeSpec) -> Mount:
-        if spec.volume_id:
-            volume = self._volumes.get(spec.volume_id)
-        else:
-            volume = self._volumes.find_by_name(spec.name) if spec.name else None
-            if volume is None:
-                if not spec.size_gb:
-                    raise ValidationError(f"no volume named {spec.name!r}", field="volumes")
-                volume = self._volumes.create(spec.size_gb, spec.name)
-        return Mount(volume, self._volumes.data_dir(volume.volume_id), spec.mount_path)
+        return views.to_task(record, self._control.observe(record))
 
     def get_task(self, task_id: str) -> Task:
         """Returns the task. Raises ``TaskNotFoundError`` for an unknown id."""
         record = self._record(task_id)
-        return self._to_task(record, self._control.observe(record))
+        return views.to_task(record, self._control.observe(record))
 
     def get_task_status(self, task_id: str) -> TaskStatus:
         """Returns the task's current status."""
@@ -220,7 +183,7 @@ class LocalProvider:
         records = sorted(self._store.records(), key=lambda r: r.created_at, reverse=True)
         tasks = []
         for record in records:
-            task = self._to_task(record, self._control.observe(record))
+            task = views.to_task(record, self._control.observe(record))
             if status is None or task.status is status:
                 tasks.append(task)
             if len(tasks) >= limit:
@@ -234,19 +197,7 @@ class LocalProvider:
     def get_task_instances(self, task_id: str) -> list[Instance]:
         """Returns one instance: the task's process on this machine."""
         record = self._record(task_id)
-        state = self._control.observe(record)
-        instance_id = f"{task_id}-pid{state.pid}" if state.pid else f"{task_id}-0"
-        return [
-            Instance(
-                instance_id=instance_id,
-                task_id=task_id,
-                status=state.status.value,
-                instance_type=record.instance_type,
-                region="local",
-                private_ip="127.0.0.1",
-                created_at=record.created_at,
-            )
-        ]
+        return [views.to_instance(record, self._control.observe(record))]
 
     # --- storage -----------------------------------------------------------------
 
@@ -331,27 +282,3 @@ class LocalProvider:
 
     def _state(self, task_id: str) -> TaskState:
         return self._control.observe(self._record(task_id))
-
-    @staticmethod
-    def _to_task(record: TaskRecord, state: TaskState) -> Task:
-        metadata = dict(record.metadata)
-        if state.pid:
-            metadata["pid"] = state.pid
-        return Task(
-            task_id=record.task_id,
-            name=record.name,
-            status=state.status,
-            provider=PROVIDER_NAME,
-            instance_type=record.instance_type,
-            num_instances=1,
-            region="local",
-            cost_per_hour=0.0,
-            created_at=record.created_at,
-            started_at=state.started_at,
-            completed_at=state.completed_at,
-            exit_code=state.exit_code,
-            message=state.message,
-            instances=[record.task_id],
-            command=record.command,
-            metadata=metadata,
-        )

@@ -16,32 +16,16 @@ import os
 import secrets
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 from flow_notebook.core.code_tree import copy_code_tree, tree_digest
 from flow_notebook.core.errors import ProviderUnavailableError, ValidationError
-from flow_notebook.core.models import TaskConfig, Volume
+from flow_notebook.core.models import TaskConfig
 from flow_notebook.providers.local import proc
 from flow_notebook.providers.local.store import TaskRecord
-from flow_notebook.providers.local.volumes import env_name
+from flow_notebook.providers.local.volumes import Mount, env_name
 
 SUPERVISOR_MODULE = "flow_notebook.providers.local.supervisor"
-
-
-@dataclass(frozen=True)
-class Mount:
-    """A volume as a task sees it.
-
-    Attributes:
-        volume: The volume.
-        path: Absolute directory holding its content.
-        mount_path: Where the task asked to see it (e.g. ``/data``).
-    """
-
-    volume: Volume
-    path: Path
-    mount_path: str
 
 
 def new_task_id() -> str:

@@ -24,11 +24,12 @@ import os
 import re
 import secrets
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 from flow_notebook.core.code_tree import atomic_copy_file
 from flow_notebook.core.errors import NotFoundError, ValidationError
-from flow_notebook.core.models import Volume, utcnow
+from flow_notebook.core.models import Volume, VolumeSpec, utcnow
 
 VOLUME_NAME_RE = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 VOLUME_ID_RE = re.compile(r"^vol-local-[0-9a-f]{12}$")
@@ -53,6 +54,21 @@ def validate_volume_name(name: str) -> str:
 def env_name(volume_name: str) -> str:
     """Returns the environment variable that holds a volume's path in a task."""
     return "FLOW_VOLUME_" + re.sub(r"[^A-Z0-9]", "_", volume_name.upper())
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A volume as a task sees it.
+
+    Attributes:
+        volume: The volume.
+        path: Absolute directory holding its content.
+        mount_path: Where the task asked to see it (e.g. ``/data``).
+    """
+
+    volume: Volume
+    path: Path
+    mount_path: str
 
 
 def _inside(root: Path, path: Path) -> bool:
@@ -136,6 +152,23 @@ class LocalVolumes:
     def find_by_name(self, name: str) -> Volume | None:
         """Returns the volume named ``name``, or ``None``."""
         return next((v for v in self.list(limit=1_000_000) if v.name == name), None)
+
+    def mount_for(self, spec: VolumeSpec) -> Mount:
+        """Resolves a task's volume spec, creating a volume when it asks for a new one.
+
+        Raises:
+            NotFoundError: No volume has the given id.
+            ValidationError: No volume has the given name and no size was given.
+        """
+        if spec.volume_id:
+            volume = self.get(spec.volume_id)
+        else:
+            volume = self.find_by_name(spec.name) if spec.name else None
+            if volume is None:
+                if not spec.size_gb:
+                    raise ValidationError(f"no volume named {spec.name!r}", field="volumes")
+                volume = self.create(spec.size_gb, spec.name)
+        return Mount(volume, self.data_dir(volume.volume_id), spec.mount_path)
 
     def data_dir(self, volume_id: str) -> Path:
         """Returns the absolute directory holding the volume's content."""
