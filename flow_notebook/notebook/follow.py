@@ -56,17 +56,25 @@ def follow_logs(
         stream = provider.stream_task_logs_from(task_id, start, log_type)
     else:
         stream = provider.stream_task_logs(task_id, log_type)
-    shown, stopped = _print_stream(stream, timeout)
-    session.positions.set(task_id, start + shown, log_type)
+    shown: list[int] = [0]
+    try:
+        stopped = _print_stream(stream, timeout, shown)
+    finally:
+        # Recorded even when the provider fails mid-stream, so a retry resumes.
+        session.positions.set(task_id, start + shown[0], log_type)
+    if stopped is None:
+        try:
+            task = wait_until_ended(
+                provider, task_id, session.timing.settle_timeout, session.timing.poll_interval
+            )
+        except KeyboardInterrupt:
+            stopped = "interrupted"
     if stopped:
         emit(
             f"stopped following task {task_id} ({stopped}); it keeps running: "
             + follow_hint(task_id)
         )
         return provider.get_task(task_id)
-    task = wait_until_ended(
-        provider, task_id, session.timing.settle_timeout, session.timing.poll_interval
-    )
     emit(outcome_line(task))
     return task
 
@@ -115,20 +123,23 @@ def wait_until_ended(
     return task
 
 
-def _print_stream(stream: Iterator[str], timeout: float | None) -> tuple[int, str | None]:
-    """Prints lines until the stream ends; returns (lines shown, why it stopped early)."""
+def _print_stream(stream: Iterator[str], timeout: float | None, shown: list[int]) -> str | None:
+    """Prints lines until the stream ends, counting them in ``shown[0]``.
+
+    Returns:
+        Why it stopped before the stream ended, or ``None`` when it ran to the end.
+    """
     deadline = None if timeout is None else time.monotonic() + timeout
-    shown = 0
     try:
         for line in stream:
             emit(line.rstrip("\n"))
-            shown += 1
+            shown[0] += 1
             if deadline is not None and time.monotonic() >= deadline:
-                return shown, f"timeout {format_duration(timeout)}"
+                return f"timeout {format_duration(timeout)}"
     except KeyboardInterrupt:
-        return shown, "interrupted"
+        return "interrupted"
     finally:
         close = getattr(stream, "close", None)
         if close is not None:
             close()
-    return shown, None
+    return None

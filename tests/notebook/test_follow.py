@@ -103,3 +103,22 @@ def _config():
     from flow_notebook.core.models import TaskConfig
 
     return TaskConfig(command=["echo", "hi"])
+
+
+def test_a_stream_failure_still_records_the_lines_shown(fake_class, tmp_path, capsys):
+    import pytest
+
+    from flow_notebook.core.errors import RemoteOperationError
+
+    provider = fake_class(lines=("a", "b"))
+    session = _session(provider, tmp_path)
+    task_id = provider.submit_task("cpu", _config()).task_id
+
+    def broken_stream(task_id, log_type="stdout"):
+        yield "a"
+        raise RemoteOperationError("log stream lost")
+
+    provider.stream_task_logs = broken_stream
+    with pytest.raises(RemoteOperationError):
+        follow_logs(session, task_id)
+    assert session.positions.get(task_id) == 1
