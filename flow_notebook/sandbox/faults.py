@@ -91,9 +91,10 @@ class FaultInjector:
             if rule is None:
                 return Decision(0.0, "pass")
             draw = self._random.random
-            delay = rule.latency_ms / 1000
+            delay_ms = rule.latency_ms
             if rule.spike_rate and draw() < rule.spike_rate:
-                delay += rule.spike_ms / 1000
+                delay_ms += rule.spike_ms
+            delay = delay_ms / 1000
             if rule.drop_rate and draw() < rule.drop_rate:
                 return Decision(delay, "drop")
             if rule.rate_limit_rate and draw() < rule.rate_limit_rate:

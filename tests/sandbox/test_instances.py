@@ -1,0 +1,141 @@
+"""Real sandbox instances: plain ssh, rsync, private /workspace, volumes, clean teardown."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from flow_notebook.sandbox.testing import REGION, wait_for
+
+pytestmark = [pytest.mark.ssh, pytest.mark.usefixtures("require_ssh")]
+SSH_OPTIONS = [
+    "-o",
+    "StrictHostKeyChecking=no",
+    "-o",
+    "UserKnownHostsFile=/dev/null",
+    "-o",
+    "BatchMode=yes",
+    "-o",
+    "LogLevel=ERROR",
+    "-o",
+    "ConnectTimeout=10",
+]
+
+
+@pytest.fixture
+def key(mithril_sandbox, tmp_path):
+    """A generated key registered in the default project: (fid, private key path)."""
+    body = {"project": mithril_sandbox.project, "name": "test-key"}
+    created = mithril_sandbox.api("POST", "/v2/ssh-keys", json=body).json()
+    path = tmp_path / "id_key"
+    path.write_text(created["private_key"])
+    path.chmod(0o600)
+    return created["fid"], path
+
+
+def ssh(destination: str, key_path, command: str, user: str = "root") -> str:
+    host, port = destination.split(":")
+    result = subprocess.run(
+        ["ssh", "-p", port, "-i", str(key_path), *SSH_OPTIONS, f"{user}@{host}", command],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def launch(sandbox, key, **kwargs):
+    bid = sandbox.place_bid(price="$99.00", ssh_keys=[key[0]], **kwargs)
+    return bid, sandbox.running_instances(bid["fid"])
+
+
+def test_instance_accepts_plain_ssh_as_root_and_ubuntu_and_ran_its_startup_script(
+    mithril_sandbox, key
+):
+    script = "#!/bin/bash\necho started on $MITHRIL_INSTANCE_FID\n"
+    bid, [instance] = launch(mithril_sandbox, key, script=script)
+    destination = instance["ssh_destination"]
+    wait_for(
+        lambda: "started" in ssh(destination, key[1], "cat /var/log/foundry/startup_script.log")
+    )
+    log = ssh(destination, key[1], "cat /var/log/foundry/startup_script.log")
+    assert log.strip() == f"started on {instance['fid']}"
+    assert ssh(destination, key[1], "id -un", user="ubuntu").strip() == "ubuntu"
+    assert ssh(destination, key[1], "id -un").strip() == "root"
+    mithril_sandbox.api("DELETE", f"/v2/spot/bids/{bid['fid']}")
+
+
+def test_two_instances_see_their_own_workspace(mithril_sandbox, key):
+    bid, instances = launch(mithril_sandbox, key, quantity=2)
+    first, second = (i["ssh_destination"] for i in instances)
+    ssh(first, key[1], "echo first > /workspace/who")
+    ssh(second, key[1], "echo second > /workspace/who")
+    assert ssh(first, key[1], "cat /workspace/who").strip() == "first"
+    assert ssh(second, key[1], "cat /workspace/who").strip() == "second"
+    mithril_sandbox.api("DELETE", f"/v2/spot/bids/{bid['fid']}")
+
+
+def test_rsync_over_ssh_copies_a_directory_to_the_workspace(mithril_sandbox, key, tmp_path):
+    bid, [instance] = launch(mithril_sandbox, key)
+    source = tmp_path / "code"
+    (source / "pkg").mkdir(parents=True)
+    (source / "pkg" / "main.py").write_text("print('hi')\n")
+    host, port = instance["ssh_destination"].split(":")
+    shell = " ".join(["ssh", "-p", port, "-i", str(key[1]), *SSH_OPTIONS])
+    subprocess.run(
+        ["rsync", "-az", "-e", shell, f"{source}/", f"ubuntu@{host}:/workspace/code/"],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    assert ssh(instance["ssh_destination"], key[1], "cat /workspace/code/pkg/main.py") == (
+        "print('hi')\n"
+    )
+    mithril_sandbox.api("DELETE", f"/v2/spot/bids/{bid['fid']}")
+
+
+def test_volume_written_by_one_bid_is_read_by_the_next(mithril_sandbox, key):
+    body = {
+        "project": mithril_sandbox.project,
+        "name": "shared",
+        "disk_interface": "File",
+        "region": REGION,
+        "size_gb": 1,
+    }
+    volume = mithril_sandbox.api("POST", "/v2/volumes", json=body).json()
+    path = f"/mnt/volumes/{volume['fid']}/note"
+    first, [one] = launch(mithril_sandbox, key, volumes=[volume["fid"]])
+    ssh(one["ssh_destination"], key[1], f"echo kept > {path}", user="ubuntu")
+    mithril_sandbox.api("DELETE", f"/v2/spot/bids/{first['fid']}")
+    second, [two] = launch(mithril_sandbox, key, volumes=[volume["fid"]])
+    assert ssh(two["ssh_destination"], key[1], f"cat {path}").strip() == "kept"
+    mithril_sandbox.api("DELETE", f"/v2/spot/bids/{second['fid']}")
+    assert mithril_sandbox.api("DELETE", f"/v2/volumes/{volume['fid']}").status_code == 204
+
+
+def test_terminating_a_bid_leaves_no_process_behind(mithril_sandbox, key):
+    bid, [instance] = launch(mithril_sandbox, key, script="sleep 600 &\nsleep 600\n")
+    ssh(instance["ssh_destination"], key[1], "nohup sleep 700 >/dev/null 2>&1 &")
+    pidns = (mithril_sandbox.root / "instances" / instance["fid"] / "pidns").read_text().strip()
+    from flow_notebook.sandbox.instances import pids_in_namespace
+
+    assert len(pids_in_namespace(pidns)) >= 4  # sshd, the script, two sleeps, ...
+    mithril_sandbox.api("DELETE", f"/v2/spot/bids/{bid['fid']}")
+    wait_for(lambda: not pids_in_namespace(pidns), timeout=10)
+    [gone] = mithril_sandbox.instances_of(bid["fid"])
+    assert gone["status"] == "STATUS_TERMINATED" and gone["ssh_destination"] is None
+
+
+def test_paused_instance_is_unreachable_and_comes_back_with_its_workspace(mithril_sandbox, key):
+    bid, [instance] = launch(mithril_sandbox, key)
+    ssh(instance["ssh_destination"], key[1], "echo before > /workspace/state")
+    path = f"/v2/spot/bids/{bid['fid']}"
+    mithril_sandbox.api("PATCH", path, json={"paused": True})
+    [paused] = mithril_sandbox.instances_of(bid["fid"])
+    assert paused["ssh_destination"] is None
+    mithril_sandbox.api("PATCH", path, json={"paused": False})
+    [back] = mithril_sandbox.running_instances(bid["fid"])
+    assert ssh(back["ssh_destination"], key[1], "cat /workspace/state").strip() == "before"
+    mithril_sandbox.api("DELETE", path)
