@@ -19,7 +19,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,12 +51,18 @@ class _Rule:
     base: str  # Directory of the ignore file, relative to the root ("" for the root).
 
 
-def iter_code_files(root: Path | str, *, follow_external_symlinks: bool = False) -> Iterator[Path]:
+def iter_code_files(
+    root: Path | str,
+    *,
+    follow_external_symlinks: bool = False,
+    exclude: Iterable[Path] = (),
+) -> Iterator[Path]:
     """Yields the selected files of ``root`` as relative paths, sorted.
 
     Args:
         root: The directory to select from.
         follow_external_symlinks: Whether symlinks leaving ``root`` may be followed.
+        exclude: Directories never to enter (e.g. local state inside the tree).
 
     Yields:
         Paths relative to ``root``, in sorted (POSIX string) order.
@@ -67,31 +73,41 @@ def iter_code_files(root: Path | str, *, follow_external_symlinks: bool = False)
     base = Path(root)
     if not base.is_dir():
         raise ValidationError(f"code root {base} is not a directory", field="code_root")
-    walker = _Walker(base.resolve(), follow_external_symlinks)
+    walker = _Walker(base.resolve(), follow_external_symlinks, exclude)
     found = walker.walk(base, "", [])
     yield from sorted(found, key=lambda rel: rel.as_posix())
 
 
-def tree_digest(root: Path | str, *, follow_external_symlinks: bool = False) -> str:
+def tree_digest(
+    root: Path | str, *, follow_external_symlinks: bool = False, exclude: Iterable[Path] = ()
+) -> str:
     """Returns a stable sha256 hex digest of the selected files' paths and contents.
 
     Args:
         root: The directory to hash.
         follow_external_symlinks: Whether symlinks leaving ``root`` may be followed.
+        exclude: Directories never to enter.
 
     Returns:
         The hex digest; equal trees give equal digests on any machine.
     """
     base = Path(root)
     digest = hashlib.sha256()
-    for rel in iter_code_files(base, follow_external_symlinks=follow_external_symlinks):
+    files = iter_code_files(
+        base, follow_external_symlinks=follow_external_symlinks, exclude=exclude
+    )
+    for rel in files:
         digest.update(rel.as_posix().encode("utf-8") + b"\0")
         digest.update(_file_sha256(base / rel) + b"\n")
     return digest.hexdigest()
 
 
 def copy_code_tree(
-    src: Path | str, dst: Path | str, *, follow_external_symlinks: bool = False
+    src: Path | str,
+    dst: Path | str,
+    *,
+    follow_external_symlinks: bool = False,
+    exclude: Iterable[Path] = (),
 ) -> CopyStats:
     """Copies the selected files of ``src`` into ``dst``, creating directories.
 
@@ -102,6 +118,7 @@ def copy_code_tree(
         src: The directory to copy from.
         dst: The directory to copy into (created when missing).
         follow_external_symlinks: Whether symlinks leaving ``src`` may be followed.
+        exclude: Directories never to enter.
 
     Returns:
         How many files and bytes were written.
@@ -111,7 +128,10 @@ def copy_code_tree(
     """
     source, target = Path(src), Path(dst)
     files = total = 0
-    for rel in iter_code_files(source, follow_external_symlinks=follow_external_symlinks):
+    selected = iter_code_files(
+        source, follow_external_symlinks=follow_external_symlinks, exclude=exclude
+    )
+    for rel in selected:
         total += atomic_copy_file(source / rel, target / rel)
         files += 1
     target.mkdir(parents=True, exist_ok=True)
@@ -144,9 +164,10 @@ def atomic_copy_file(src: Path, dst: Path) -> int:
 class _Walker:
     """Walks a tree applying ignore rules and the symlink policy."""
 
-    def __init__(self, real_root: Path, follow_external: bool) -> None:
+    def __init__(self, real_root: Path, follow_external: bool, exclude: Iterable[Path]) -> None:
         self._real_root = real_root
         self._follow_external = follow_external
+        self._excluded = {Path(path).resolve() for path in exclude}
         self._visited: set[Path] = set()
 
     def walk(self, directory: Path, rel_dir: str, rules: list[_Rule]) -> list[Path]:
@@ -170,6 +191,8 @@ class _Walker:
         if not is_dir and not entry.is_file(follow_symlinks=True):
             return []  # Dangling symlinks, sockets, fifos.
         if _ignored(rel, is_dir, rules):
+            return []
+        if is_dir and self._excluded and path.resolve() in self._excluded:
             return []
         if entry.is_symlink() and not self._symlink_allowed(path, is_dir):
             return []

@@ -151,3 +151,9 @@ def test_copy_writes_selected_files_only_and_reports_stats(tmp_path):
 def test_non_directory_root_is_a_validation_error(tmp_path):
     with pytest.raises(ValidationError):
         _selected(tmp_path / "nope")
+
+
+def test_excluded_directories_are_not_entered(tmp_path):
+    _write(tmp_path, {"a.py": "x", "state/tasks/t/work/a.py": "x", "b/state/c.py": "x"})
+    assert _selected(tmp_path, exclude=[tmp_path / "state"]) == ["a.py", "b/state/c.py"]
+    assert tree_digest(tmp_path, exclude=[tmp_path / "state"]) != tree_digest(tmp_path)

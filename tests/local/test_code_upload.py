@@ -37,3 +37,21 @@ def test_upload_defaults_to_the_current_directory(provider, tmp_path, monkeypatc
     task = provider.submit_task("", TaskConfig(command="cat hello.txt", upload_code=True))
     wait_terminal(provider, task.task_id)
     assert provider.get_task_logs(task.task_id) == "hi"
+
+
+def test_upload_skips_flow_home_inside_the_code_directory(tmp_path):
+    from flow_notebook.core.config import load_config, save_config
+    from flow_notebook.providers.local import LocalProvider
+
+    config = load_config({"FLOW_HOME": str(tmp_path / ".flow")})
+    save_config(config, {"api_key": "fkey_private"})
+    local = LocalProvider.from_config(config)
+    try:
+        (tmp_path / "main.py").write_text("print('ok')")
+        task = local.submit_task(
+            "", TaskConfig(command="find . -type f | sort", upload_code=True, code_root=tmp_path)
+        )
+        wait_terminal(local, task.task_id)
+        assert local.get_task_logs(task.task_id) == "./main.py"
+    finally:
+        local.close()

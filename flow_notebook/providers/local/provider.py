@@ -71,7 +71,8 @@ class LocalProvider:
     @classmethod
     def from_config(cls, config: FlowConfig) -> LocalProvider:
         """Builds the provider with its state in ``config.home / "local"``."""
-        return cls(config.home / "local")
+        state = config.home / "local"
+        return cls(state, launcher=TaskLauncher(state / "tasks", private_dirs=[config.home]))
 
     # --- compute -----------------------------------------------------------------
 

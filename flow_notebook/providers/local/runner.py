@@ -88,14 +88,21 @@ class TaskLauncher:
         tasks_root: Directory holding every task's directory.
         python: Interpreter that runs the supervisor and Python scripts.
         base_env: Environment the task inherits; defaults to this process's.
+        private_dirs: Directories never uploaded with code even when inside the code
+            root (local state, the config file); default: the parent of ``tasks_root``.
     """
 
     def __init__(
-        self, tasks_root: Path, python: str = sys.executable, base_env: dict[str, str] | None = None
+        self,
+        tasks_root: Path,
+        python: str = sys.executable,
+        base_env: dict[str, str] | None = None,
+        private_dirs: list[Path] | None = None,
     ) -> None:
         self._root = tasks_root
         self._python = python
         self._base_env = base_env
+        self._private_dirs = private_dirs or [tasks_root.parent]
         self._children: list[subprocess.Popen[bytes]] = []
 
     def launch(self, config: TaskConfig, instance_type: str, mounts: list[Mount]) -> TaskRecord:
@@ -135,12 +142,13 @@ class TaskLauncher:
             metadata=metadata,
         )
 
-    @staticmethod
-    def _upload_code(config: TaskConfig, work_dir: Path) -> dict[str, object]:
+    def _upload_code(self, config: TaskConfig, work_dir: Path) -> dict[str, object]:
         root = Path(config.code_root or Path.cwd())
-        stats = copy_code_tree(root, work_dir)
+        # Local state may sit inside the code directory (e.g. FLOW_HOME under it).
+        skip = self._private_dirs
+        stats = copy_code_tree(root, work_dir, exclude=skip)
         return {
-            "code_digest": tree_digest(root),
+            "code_digest": tree_digest(root, exclude=skip),
             "code_files": stats.files,
             "code_bytes": stats.bytes,
         }
