@@ -9,7 +9,9 @@ without root and namespaces, so a volume with mount path ``/data`` appears as th
 symlink ``<work dir>/data`` pointing at the volume's ``data/`` directory, and the
 task's environment gets ``FLOW_VOLUME_<NAME>`` (name upper-cased, ``-`` as ``_``)
 holding that directory's absolute path. Code that uses the relative path ``data/``
-or the variable runs the same way locally and on Mithril.
+or the variable runs the same way locally and on Mithril. Volumes passed to
+``submit_task(volume_ids=...)`` without a spec appear at ``/volumes/<name>``, i.e.
+``<work dir>/volumes/<name>``.
 
 Remote paths are relative to the volume root; an absolute path is accepted only
 when it lies inside the volume's directory. Paths that escape the volume (``..``,
