@@ -516,3 +516,14 @@ def test_request_bodies_are_json_serialisable_as_sent():
     sent = transport.requests[0].json
     assert json.loads(json.dumps(sent)) == sent
     assert sent["launch_specification"]["startup_script"].startswith("#!/bin/bash")
+
+
+def test_mithril_package_imports_without_the_provider_module():
+    code = (
+        "import sys, flow_notebook.providers.mithril as m; "
+        "print('flow_notebook.providers.mithril.provider' in sys.modules, "
+        "'requests' in sys.modules, 'paramiko' in sys.modules)\n"
+        "try:\n    m.NoSuchThing\nexcept AttributeError as e:\n    print('AttributeError')"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False", "False", "AttributeError"]
