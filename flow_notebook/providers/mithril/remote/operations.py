@@ -120,6 +120,14 @@ class MithrilRemoteOperations:
             args.append(command)
         return shlex.join(args)
 
+    def ssh_target(self, task_id: str) -> tuple[list[str], str]:
+        """Returns ``ssh`` arguments (trusted host-key file, key) and ``user@host``.
+
+        For ``rsync -e`` and other command-line tools.
+        """
+        endpoint = self.endpoint(task_id)
+        return self.pool.ssh_args(endpoint), f"{endpoint.user}@{endpoint.host}"
+
     def open_shell(self, task_id: str, command: str | None = None) -> None:
         """Prints the ``ssh`` command to run in a terminal.
 
