@@ -7,7 +7,10 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
 
 from flow_notebook.sandbox.errors import ApiError
 from flow_notebook.sandbox.middleware import SandboxMiddleware, Stats
@@ -46,4 +49,20 @@ def create_app(sandbox: Sandbox) -> Any:
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse(exc.body(), status_code=exc.status)
 
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        if exc.status_code == 405:
+            # Starlette names only the first route of the path in Allow; name them all.
+            exc.headers = {"Allow": ", ".join(allowed_methods(app, request.url.path))}
+        return await http_exception_handler(request, exc)
+
     return SandboxMiddleware(app, sandbox, app.state.stats)
+
+
+def allowed_methods(app: FastAPI, path: str) -> list[str]:
+    """Returns every method some route of ``app`` serves at ``path``."""
+    methods: set[str] = set()
+    for route in app.router.routes:
+        if isinstance(route, APIRoute) and route.path_regex.match(path):
+            methods |= route.methods
+    return sorted(methods)
