@@ -125,7 +125,7 @@ class SplitStrategy:
             f"""\
             #!/bin/bash
             set -euo pipefail
-            mkdir -p {q(self._layout.log_dir)}
+            {self._layout.grant_command(self._layout.log_dir)}
             deadline=$((SECONDS + {self._wait}))
             until [ -e {marker} ] && [ -e {body} ]; do
               if [ "$SECONDS" -ge "$deadline" ]; then

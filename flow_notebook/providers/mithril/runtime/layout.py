@@ -7,6 +7,7 @@ without touching ``/var/log``.
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 
 from flow_notebook.providers.mithril.runtime import paths
@@ -27,9 +28,21 @@ class RuntimeLayout:
 
     Attributes:
         root: Directory prepended to every absolute instance path; empty on an instance.
+        ssh_user: The user the provider logs in as; it must be able to write the log
+            directory (rank file, deferred script, markers) and the code directory.
     """
 
     root: str = ""
+    ssh_user: str = paths.DEFAULT_SSH_USER
+
+    def grant_command(self, path: str) -> str:
+        """Returns shell that creates ``path`` and hands it to ``ssh_user`` (never fails).
+
+        Startup scripts run as root while the provider writes over SSH as ``ssh_user``.
+        """
+        quoted = shlex.quote(path)
+        user = shlex.quote(self.ssh_user)
+        return f"mkdir -p {quoted} && {{ chown {user} {quoted} 2>/dev/null || true; }}"
 
     def at(self, instance_path: str) -> str:
         """Returns where ``instance_path`` lives under this layout's root."""

@@ -17,6 +17,8 @@ DEFERRED_SCRIPT = f"{LOG_DIR}/deferred_script.sh"
 DEFERRED_READY_MARKER = f"{LOG_DIR}/deferred_ready"
 CODE_READY_MARKER = f"{LOG_DIR}/code_ready"
 WORKSPACE = "/workspace"
+DEFAULT_SSH_USER = "ubuntu"
+"""The login user of instances; it writes the rank file, markers and code over SSH."""
 VOLUME_ROOT = "/mnt/volumes"
 """The sandbox exposes each attached volume at ``VOLUME_ROOT/<volume_fid>``."""
 

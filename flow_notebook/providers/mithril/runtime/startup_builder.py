@@ -155,7 +155,7 @@ class StartupScriptBuilder:
         )
         return (
             "#!/bin/bash\nset -euo pipefail\n"
-            f"mkdir -p {q(lay.log_dir)}\n"
+            f"{lay.grant_command(lay.log_dir)}\n"
             # The runner holds the secrets: only its owner may read it.
             f"(umask 077 && cat >{q(lay.runner_script)}) <<'{delimiter}'\n"
             f"{runner}\n{delimiter}\n"
@@ -245,7 +245,11 @@ class StartupScriptBuilder:
         if code.mode == "wait":
             marker = q(self._layout.code_ready_marker)
             why = q(f"code did not arrive within {code.timeout_seconds}s")
-            return f"flow_wait_for {marker} {code.timeout_seconds} || flow_fail {why}"
+            grant = self._layout.grant_command(self._layout.at(working_dir))
+            return (
+                f"{grant} || flow_fail 'cannot create working directory'\n"
+                f"flow_wait_for {marker} {code.timeout_seconds} || flow_fail {why}"
+            )
         if code.mode == "archive":
             encoded = base64.encodebytes(code.archive).decode("ascii").rstrip("\n")
             return (
