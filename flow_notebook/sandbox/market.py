@@ -78,11 +78,11 @@ class Market:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def used(self, auction: Auction) -> int:
-        """Returns how many instances of ``auction`` allocated bids hold."""
+    def used(self, auction: Auction, bids: list[Bid] | None = None) -> int:
+        """Returns how many instances of ``auction`` allocated bids (of ``bids``) hold."""
         return sum(
             b.instance_quantity
-            for b in self._store.bids.values()
+            for b in (self._store.bids.values() if bids is None else bids)
             if b.status in HOLDING
             and (b.instance_type, b.region) == (auction.instance_type, auction.region)
         )
@@ -122,14 +122,7 @@ class Market:
     def terminate(self, bid: Bid) -> None:
         """Ends ``bid`` and every instance of it; does nothing if it already ended."""
         with self._store.lock:
-            if bid.status == "Terminated":
-                return
-            bid.status = "Terminated"
-            bid.deactivated_at = utcnow()
-            bid.preempt_at = None
-            for fid in bid.instances:
-                self._runner.halt(fid, "STATUS_TERMINATED")
-            self._detach_volumes(bid)
+            self._end(bid)
             self.tick()
 
     def pause(self, bid: Bid) -> None:
@@ -152,13 +145,16 @@ class Market:
         """Finishes due preemptions, preempts what no longer fits, allocates what does."""
         with self._store.lock:
             now = self._clock()
-            for bid in list(self._store.bids.values()):
+            live: dict[tuple[str, str], list[Bid]] = {}
+            for bid in self._store.bids.values():
                 if bid.status == "Preempting" and bid.preempt_at is not None:
                     if bid.preempt_at <= now:
-                        self.terminate(bid)
-            for auction in self.auctions.values():
-                self._preempt_misfits(auction)
-                self._allocate(auction)
+                        self._end(bid)
+                if bid.status != "Terminated":
+                    live.setdefault((bid.instance_type, bid.region), []).append(bid)
+            for key, auction in self.auctions.items():
+                self._preempt_misfits(auction, live.get(key, []))
+                self._allocate(auction, live.get(key, []))
 
     def start(self) -> None:
         """Starts the background ticker (stopped by ``stop``)."""
@@ -175,26 +171,30 @@ class Market:
         while not self._stop.wait(TICK_SECONDS):
             self.tick()
 
-    def _bids_in(self, auction: Auction, status: str) -> list[Bid]:
-        return [
-            b
-            for b in self._store.bids.values()
-            if b.status == status
-            and (b.instance_type, b.region) == (auction.instance_type, auction.region)
-        ]
+    def _end(self, bid: Bid) -> None:
+        if bid.status == "Terminated":
+            return
+        bid.status = "Terminated"
+        bid.deactivated_at = utcnow()
+        bid.preempt_at = None
+        for fid in bid.instances:
+            self._runner.halt(fid, "STATUS_TERMINATED")
+        self._detach_volumes(bid)
 
-    def _preempt_misfits(self, auction: Auction) -> None:
-        allocated = sorted(self._bids_in(auction, "Allocated"), key=lambda b: b.limit_cents)
-        held = self.used(auction)
+    def _preempt_misfits(self, auction: Auction, bids: list[Bid]) -> None:
+        allocated = sorted(
+            (b for b in bids if b.status == "Allocated"), key=lambda b: b.limit_cents
+        )
+        held = self.used(auction, bids)
         for bid in allocated:
             if bid.limit_cents < auction.price_cents or held > auction.capacity:
                 held -= bid.instance_quantity
                 self.preempt(bid)
 
-    def _allocate(self, auction: Auction) -> None:
-        waiting = self._bids_in(auction, "Open")
+    def _allocate(self, auction: Auction, bids: list[Bid]) -> None:
+        waiting = [b for b in bids if b.status == "Open"]
         waiting.sort(key=lambda b: (-b.limit_cents, b.seq))
-        free = auction.capacity - self.used(auction)
+        free = auction.capacity - self.used(auction, bids)
         for bid in waiting:
             if bid.limit_cents >= auction.price_cents and bid.instance_quantity <= free:
                 free -= bid.instance_quantity
