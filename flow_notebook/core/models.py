@@ -453,3 +453,46 @@ class ProviderCapabilities(BaseModel):
     supported_regions: list[str] = Field(default_factory=list)
     requires_payment_method: bool = False
     pricing_model: str = "free"
+
+
+class PricePoint(BaseModel):
+    """One sample of an instance type's spot price.
+
+    Attributes:
+        timestamp: When the price held.
+        price_per_hour: Spot price per instance-hour, in dollars.
+        instance_type: Display name of the instance type, e.g. ``8xh100``.
+        region: Region of the price, when known.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    timestamp: datetime
+    price_per_hour: float
+    instance_type: str = ""
+    region: str | None = None
+
+
+class Tunnel(BaseModel):
+    """A local port forwarded to a port on a task's instance.
+
+    Attributes:
+        tunnel_id: Id of the tunnel within its manager.
+        task_id: The task whose instance receives the traffic.
+        remote_port: Port of the service on the instance.
+        local_port: Port on this machine that forwards to it.
+        local_host: Address the local port listens on.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    tunnel_id: str
+    task_id: str
+    remote_port: int = Field(ge=1, le=65_535)
+    local_port: int = Field(ge=1, le=65_535)
+    local_host: str = "127.0.0.1"
+
+    @property
+    def url(self) -> str:
+        """The local address of the forwarded service, as an ``http://`` link."""
+        return f"http://{self.local_host}:{self.local_port}/"

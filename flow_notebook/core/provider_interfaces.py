@@ -12,16 +12,19 @@ Every method raises only subclasses of ``flow_notebook.core.errors.FlowError``.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from flow_notebook.core.models import (
     AvailableInstance,
     Instance,
+    PricePoint,
     ProviderCapabilities,
     Task,
     TaskConfig,
     TaskStatus,
+    Tunnel,
     User,
     Volume,
 )
@@ -306,7 +309,69 @@ class ISSHTunnels(Protocol):
     """Extension: forward local ports to services on instances."""
 
     def get_ssh_tunnel_manager(self) -> Any:
-        """Returns the tunnel manager."""
+        """Returns the tunnel manager, an ``ITunnelManager``."""
+        ...
+
+
+@runtime_checkable
+class ITunnelManager(Protocol):
+    """What ``ISSHTunnels.get_ssh_tunnel_manager`` returns: forwards local ports."""
+
+    def open_tunnel(self, task_id: str, remote_port: int, local_port: int | None = None) -> Tunnel:
+        """Forwards a local port to ``remote_port`` on the task's first instance.
+
+        Args:
+            task_id: The task whose instance runs the service.
+            remote_port: The service's port on the instance.
+            local_port: Port to listen on locally (``127.0.0.1``); ``None`` picks a free one.
+
+        Returns:
+            The open tunnel. Opening the same ``(task_id, remote_port)`` twice returns
+            the tunnel already open.
+
+        Raises:
+            TaskStateError: The task is not running.
+            RemoteOperationError: The forward could not be set up.
+        """
+        ...
+
+    def close_tunnel(self, tunnel_id: str) -> bool:
+        """Closes a tunnel; ``False`` when no such tunnel was open. Idempotent."""
+        ...
+
+    def list_tunnels(self, task_id: str | None = None) -> list[Tunnel]:
+        """Returns the open tunnels, optionally only those of one task."""
+        ...
+
+
+@runtime_checkable
+class IPriceHistory(Protocol):
+    """Extension: past spot prices of an instance type (Mithril: ``/v2/pricing/history``)."""
+
+    def get_price_history(
+        self,
+        instance_type: str,
+        region: str | None = None,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        num_samples: int = 100,
+    ) -> list[PricePoint]:
+        """Returns spot prices per instance-hour over time, oldest first.
+
+        Args:
+            instance_type: A display name (``8xh100``) or the provider's type id.
+            region: Only this region; ``None`` returns the points of every region.
+            start: Earliest time; ``None`` lets the provider choose.
+            end: Latest time; ``None`` means now.
+            num_samples: At most this many points per region.
+
+        Returns:
+            The points, oldest first; empty when the provider has no history for it.
+
+        Raises:
+            FlowError: The provider failed.
+        """
         ...
 
 

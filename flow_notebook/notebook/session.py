@@ -49,6 +49,16 @@ class FlowSession:
         self.positions = positions or LogPositions()
         self.timing = timing or Timing()
         self.last_task_id: str | None = None
+        self._closers: list[Callable[[], None]] = []
+
+    def on_close(self, closer: Callable[[], None]) -> None:
+        """Registers ``closer`` to run when the session closes (extension unload).
+
+        Background work (dashboard refresh, log viewers, cost watchers, tunnels) stops
+        here, so nothing keeps running against a provider that was released.
+        """
+        with self._lock:
+            self._closers.append(closer)
 
     @property
     def provider(self) -> IProvider:
@@ -79,7 +89,11 @@ class FlowSession:
         return provider
 
     def close(self) -> None:
-        """Releases the provider, if it holds resources. Safe to call twice."""
+        """Stops registered background work, then releases the provider. Safe to call twice."""
+        with self._lock:
+            closers, self._closers = self._closers, []
+        for closer in reversed(closers):
+            closer()
         with self._lock:
             old, self._provider = self._provider, None
         if old is not None:
