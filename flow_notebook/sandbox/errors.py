@@ -35,9 +35,9 @@ class NotFound(ApiError):
 
 
 class Conflict(ApiError):
-    """The request does not fit the resource's state, e.g. deleting a volume in use (400)."""
+    """The request does not fit the resource's state, e.g. deleting a volume in use (409)."""
 
-    status = 400
+    status = 409
 
 
 class QuotaExceeded(ApiError):

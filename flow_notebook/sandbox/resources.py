@@ -101,7 +101,11 @@ class ResourceService:
         """
         with self._store.lock:
             volume = self.volume(projects, fid)
-            users = [b for b in volume.bids if self._store.bids[b].status in ACTIVE]
+            users = [
+                b.fid
+                for b in self._store.bids.values()
+                if b.status in ACTIVE and fid in b.launch_specification.get("volumes", [])
+            ]
             if users:
                 raise Conflict(f"Volume {fid} is in use by {', '.join(users)}")
             volume.deleted_at = utcnow()
@@ -179,7 +183,7 @@ class ResourceService:
                 if b.status in ACTIVE and fid in b.launch_specification.get("ssh_keys", [])
             ]
             if users:
-                raise Conflict(f"SSH key {fid} is used by active bids {', '.join(users)}")
+                raise Conflict(f"SSH key {fid} is in use by active bids {', '.join(users)}")
             del self._store.ssh_keys[fid]
 
     def quotas(self, project: Project) -> list[dict[str, object]]:

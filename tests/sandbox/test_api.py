@@ -231,3 +231,20 @@ def test_availability_shows_free_capacity_and_dollar_prices(fresh_sandbox):
     assert auction["capacity"] == 3
     assert auction["last_instance_price"].startswith("$")
     assert auction["lowest_allocated_price"] == "$99.00"
+
+
+def test_deleting_a_volume_an_active_bid_uses_is_409(mithril_sandbox):
+    body = {
+        "project": mithril_sandbox.project,
+        "name": "busy",
+        "disk_interface": "File",
+        "region": REGION,
+        "size_gb": 1,
+    }
+    volume = mithril_sandbox.api("POST", "/v2/volumes", json=body).json()
+    bid = mithril_sandbox.place_bid(price="$0.01", volumes=[volume["fid"]])  # stays Open
+    refused = mithril_sandbox.api("DELETE", f"/v2/volumes/{volume['fid']}")
+    assert refused.status_code == 409
+    assert "in use" in refused.json()["detail"]
+    mithril_sandbox.api("DELETE", f"/v2/spot/bids/{bid['fid']}")
+    assert mithril_sandbox.api("DELETE", f"/v2/volumes/{volume['fid']}").status_code == 204
