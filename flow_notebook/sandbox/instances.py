@@ -25,11 +25,18 @@ from pathlib import Path
 from typing import Protocol
 
 from flow_notebook.sandbox.hostprep import SSHD, ubuntu_ids
+from flow_notebook.sandbox.procs import (
+    STOP_TIMEOUT,
+    children,
+    pid_namespace,
+    send_signal,
+    wait_for_child,
+    wait_until_empty,
+)
 from flow_notebook.sandbox.sshkeys import generate_host_key
 
 HOST = "127.0.0.1"
 READY_TIMEOUT = 15.0
-STOP_TIMEOUT = 5.0
 
 
 class LaunchError(Exception):
@@ -93,23 +100,6 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def pid_namespace(pid: int) -> str | None:
-    """Returns the PID namespace of ``pid`` (``"pid:[4026...]"``), or ``None`` if gone."""
-    try:
-        return os.readlink(f"/proc/{pid}/ns/pid")
-    except OSError:
-        return None
-
-
-def pids_in_namespace(namespace: str) -> list[int]:
-    """Returns every live process whose PID namespace is ``namespace``."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and pid_namespace(int(entry.name)) == namespace:
-            found.append(int(entry.name))
-    return found
-
-
 @dataclass
 class _Running:
     process: subprocess.Popen[bytes]
@@ -165,7 +155,7 @@ class SshdLauncher:
         running = _Running(process, None)
         with self._lock:
             self._running[spec.fid] = running
-        child = _wait_for_child(process.pid)
+        child = wait_for_child(process.pid)
         running.namespace = pid_namespace(child) if child else None
         if running.namespace:
             (home / "pidns").write_text(running.namespace + "\n")
@@ -182,15 +172,15 @@ class SshdLauncher:
             return
         process = running.process
         # unshare ignores SIGTERM; its child (sshd) does not, and with it the namespace dies.
-        for child in _children(process.pid):
-            _signal(child, signal.SIGTERM)
+        for child in children(process.pid):
+            send_signal(child, signal.SIGTERM)
         try:
             process.wait(timeout=STOP_TIMEOUT)
         except subprocess.TimeoutExpired:
-            _signal(process.pid, signal.SIGKILL)
+            send_signal(process.pid, signal.SIGKILL)
             process.wait(timeout=STOP_TIMEOUT)
         if running.namespace:
-            _wait_until_empty(running.namespace)
+            wait_until_empty(running.namespace)
 
     def stop_all(self) -> None:
         """Stops every running instance."""
@@ -291,31 +281,6 @@ def _write_authorized_keys(user_home: Path, keys: str, owner: tuple[int, int]) -
         os.chown(item, *owner)
 
 
-def _children(pid: int) -> list[int]:
-    try:
-        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-    except OSError:
-        return []
-    return [int(p) for p in text.split()]
-
-
-def _signal(pid: int, sig: signal.Signals) -> None:
-    try:
-        os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
-
-
-def _wait_for_child(pid: int, timeout: float = 5.0) -> int | None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        children = _children(pid)
-        if children:
-            return children[0]
-        time.sleep(0.01)
-    return None
-
-
 def _wait_for_banner(port: int, process: subprocess.Popen[bytes]) -> bool:
     deadline = time.monotonic() + READY_TIMEOUT
     while time.monotonic() < deadline and process.poll() is None:
@@ -326,9 +291,3 @@ def _wait_for_banner(port: int, process: subprocess.Popen[bytes]) -> bool:
         except OSError:
             time.sleep(0.05)
     return False
-
-
-def _wait_until_empty(namespace: str, timeout: float = STOP_TIMEOUT) -> None:
-    deadline = time.monotonic() + timeout
-    while pids_in_namespace(namespace) and time.monotonic() < deadline:
-        time.sleep(0.02)

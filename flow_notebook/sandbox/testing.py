@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 from flow_notebook.sandbox.hostprep import missing_prerequisites
-from flow_notebook.sandbox.instances import pids_in_namespace
+from flow_notebook.sandbox.procs import pids_in_namespace
 
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 30.0

@@ -119,7 +119,7 @@ def test_terminating_a_bid_leaves_no_process_behind(mithril_sandbox, key):
     bid, [instance] = launch(mithril_sandbox, key, script="sleep 600 &\nsleep 600\n")
     ssh(instance["ssh_destination"], key[1], "nohup sleep 700 >/dev/null 2>&1 &")
     pidns = (mithril_sandbox.root / "instances" / instance["fid"] / "pidns").read_text().strip()
-    from flow_notebook.sandbox.instances import pids_in_namespace
+    from flow_notebook.sandbox.procs import pids_in_namespace
 
     assert len(pids_in_namespace(pidns)) >= 4  # sshd, the script, two sleeps, ...
     mithril_sandbox.api("DELETE", f"/v2/spot/bids/{bid['fid']}")
