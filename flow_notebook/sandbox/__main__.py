@@ -12,6 +12,7 @@ import shutil
 import signal
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from flow_notebook.sandbox.app import create_app
@@ -40,11 +41,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def build_launcher(args: argparse.Namespace, root: Path) -> tuple[Launcher, str | None, str]:
-    """Returns the launcher, why instances are unreachable (or ``None``), and their status."""
+def build_launcher(
+    args: argparse.Namespace,
+    root: Path,
+    check: Callable[[], str | None] = missing_prerequisites,
+) -> tuple[Launcher, str | None, str]:
+    """Returns the launcher, why instances are unreachable (or ``None``), and their status.
+
+    Args:
+        args: The parsed command line.
+        root: State directory.
+        check: Returns why real instances cannot run here, or ``None``.
+    """
     if args.no_instances:
         return VirtualLauncher(), "started with --no-instances", "STATUS_RUNNING"
-    reason = missing_prerequisites()
+    reason = check()
     if reason:
         print(f"sandbox: instances will not be reachable over SSH: {reason}", file=sys.stderr)
         return VirtualLauncher(), reason, "STATUS_ERROR"

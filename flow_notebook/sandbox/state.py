@@ -32,8 +32,8 @@ class User:
 
     fid: str
     email: str
-    api_key: str
-    projects: list[str]
+    api_key: str = field(repr=False)  # a secret: never in a repr or log line
+    projects: list[str] = field(default_factory=list)
 
 
 @dataclass

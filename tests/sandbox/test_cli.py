@@ -47,3 +47,16 @@ def test_prints_three_shell_lines_serves_and_removes_its_temp_root_on_sigterm():
         process.wait()
         process.stdout.close()
         process.stderr.close()
+
+
+def test_missing_prerequisites_print_one_line_and_instances_end_in_error(tmp_path, capsys):
+    from flow_notebook.sandbox.__main__ import build_launcher, parse_args
+    from flow_notebook.sandbox.instances import VirtualLauncher
+
+    launcher, reason, status = build_launcher(
+        parse_args([]), tmp_path, check=lambda: "/usr/sbin/sshd is not installed"
+    )
+    err = capsys.readouterr().err
+    assert isinstance(launcher, VirtualLauncher)
+    assert (reason, status) == ("/usr/sbin/sshd is not installed", "STATUS_ERROR")
+    assert err.count("\n") == 1 and "sshd is not installed" in err
