@@ -382,3 +382,34 @@ class IClosable(Protocol):
     def close(self) -> None:
         """Releases every resource. Safe to call twice."""
         ...
+
+
+@runtime_checkable
+class ICodeSync(Protocol):
+    """Extension: send local code to a task that already runs, only what changed."""
+
+    def sync_code(self, task_id: str, local_path: Path) -> dict[str, Any]:
+        """Makes the task's working directory hold the selected files of ``local_path``.
+
+        Files are selected by ``core.code_tree`` (``.gitignore``/``.flowignore``). Only
+        files whose content differs on the instance are sent; files sent by an earlier
+        sync (or the initial upload) and no longer selected locally are removed; other
+        files the task wrote are left alone. Calling it twice without local edits sends
+        nothing the second time.
+
+        Args:
+            task_id: A task that has not ended.
+            local_path: The local directory to send.
+
+        Returns:
+            At least ``files`` (files sent) and ``bytes`` (bytes sent); providers add
+            ``files_total`` (files selected), ``deleted`` (files removed) and
+            ``digest`` (``code_tree.tree_digest`` of what the instance now holds).
+
+        Raises:
+            TaskNotFoundError: No task has that id.
+            TaskStateError: The task has ended (or has no instance yet).
+            ValidationError: ``local_path`` is not a directory, or a symlink leaves it.
+            RemoteOperationError: The transfer failed.
+        """
+        ...

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from flow_notebook.core.config import FlowConfig
-from flow_notebook.core.errors import TaskNotFoundError, ValidationError
+from flow_notebook.core.errors import TaskNotFoundError, TaskStateError, ValidationError
 from flow_notebook.core.models import (
     AvailableInstance,
     Instance,
@@ -27,6 +27,7 @@ from flow_notebook.core.models import (
     VolumeSpec,
 )
 from flow_notebook.providers.local import logs, machine, views
+from flow_notebook.providers.local.codesync import LocalCodeSync
 from flow_notebook.providers.local.control import TaskControl, TaskState
 from flow_notebook.providers.local.machine import MachineProbe
 from flow_notebook.providers.local.remote import LocalRemoteOperations
@@ -46,6 +47,7 @@ class LocalProvider:
         control: Observes and signals tasks.
         volumes: Volume directories (default: ``state_root/volumes``).
         probe: Describes this machine.
+        code_sync: Sends changed code to running tasks.
         poll_interval: Seconds between log polls while following.
     """
 
@@ -58,6 +60,7 @@ class LocalProvider:
         control: TaskControl | None = None,
         volumes: LocalVolumes | None = None,
         probe: MachineProbe | None = None,
+        code_sync: LocalCodeSync | None = None,
         poll_interval: float = logs.DEFAULT_POLL_INTERVAL,
     ) -> None:
         self.state_root = Path(state_root)
@@ -66,6 +69,7 @@ class LocalProvider:
         self._control = control or TaskControl(self._store)
         self._volumes = volumes or LocalVolumes(self.state_root / "volumes")
         self._machine = probe or MachineProbe()
+        self._code_sync = code_sync or LocalCodeSync(self._launcher.private_dirs)
         self._poll_interval = poll_interval
 
     @classmethod
@@ -194,6 +198,28 @@ class LocalProvider:
     def list_active_tasks(self, limit: int = 100) -> list[Task]:
         """Returns up to ``limit`` tasks that have not ended, newest first."""
         return [t for t in self.list_tasks(limit=1_000_000) if not t.is_terminal][:limit]
+
+    def sync_code(self, task_id: str, local_path: Path) -> dict[str, Any]:
+        """Copies what changed in ``local_path`` into the running task's work directory.
+
+        Returns:
+            ``files``/``bytes`` sent, ``files_total``, ``deleted`` and the new ``digest``.
+
+        Raises:
+            TaskNotFoundError: No task has that id.
+            TaskStateError: The task has ended.
+            ValidationError: ``local_path`` is not a directory.
+        """
+        record = self._record(task_id)
+        status = self._control.observe(record).status
+        if status.is_terminal:
+            raise TaskStateError(
+                f"task {task_id} has ended ({status.value}); code syncs only to a running task"
+            )
+        result = self._code_sync.sync(Path(local_path), record.work_dir, record.task_dir)
+        facts = {"code_digest": result["digest"], "code_files": result["files_total"]}
+        self._store.update(task_id, metadata={**record.metadata, **facts})
+        return result
 
     def get_task_instances(self, task_id: str) -> list[Instance]:
         """Returns one instance: the task's process on this machine."""

@@ -22,6 +22,7 @@ from flow_notebook.core.code_tree import copy_code_tree, tree_digest
 from flow_notebook.core.errors import ProviderUnavailableError, ValidationError
 from flow_notebook.core.models import TaskConfig
 from flow_notebook.providers.local import proc
+from flow_notebook.providers.local.codesync import LocalCodeSync
 from flow_notebook.providers.local.store import TaskRecord
 from flow_notebook.providers.local.volumes import Mount, env_name
 
@@ -105,6 +106,11 @@ class TaskLauncher:
         self._private_dirs = private_dirs or [tasks_root.parent]
         self._children: list[subprocess.Popen[bytes]] = []
 
+    @property
+    def private_dirs(self) -> list[Path]:
+        """Directories never uploaded with code."""
+        return list(self._private_dirs)
+
     def launch(self, config: TaskConfig, instance_type: str, mounts: list[Mount]) -> TaskRecord:
         """Starts the task and returns its record (not yet stored).
 
@@ -147,6 +153,8 @@ class TaskLauncher:
         # Local state may sit inside the code directory (e.g. FLOW_HOME under it).
         skip = self._private_dirs
         stats = copy_code_tree(root, work_dir, exclude=skip)
+        # The manifest lets a later sync send only what changed, and delete nothing else.
+        LocalCodeSync(skip).record(root, work_dir.parent)
         return {
             "code_digest": tree_digest(root, exclude=skip),
             "code_files": stats.files,
