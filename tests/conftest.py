@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+pytest_plugins = ["flow_notebook.sandbox.testing"]
+
 
 @pytest.fixture(autouse=True)
 def isolated_flow_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
