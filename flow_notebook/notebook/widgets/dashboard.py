@@ -1,0 +1,211 @@
+"""The dashboard's logic: task rows, the status filter, cancel; and its text renderer.
+
+``DashboardModel`` computes rows from the provider; ``DashboardView`` turns a refresh
+into ``_draw(rows)``, the only hook a renderer overrides (``TextDashboard`` here,
+``WidgetDashboard`` in ``dashboard_widget``).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from flow_notebook.core.errors import FlowError
+from flow_notebook.core.models import Task, TaskStatus, utcnow
+from flow_notebook.core.provider_interfaces import IProvider
+from flow_notebook.notebook.formatting import format_duration, table
+from flow_notebook.notebook.widgets.html import html_table, money, status_html
+
+HEADERS = ("ID", "NAME", "STATUS", "INSTANCE", "REGION", "RUNTIME", "$/HOUR", "COST")
+_STATUS_COLUMN = 2
+
+
+@dataclass(frozen=True)
+class TaskRow:
+    """One task as the dashboard shows it.
+
+    Attributes:
+        task_id: The task's id.
+        name: The task's name.
+        status: Its status.
+        instance_type: Instance type, ``N x type`` for several instances.
+        region: Region or ``-``.
+        runtime: How long it has run, e.g. ``3m 05s``.
+        cost_per_hour: Price for all instances, e.g. ``$1.20/h``, or ``-``.
+        cost_so_far: Dollars accrued so far, or ``-``.
+        ssh_command: The ssh command that reaches it, or ``None``.
+    """
+
+    task_id: str
+    name: str
+    status: TaskStatus
+    instance_type: str
+    region: str
+    runtime: str
+    cost_per_hour: str
+    cost_so_far: str
+    ssh_command: str | None
+
+    @classmethod
+    def from_task(cls, task: Task, now: datetime) -> TaskRow:
+        """Builds the row of ``task`` as of ``now``."""
+        instance = task.instance_type or "-"
+        if task.num_instances > 1:
+            instance = f"{task.num_instances} x {instance}"
+        return cls(
+            task_id=task.task_id,
+            name=task.name,
+            status=task.status,
+            instance_type=instance,
+            region=task.region or "-",
+            runtime=format_duration(task.runtime_seconds(now)),
+            cost_per_hour=money(task.cost_per_hour, per_hour=True),
+            cost_so_far=money(task.cost_so_far(now)),
+            ssh_command=task.ssh_command(),
+        )
+
+    @property
+    def cancellable(self) -> bool:
+        """Whether the task can still be cancelled."""
+        return not self.status.is_terminal
+
+    def cells(self) -> tuple[str, ...]:
+        """Returns the row's texts in ``HEADERS`` order."""
+        return (
+            self.task_id,
+            self.name,
+            self.status.value,
+            self.instance_type,
+            self.region,
+            self.runtime,
+            self.cost_per_hour,
+            self.cost_so_far,
+        )
+
+
+class DashboardModel:
+    """Computes the dashboard's rows and carries out its actions.
+
+    Args:
+        provider: Returns the current provider (called on every refresh, so a
+            ``%flow use`` in between is respected).
+        limit: Most tasks shown.
+        clock: Returns "now", for runtimes and costs.
+    """
+
+    def __init__(
+        self,
+        provider: Callable[[], IProvider],
+        *,
+        limit: int = 50,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._provider = provider
+        self.limit = limit
+        self._clock = clock
+        self.status_filter: TaskStatus | None = None
+        self.rows: list[TaskRow] = []
+
+    def refresh(self) -> list[TaskRow]:
+        """Fetches the tasks (of the filtered status) and returns their rows, newest first.
+
+        Raises:
+            FlowError: The provider failed; the previous rows stay.
+        """
+        tasks = self._provider().list_tasks(
+            status=self.status_filter, limit=self.limit, force_refresh=True
+        )
+        now = self._clock()
+        self.rows = [TaskRow.from_task(task, now) for task in tasks]
+        return self.rows
+
+    def row(self, task_id: str) -> TaskRow | None:
+        """Returns the last row seen for ``task_id``."""
+        return next((row for row in self.rows if row.task_id == task_id), None)
+
+    def cancel(self, task_id: str) -> str:
+        """Cancels the task and returns one line saying what happened."""
+        try:
+            stopped = self._provider().cancel_task(task_id)
+        except FlowError as exc:
+            return f"cannot cancel {task_id}: {exc}"
+        return f"cancelled task {task_id}" if stopped else f"task {task_id} had already ended"
+
+    def text(self) -> str:
+        """Returns the rows as an aligned plain-text table."""
+        return render_text(self.rows)
+
+    def html(self) -> str:
+        """Returns the rows as an escaped HTML table with coloured statuses."""
+        return render_html(self.rows)
+
+
+def render_text(rows: Sequence[TaskRow]) -> str:
+    """Returns ``rows`` as the dashboard's plain-text table, or ``no tasks``."""
+    return table([row.cells() for row in rows], HEADERS) if rows else "no tasks"
+
+
+def render_html(rows: Sequence[TaskRow]) -> str:
+    """Returns ``rows`` as an HTML table; every value escaped, statuses coloured."""
+    if not rows:
+        return "<p><i>no tasks</i></p>"
+    cells = [
+        tuple(status_html(row.status) if i == _STATUS_COLUMN else c for i, c in enumerate(cells))
+        for cells, row in ((row.cells(), row) for row in rows)
+    ]
+    return html_table(
+        HEADERS, cells, raw_columns=frozenset({_STATUS_COLUMN}), css_class="flow-tasks"
+    )
+
+
+class DashboardView:
+    """Refreshes the model and hands the rows to ``_draw``; renderers override the hooks.
+
+    Args:
+        model: Computes the rows.
+    """
+
+    def __init__(self, model: DashboardModel) -> None:
+        self.model = model
+        self.last_error: str | None = None
+        self._lock = threading.Lock()
+
+    def refresh(self) -> None:
+        """Fetches rows and draws them; a provider error is drawn, never raised."""
+        with self._lock:
+            try:
+                rows = self.model.refresh()
+            except FlowError as exc:
+                self.last_error = str(exc)
+                self._draw_error(self.last_error)
+                return
+            self.last_error = None
+            self._draw(rows)
+
+    def _draw(self, rows: list[TaskRow]) -> None:
+        raise NotImplementedError
+
+    def _draw_error(self, message: str) -> None:
+        raise NotImplementedError
+
+    def _repr_html_(self) -> str:
+        return self.model.html()
+
+
+class TextDashboard(DashboardView):
+    """The dashboard as text, for frontends without widgets: drawn once, not refreshed."""
+
+    def __init__(self, model: DashboardModel) -> None:
+        super().__init__(model)
+        self.text = ""
+
+    def _draw(self, rows: list[TaskRow]) -> None:
+        self.text = render_text(rows)
+
+    def _draw_error(self, message: str) -> None:
+        self.text = f"cannot list tasks: {message}"
+
+    def __repr__(self) -> str:
+        return self.text

@@ -1,0 +1,84 @@
+"""Front doors: build a panel with widgets when the frontend can show them, else text."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flow_notebook.core.models import TaskStatus
+from flow_notebook.notebook.follow import emit
+from flow_notebook.notebook.session import FlowSession
+from flow_notebook.notebook.widgets.dashboard import DashboardModel, TextDashboard
+from flow_notebook.notebook.widgets.html import widgets_available
+
+
+def use_widgets(text: bool = False) -> bool:
+    """Whether to draw with widgets: not asked for text, and the frontend has them."""
+    return not text and widgets_available()
+
+
+def display(panel: Any) -> None:
+    """Shows ``panel`` in the current cell."""
+    from IPython.display import display as ipython_display
+
+    ipython_display(panel)
+
+
+def log_viewer_factory(session: FlowSession) -> Any:
+    """Returns a function that opens a started log viewer for a task id."""
+
+    def open_viewer(task_id: str) -> Any:
+        from flow_notebook.notebook.widgets.log_viewer import LogViewer
+
+        return LogViewer(session.provider, task_id, session.positions).start()
+
+    return open_viewer
+
+
+def show_dashboard(
+    session: FlowSession,
+    *,
+    status: TaskStatus | None = None,
+    interval: float = 2.0,
+    text: bool = False,
+) -> Any:
+    """Shows the task dashboard: a refreshing widget, or a text table once.
+
+    Args:
+        session: Supplies the provider; closing it stops the refresh.
+        status: Show only tasks in this state.
+        interval: Seconds between refreshes of the widget.
+        text: Print a text table even when widgets are available.
+
+    Returns:
+        The widget dashboard, or ``None`` when text was printed.
+    """
+    model = DashboardModel(lambda: session.provider)
+    model.status_filter = status
+    if not use_widgets(text):
+        view = TextDashboard(model)
+        view.refresh()
+        emit(repr(view))
+        return None
+    from flow_notebook.notebook.widgets.dashboard_widget import WidgetDashboard
+
+    dashboard = WidgetDashboard(
+        model, interval=interval, open_log_viewer=log_viewer_factory(session)
+    )
+    dashboard.filter.value = status
+    session.on_close(dashboard.close)
+    display(dashboard)
+    return dashboard.start()
+
+
+def show_log_viewer(session: FlowSession, task_id: str, *, log_type: str = "stdout") -> Any:
+    """Shows the log viewer of a task; it resumes after the lines already shown.
+
+    Returns:
+        The viewer.
+    """
+    from flow_notebook.notebook.widgets.log_viewer import LogViewer
+
+    viewer = LogViewer(session.provider, task_id, session.positions, log_type=log_type)
+    session.on_close(viewer.close)
+    display(viewer)
+    return viewer.start()

@@ -1,0 +1,233 @@
+"""The dashboard: rows from the provider, text/HTML fallbacks, widget values and buttons."""
+
+from __future__ import annotations
+
+import time
+
+from IPython.core.interactiveshell import InteractiveShell
+
+from flow_notebook.core.models import TaskStatus
+from flow_notebook.notebook.widgets.dashboard import DashboardModel, TextDashboard, render_html
+from flow_notebook.notebook.widgets.dashboard_widget import WidgetDashboard
+from flow_notebook.notebook.widgets.html import STATUS_COLOURS
+
+from .conftest import NOW, WidgetFakeProvider, make_task
+
+
+def _model(provider) -> DashboardModel:
+    return DashboardModel(lambda: provider, clock=lambda: NOW)
+
+
+def _wait(check, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.01)
+
+
+def test_rows_show_runtime_price_and_cost_so_far(fake):
+    rows = _model(fake).refresh()
+    first = rows[0]
+    assert first.cells() == (
+        "task-1",
+        "job-task-1",
+        "running",
+        "1xa100",
+        "us-central1-a",
+        "30m 00s",
+        "$2.00/h",
+        "$1.00",
+    )
+    assert first.ssh_command == "ssh -p 2222 ubuntu@10.0.0.5"
+
+
+def test_rows_without_a_price_show_dashes():
+    provider = WidgetFakeProvider([make_task(cost_per_hour=None)])
+    row = _model(provider).refresh()[0]
+    assert (row.cost_per_hour, row.cost_so_far) == ("-", "-")
+
+
+def test_status_filter_asks_the_provider_for_that_status_only(fake):
+    model = _model(fake)
+    model.status_filter = TaskStatus.FAILED
+    assert [row.task_id for row in model.refresh()] == ["task-2"]
+
+
+def test_text_fallback_is_an_aligned_table(fake):
+    view = TextDashboard(_model(fake))
+    view.refresh()
+    lines = repr(view).splitlines()
+    assert lines[0].split() == [
+        "ID",
+        "NAME",
+        "STATUS",
+        "INSTANCE",
+        "REGION",
+        "RUNTIME",
+        "$/HOUR",
+        "COST",
+    ]
+    assert lines[1].split()[:3] == ["task-1", "job-task-1", "running"]
+
+
+def test_html_fallback_escapes_task_names_and_colours_statuses():
+    task = make_task().model_copy(update={"name": "<script>alert(1)</script>"})
+    model = _model(WidgetFakeProvider([task]))
+    markup = render_html(model.refresh())
+    assert "<script>" not in markup
+    assert "&lt;script&gt;" in markup
+    assert STATUS_COLOURS[TaskStatus.RUNNING] in markup
+
+
+def test_provider_error_is_drawn_not_raised():
+    class Broken(WidgetFakeProvider):
+        def list_tasks(self, *args, **kwargs):
+            from flow_notebook.core.errors import ProviderUnavailableError
+
+            raise ProviderUnavailableError("api down")
+
+    view = TextDashboard(_model(Broken()))
+    view.refresh()
+    assert repr(view) == "cannot list tasks: api down"
+
+
+def test_widget_rows_hold_values_and_status_colours(fake):
+    dashboard = WidgetDashboard(_model(fake))
+    try:
+        dashboard.refresh()
+        assert len(dashboard.rows.children) == 2
+        running, failed = (dashboard._views[t] for t in ("task-1", "task-2"))
+        assert STATUS_COLOURS[TaskStatus.RUNNING] in running.cells[2].value
+        assert STATUS_COLOURS[TaskStatus.FAILED] in failed.cells[2].value
+        assert running.cells[7].value == "$1.00"
+        assert failed.cancel.disabled and not running.cancel.disabled
+        assert "2 tasks" in dashboard.status.value
+    finally:
+        dashboard.close()
+
+
+def test_cancel_asks_first_then_cancels_on_yes(fake):
+    dashboard = WidgetDashboard(_model(fake))
+    try:
+        dashboard.refresh()
+        dashboard._views["task-1"].cancel.click()
+        assert fake.cancelled == []
+        prompt = dashboard.detail.children[0]
+        confirm = next(c for c in prompt.children if "flow-confirm-cancel" in c._dom_classes)
+        confirm.click()
+        assert fake.cancelled == ["task-1"]
+        assert "cancelled task task-1" in dashboard.detail.children[0].value
+        assert "cancelled" in dashboard._views["task-1"].cells[2].value
+        assert dashboard._views["task-1"].cancel.disabled
+    finally:
+        dashboard.close()
+
+
+def test_keep_running_dismisses_the_question(fake):
+    dashboard = WidgetDashboard(_model(fake))
+    try:
+        dashboard.refresh()
+        dashboard.ask_cancel("task-1")
+        keep = dashboard.detail.children[0].children[2]
+        keep.click()
+        assert dashboard.detail.children == ()
+        assert fake.cancelled == []
+    finally:
+        dashboard.close()
+
+
+def test_ssh_button_shows_the_command_to_copy(fake):
+    dashboard = WidgetDashboard(_model(fake))
+    try:
+        dashboard.refresh()
+        dashboard._views["task-1"].ssh.click()
+        assert dashboard.detail.children[0].value == "ssh -p 2222 ubuntu@10.0.0.5"
+    finally:
+        dashboard.close()
+
+
+def test_ssh_button_is_disabled_without_ssh_access():
+    dashboard = WidgetDashboard(_model(WidgetFakeProvider([make_task(ssh=False)])))
+    try:
+        dashboard.refresh()
+        assert dashboard._views["task-1"].ssh.disabled
+    finally:
+        dashboard.close()
+
+
+def test_logs_button_opens_the_viewer_below_the_table(fake):
+    opened = []
+
+    class Viewer:
+        def __init__(self, task_id):
+            import ipywidgets
+
+            self.root = ipywidgets.HTML(task_id)
+            self.closed = False
+            opened.append(self)
+
+        def close(self):
+            self.closed = True
+
+    dashboard = WidgetDashboard(_model(fake), open_log_viewer=Viewer)
+    dashboard.refresh()
+    dashboard._views["task-1"].logs.click()
+    dashboard._views["task-2"].logs.click()
+    assert dashboard.detail.children[1] is opened[1].root
+    assert opened[0].closed and not opened[1].closed
+    dashboard.close()
+    assert opened[1].closed
+
+
+def test_filter_dropdown_refreshes_with_that_status(fake):
+    dashboard = WidgetDashboard(_model(fake))
+    try:
+        dashboard.filter.value = TaskStatus.FAILED
+        assert list(dashboard._views) == ["task-2"]
+    finally:
+        dashboard.close()
+
+
+def test_new_tasks_appear_and_existing_rows_keep_their_widgets(fake):
+    dashboard = WidgetDashboard(_model(fake))
+    try:
+        dashboard.refresh()
+        before = dashboard._views["task-1"]
+        fake.tasks["task-3"] = make_task("task-3")
+        dashboard.refresh()
+        assert dashboard._views["task-1"] is before
+        assert len(dashboard.rows.children) == 3
+    finally:
+        dashboard.close()
+
+
+def test_background_refresh_keeps_the_kernel_free(fake):
+    fake.list_delay = 0.05
+    shell = InteractiveShell.instance()
+    dashboard = WidgetDashboard(_model(fake), interval=0.01)
+    started = time.monotonic()
+    dashboard.start()
+    assert time.monotonic() - started < 0.05
+    try:
+        result = shell.run_cell("answer = sum(range(10))")
+        assert result.success and shell.user_ns["answer"] == 45
+        _wait(lambda: dashboard.refreshes >= 3)
+        assert dashboard.refreshing
+    finally:
+        dashboard.close()
+    assert not dashboard.refreshing
+    calls = fake.list_calls
+    time.sleep(0.1)
+    assert fake.list_calls == calls
+
+
+def test_widget_bundle_carries_text_and_html_fallbacks(fake):
+    dashboard = WidgetDashboard(_model(fake))
+    try:
+        dashboard.refresh()
+        bundle = dashboard._repr_mimebundle_()
+        assert "application/vnd.jupyter.widget-view+json" in bundle
+        assert bundle["text/plain"].startswith("ID")
+        assert "flow-tasks" in bundle["text/html"]
+    finally:
+        dashboard.close()
