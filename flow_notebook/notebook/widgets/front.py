@@ -82,3 +82,26 @@ def show_log_viewer(session: FlowSession, task_id: str, *, log_type: str = "stdo
     session.on_close(viewer.close)
     display(viewer)
     return viewer.start()
+
+
+def show_instances(session: FlowSession, *, gpu: str | None = None, text: bool = False) -> Any:
+    """Shows the offers: a picker with price chart and submit form, or a text table.
+
+    Returns:
+        The picker, or ``None`` when text was printed.
+
+    Raises:
+        FlowError: The provider could not list offers (text mode).
+    """
+    from flow_notebook.notebook.widgets.instances import InstanceCatalog
+
+    catalog = InstanceCatalog(lambda: session.provider, gpu=gpu)
+    if not use_widgets(text):
+        catalog.refresh()
+        emit(catalog.text())
+        return None
+    from flow_notebook.notebook.widgets.picker_widget import InstancePicker
+
+    picker = InstancePicker(catalog, session).refresh()
+    display(picker)
+    return picker

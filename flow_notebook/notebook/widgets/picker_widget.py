@@ -1,0 +1,119 @@
+"""The instance picker drawn with ipywidgets: offers, price chart, submit form."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from flow_notebook.core.errors import FlowError
+from flow_notebook.core.models import Task
+from flow_notebook.notebook.session import FlowSession
+from flow_notebook.notebook.widgets.instances import InstanceCatalog, OfferRow
+
+
+class InstancePicker:
+    """Choosing an offer shows its price history and fills the submit form.
+
+    Args:
+        catalog: Offers and submission logic.
+        session: The session tasks are submitted in.
+    """
+
+    def __init__(self, catalog: InstanceCatalog, session: FlowSession) -> None:
+        import ipywidgets as w
+
+        self.catalog = catalog
+        self._session = session
+        self.submitted: list[Task] = []
+        self.offers = w.Select(options=[], rows=8, layout=w.Layout(width="560px"))
+        self.offers.add_class("flow-offers-select")
+        self.chart = w.HTML()
+        self.chosen = w.HTML("<i>choose an offer</i>")
+        self.command = w.Text(description="command", placeholder="python train.py")
+        self.instances = w.BoundedIntText(value=1, min=1, max=64, description="instances")
+        self.max_price = w.BoundedFloatText(
+            value=0.0, min=0.0, max=10_000.0, step=0.01, description="max $/h"
+        )
+        self.submit_button = w.Button(
+            description="Submit", button_style="primary", icon="play", disabled=True
+        )
+        self.result = w.HTML()
+        self.offers.observe(self._on_choose, names="value")
+        self.submit_button.on_click(lambda _: self.submit())
+        form = w.VBox(
+            [self.chosen, self.command, self.instances, self.max_price, self.submit_button]
+        )
+        self.root = w.VBox([self.offers, w.HBox([form, self.chart]), self.result])
+        self.root.add_class("flow-instance-picker")
+
+    @property
+    def row(self) -> OfferRow | None:
+        """The chosen offer."""
+        index = self.offers.value
+        return None if index is None else self.catalog.rows[index]
+
+    def refresh(self) -> InstancePicker:
+        """Fetches the offers and lists them; a provider error is shown, not raised."""
+        try:
+            rows = self.catalog.refresh()
+        except FlowError as exc:
+            self.result.value = _error(str(exc))
+            return self
+        self.offers.options = [(row.label, index) for index, row in enumerate(rows)]
+        if not rows:
+            self.result.value = "<i>no offers match</i>"
+        return self
+
+    def choose(self, index: int) -> None:
+        """Chooses the offer at ``index`` (what clicking it in the list does)."""
+        self.offers.value = index
+
+    def submit(self) -> Task | None:
+        """Submits the form; shows the receipt or the one-line error."""
+        row = self.row
+        if row is None:
+            self.result.value = _error("choose an offer first")
+            return None
+        try:
+            task, receipt = self.catalog.submit(
+                self._session,
+                row,
+                command=self.command.value,
+                instances=self.instances.value,
+                max_price=self.max_price.value,
+            )
+        except FlowError as exc:
+            self.result.value = _error(str(exc))
+            return None
+        self.submitted.append(task)
+        self.result.value = f"<span class='flow-submitted'>{html.escape(receipt)}</span>"
+        return task
+
+    def close(self) -> None:
+        """Closes the widgets."""
+        self.root.close()
+
+    def _on_choose(self, change: dict[str, Any]) -> None:
+        row = self.row
+        self.submit_button.disabled = row is None
+        if row is None:
+            return
+        self.chosen.value = (
+            f"<b>{html.escape(row.instance_type)}</b> in {html.escape(row.region)} "
+            f"at ${row.price_per_hour:,.2f}/h"
+        )
+        self.max_price.value = row.price_per_hour
+        try:
+            self.chart.value = self.catalog.chart(row)
+        except FlowError as exc:
+            self.chart.value = _error(f"no price history: {exc}")
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        bundle = self.root._repr_mimebundle_(**kwargs) or {}
+        bundle["text/plain"] = self.catalog.text()
+        bundle["text/html"] = self.catalog.html()
+        return bundle
+
+
+def _error(message: str) -> str:
+    return f"<span style='color:#cf222e'>{html.escape(message)}</span>"
