@@ -4,6 +4,7 @@
 HTTP answer        error
 =================  ============================================================
 no answer          ProviderUnavailableError (connection failed or timed out)
+400 "Quota ..."    QuotaExceededError (detail starts with "Quota exceeded")
 400, 413           ValidationError
 401, 403           AuthenticationError
 404, 410           NotFoundError
@@ -16,6 +17,10 @@ other 4xx          ProviderResponseError
 1xx, 3xx           ProviderResponseError
 unreadable body    ProviderResponseError
 =================  ============================================================
+
+The quota answer is not in Mithril's OpenAPI document (it lists only 422 for
+``POST /v2/spot/bids`` and ``POST /v2/volumes``); the API refuses a bid or volume
+over quota with ``400 {"detail": "Quota exceeded: ..."}``, so the detail decides.
 
 Messages are one line and pass through ``redact`` so that a secret the server
 might echo back never reaches the user.
@@ -31,6 +36,8 @@ from flow_notebook.providers.mithril.api.transport import TransportError, Transp
 
 _MAX_DETAIL = 300
 _AUTH_HINT = "set a valid key with MITHRIL_API_KEY or in the flow config"
+_QUOTA_PREFIX = "quota exceeded"
+_QUOTA_HINT = "free some of the project's quota (cancel bids, delete volumes) or ask for more"
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
@@ -85,6 +92,10 @@ def error_for_response(
         return errors.TaskStateError(f"conflict with the current state on {where}{suffix}")
     if status == 422:
         return _validation_error(response.body, where, secrets)
+    if status == 400 and detail.lower().startswith(_QUOTA_PREFIX):
+        return errors.QuotaExceededError(
+            f"Mithril API refused {where}: {detail}", suggestion=_QUOTA_HINT
+        )
     if status in (400, 413):
         return errors.ValidationError(f"Mithril API refused {where} (HTTP {status}){suffix}")
     if status == 429:
