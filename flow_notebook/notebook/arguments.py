@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
 from IPython.core.error import UsageError
 
 from flow_notebook.core.errors import ValidationError
-from flow_notebook.core.models import TaskConfig
+from flow_notebook.core.models import TaskConfig, VolumeSpec
+
+SecretPrompt = Callable[[str], str]
+"""Asks for the value of a secret variable by name (e.g. ``getpass``)."""
 
 
 class HelpShown(Exception):  # noqa: N818 - a control-flow signal, not an error
@@ -97,6 +101,13 @@ def add_resource_options(parser: argparse.ArgumentParser) -> None:
         "--no-upload", dest="upload", action="store_false", help="do not send local code"
     )
     group.add_argument("--code", metavar="PATH", help="local directory to send (implies --upload)")
+    group.add_argument(
+        "--volume",
+        action="append",
+        default=[],
+        metavar="NAME_OR_ID[:PATH]",
+        help="attach a volume at PATH on the instance (repeatable; default PATH /data)",
+    )
 
 
 def add_output_options(parser: argparse.ArgumentParser) -> None:
@@ -112,6 +123,39 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
         type=float,
         metavar="SECONDS",
         help="stop following/waiting after this long (the task keeps running)",
+    )
+    group.add_argument(
+        "--on-interrupt",
+        choices=("detach", "cancel"),
+        default="detach",
+        help="what interrupting the kernel while following does: detach (default; the "
+        "task keeps running) or cancel the task and wait until it ended",
+    )
+
+
+def add_cell_options(parser: argparse.ArgumentParser) -> None:
+    """Adds the options only a cell body can use (``%%flow run``)."""
+    group = parser.add_argument_group("cell")
+    group.add_argument("--bash", action="store_true", help="run the cell with bash, not Python")
+    group.add_argument(
+        "--push",
+        action="append",
+        default=[],
+        metavar="A,B",
+        help="send these notebook variables to the task (pickled; repeatable)",
+    )
+    group.add_argument(
+        "--pull",
+        action="append",
+        default=[],
+        metavar="C",
+        help="bring these variables back into the notebook when the task ends (repeatable)",
+    )
+    group.add_argument(
+        "--keep-kb",
+        type=int,
+        metavar="KB",
+        help="output kept in the notebook, in KB (default 64; the full log stays retrievable)",
     )
 
 
@@ -143,6 +187,9 @@ def task_config_from_args(
     command: list[str] | str | None = None,
     script: str | None = None,
     environ: dict[str, str] | None = None,
+    *,
+    prompt: SecretPrompt | None = None,
+    is_volume_id: Callable[[str], bool] | None = None,
 ) -> TaskConfig:
     """Builds a ``TaskConfig`` from parsed resource options.
 
@@ -151,6 +198,10 @@ def task_config_from_args(
         command: The command to run.
         script: A script body to run instead of ``command`` (cell magic).
         environ: Where ``--secret K`` looks values up; defaults to ``os.environ``.
+        prompt: Asks for a secret that is not in ``environ`` (e.g. ``getpass``); without
+            it a missing secret is an error.
+        is_volume_id: Tells a volume id from a name in ``--volume``; without it every
+            value is a name.
 
     Returns:
         A validated task configuration.
@@ -162,7 +213,10 @@ def task_config_from_args(
         "command": command,
         "script": script,
         "env": _pairs(args.env, option="--env", environ=None),
-        "secrets": _pairs(args.secret, option="--secret", environ=environ or dict(os.environ)),
+        "secrets": _pairs(
+            args.secret, option="--secret", environ=environ or dict(os.environ), prompt=prompt
+        ),
+        "volumes": [volume_spec(text, is_volume_id) for text in getattr(args, "volume", [])],
     }
     optional = {
         "name": args.name,
@@ -199,21 +253,67 @@ def build_task_config(values: dict[str, Any]) -> TaskConfig:
         raise ValidationError(f"{prefix}{message}", field=field) from None
 
 
-def _pairs(items: list[str], *, option: str, environ: dict[str, str] | None) -> dict[str, str]:
+def volume_spec(text: str, is_volume_id: Callable[[str], bool] | None = None) -> VolumeSpec:
+    """Turns ``NAME_OR_ID[:PATH]`` into a ``VolumeSpec``.
+
+    Raises:
+        ValidationError: An empty name or a mount path that is not absolute.
+    """
+    ident, _, path = text.partition(":")
+    ident = ident.strip()
+    if not ident:
+        raise ValidationError(f"--volume expects NAME_OR_ID[:PATH], got {text!r}")
+    key = "volume_id" if is_volume_id is not None and is_volume_id(ident) else "name"
+    values: dict[str, str] = {key: ident}
+    if path:
+        values["mount_path"] = path
+    import pydantic
+
+    try:
+        return VolumeSpec(**values)
+    except pydantic.ValidationError as exc:
+        message = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
+        raise ValidationError(f"--volume {text}: {message}", field="volumes") from None
+
+
+def _pairs(
+    items: list[str],
+    *,
+    option: str,
+    environ: dict[str, str] | None,
+    prompt: SecretPrompt | None = None,
+) -> dict[str, str]:
     pairs: dict[str, str] = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep:
             if environ is None:
                 raise ValidationError(f"{option} expects KEY=VALUE, got {item!r}")
-            if key not in environ:
+            if key not in environ and prompt is not None and key:
+                value = _ask(prompt, key, option)
+            elif key not in environ:
                 # Secrets given by name only come from the kernel's environment.
                 raise ValidationError(
                     f"{option} {key}: no such variable in this kernel's environment",
                     suggestion=f"set it first, or use {option} {key}=VALUE",
                 )
-            value = environ[key]
+            else:
+                value = environ[key]
         if not key:
             raise ValidationError(f"{option} expects KEY=VALUE, with a non-empty KEY")
         pairs[key] = value
     return pairs
+
+
+def _ask(prompt: SecretPrompt, key: str, option: str) -> str:
+    try:
+        value = prompt(key)
+    except (EOFError, OSError, RuntimeError) as exc:
+        # No way to ask here (no terminal, or a frontend without stdin).
+        raise ValidationError(
+            f"{option} {key}: not in this kernel's environment and cannot be asked for",
+            suggestion=f"set it first, or use {option} {key}=VALUE",
+        ) from exc
+    if not value:
+        raise ValidationError(f"{option} {key}: no value given")
+    return value

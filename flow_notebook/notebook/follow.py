@@ -29,6 +29,7 @@ def follow_logs(
     *,
     log_type: str = "stdout",
     timeout: float | None = None,
+    on_interrupt: str = "detach",
 ) -> Task:
     """Prints the task's log lines as they are written until it ends, then its outcome.
 
@@ -40,6 +41,8 @@ def follow_logs(
         task_id: The task to follow.
         log_type: ``stdout`` or ``stderr``.
         timeout: Stop following after this many seconds, checked as lines arrive.
+        on_interrupt: ``detach`` leaves the task running; ``cancel`` cancels it and
+            waits until the provider reports it ended.
 
     Returns:
         The task as last seen (terminal unless the follow was stopped).
@@ -69,6 +72,8 @@ def follow_logs(
             )
         except KeyboardInterrupt:
             stopped = "interrupted"
+    if stopped == "interrupted" and on_interrupt == "cancel":
+        return cancel_and_confirm(session, task_id)
     if stopped:
         emit(
             f"stopped following task {task_id} ({stopped}); it keeps running: "
@@ -79,8 +84,20 @@ def follow_logs(
     return task
 
 
-def wait_for_task(session: FlowSession, task_id: str, *, timeout: float | None = None) -> Task:
+def wait_for_task(
+    session: FlowSession,
+    task_id: str,
+    *,
+    timeout: float | None = None,
+    on_interrupt: str = "detach",
+) -> Task:
     """Waits quietly until the task ends, then prints its outcome.
+
+    Args:
+        session: Supplies the provider.
+        task_id: The task to wait for.
+        timeout: Stop waiting after this many seconds.
+        on_interrupt: ``detach`` or ``cancel`` (see ``follow_logs``).
 
     Returns:
         The task as last seen.
@@ -89,6 +106,8 @@ def wait_for_task(session: FlowSession, task_id: str, *, timeout: float | None =
     try:
         task = wait_until_ended(provider, task_id, timeout, session.timing.poll_interval)
     except KeyboardInterrupt:
+        if on_interrupt == "cancel":
+            return cancel_and_confirm(session, task_id)
         emit(f"stopped waiting for task {task_id}; it keeps running: " + follow_hint(task_id))
         return provider.get_task(task_id)
     if task.is_terminal:
@@ -98,6 +117,29 @@ def wait_for_task(session: FlowSession, task_id: str, *, timeout: float | None =
             f"task {task_id} still {task.status.value} after {format_duration(timeout)}; "
             + follow_hint(task_id)
         )
+    return task
+
+
+def cancel_and_confirm(session: FlowSession, task_id: str) -> Task:
+    """Cancels the task and waits until the provider reports it ended; says how it went.
+
+    Returns:
+        The task as last seen.
+    """
+    provider = session.provider
+    try:
+        provider.cancel_task(task_id)
+        task = wait_until_ended(
+            provider, task_id, session.timing.settle_timeout, session.timing.poll_interval
+        )
+    except KeyboardInterrupt:
+        emit(f"interrupted while cancelling: task {task_id} may still run; %flow cancel {task_id}")
+        return provider.get_task(task_id)
+    if task.is_terminal:
+        emit(f"task {task_id} {task.status.value} on interrupt")
+    else:
+        still = f"it is still {task.status.value}"
+        emit(f"asked task {task_id} to stop; {still}: %flow cancel {task_id}")
     return task
 
 

@@ -7,14 +7,11 @@ shown twice and nothing is lost when the provider supports ``IResumableLogs``.
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 import threading
 from pathlib import Path
 
 from flow_notebook.core.config import flow_home
-from flow_notebook.core.errors import ConfigurationError
+from flow_notebook.notebook.state_file import read_json_object, write_json_object
 
 
 class LogPositions:
@@ -51,25 +48,10 @@ class LogPositions:
             self._write(data)
 
     def _read(self) -> dict[str, int]:
-        try:
-            loaded = json.loads(self.path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return {}
-        except (OSError, ValueError):
-            # A damaged file only costs the resume point; start over rather than fail.
-            return {}
-        return loaded if isinstance(loaded, dict) else {}
+        return read_json_object(self.path)
 
     def _write(self, data: dict[str, int]) -> None:
-        path = self.path
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".positions-")
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(data, handle, sort_keys=True)
-            os.replace(tmp, path)
-        except OSError as exc:
-            raise ConfigurationError(f"cannot write {path}: {exc.strerror}") from exc
+        write_json_object(self.path, data)
 
 
 def _key(task_id: str, log_type: str) -> str:

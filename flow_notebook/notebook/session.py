@@ -1,15 +1,23 @@
-"""The state one kernel's ``%flow`` magics share: the provider, the last task, log positions."""
+"""The state one kernel's ``%flow`` magics share: provider, last task, positions, followers."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from flow_notebook.core.provider_interfaces import IClosable, IProvider
+from flow_notebook.notebook.arguments import SecretPrompt
+from flow_notebook.notebook.notebook_tasks import NotebookTasks
 from flow_notebook.notebook.positions import LogPositions
 
+if TYPE_CHECKING:
+    from flow_notebook.notebook.live import Surface
+
 ProviderFactory = Callable[..., IProvider]
+SurfaceFactory = Callable[[dict[str, Any]], "Surface"]
+"""Builds where a cell's live view is drawn, given the view's output metadata."""
 
 
 @dataclass(frozen=True)
@@ -34,6 +42,11 @@ class FlowSession:
             provider) to build a provider; usually ``core.registry.get_provider``.
         positions: Where followed log positions are recorded.
         timing: Poll intervals and waits.
+        tasks: The per-notebook task records.
+        surface_factory: Builds where live views are drawn (default: printed lines).
+        secret_prompt: Asks for a ``--secret NAME`` missing from the environment;
+            ``None`` makes a missing secret an error.
+        user_ns: The notebook's variables (``--push``/``--pull``, the notebook's name).
     """
 
     def __init__(
@@ -41,6 +54,11 @@ class FlowSession:
         provider_factory: ProviderFactory,
         positions: LogPositions | None = None,
         timing: Timing | None = None,
+        *,
+        tasks: NotebookTasks | None = None,
+        surface_factory: SurfaceFactory | None = None,
+        secret_prompt: SecretPrompt | None = None,
+        user_ns: MutableMapping[str, Any] | None = None,
     ) -> None:
         self._factory = provider_factory
         self._provider: IProvider | None = None
@@ -50,6 +68,24 @@ class FlowSession:
         self.timing = timing or Timing()
         self.last_task_id: str | None = None
         self._closers: list[Callable[[], None]] = []
+        self.tasks = tasks or NotebookTasks()
+        self.surface_factory = surface_factory
+        self.secret_prompt = secret_prompt
+        self.user_ns: MutableMapping[str, Any] = {} if user_ns is None else user_ns
+        # Secret values typed at a prompt, by task, to mask them; kept in memory only.
+        self.prompted_secrets: dict[str, list[str]] = {}
+        from flow_notebook.notebook.background import Followers
+
+        self.followers = Followers()
+        self.on_close(lambda: self.followers.stop_all("stopped following: extension unloaded"))
+
+    def make_surface(self, metadata: dict[str, Any]) -> Surface:
+        """Returns where a new live view is drawn."""
+        if self.surface_factory is not None:
+            return self.surface_factory(metadata)
+        from flow_notebook.notebook.live import PrintSurface
+
+        return PrintSurface()
 
     def on_close(self, closer: Callable[[], None]) -> None:
         """Registers ``closer`` to run when the session closes (extension unload).

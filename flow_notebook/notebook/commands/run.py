@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from IPython.core.error import UsageError
 
 from flow_notebook.core.models import Task, TaskConfig
@@ -52,22 +54,36 @@ def execute(session: FlowSession, argv: list[str]) -> Task:
     args = build_parser().parse_line_args(options)
     if not command:
         raise UsageError("%flow run: nothing to run after --, e.g. %flow run -- python train.py")
-    config = task_config_from_args(args, command=command_value(command))
+    config = task_config_from_args(
+        args,
+        command=command_value(command),
+        prompt=session.secret_prompt,
+        is_volume_id=volume_id_check(session),
+    )
     task = submit(session, config, gpu=args.gpu)
+    stay = {"timeout": args.timeout, "on_interrupt": args.on_interrupt}
     if args.follow:
-        return follow_logs(session, task.task_id, timeout=args.timeout)
+        return follow_logs(session, task.task_id, **stay)
     if args.wait:
-        return wait_for_task(session, task.task_id, timeout=args.timeout)
+        return wait_for_task(session, task.task_id, **stay)
     return task
 
 
-def submit(session: FlowSession, config: TaskConfig, *, gpu: str | None = None) -> Task:
+def volume_id_check(session: FlowSession) -> Callable[[str], bool] | None:
+    """Returns the provider's volume-id test, when it has one (for ``--volume``)."""
+    return getattr(session.provider, "is_volume_id", None)
+
+
+def submit(
+    session: FlowSession, config: TaskConfig, *, gpu: str | None = None, announce: bool = True
+) -> Task:
     """Submits ``config`` on the session's provider and prints the one-line receipt.
 
     Args:
         session: Supplies the provider; remembers the task as the last one.
         config: What to run.
         gpu: The user's GPU/instance spec (``a100``, ``8xh100``), resolved by the provider.
+        announce: Print the receipt line (a cell's live view shows it instead).
 
     Returns:
         The submitted task.
@@ -78,5 +94,7 @@ def submit(session: FlowSession, config: TaskConfig, *, gpu: str | None = None) 
     config = provider.prepare_task_config(config)
     task = provider.submit_task(config.instance_type or "", config)
     session.last_task_id = task.task_id
-    emit(f"task {task.task_id} ({task.name}) {task.status.value}: {follow_hint(task.task_id)}")
+    if announce:
+        receipt = f"task {task.task_id} ({task.name}) {task.status.value}"
+        emit(f"{receipt}: {follow_hint(task.task_id)}")
     return task

@@ -1,0 +1,91 @@
+"""What happens when a cell's task ends: pull variables back, warn about stale code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flow_notebook.core.config import flow_home
+from flow_notebook.core.errors import FlowError
+from flow_notebook.core.models import Task, TaskStatus
+from flow_notebook.notebook.background import PlainFinisher
+from flow_notebook.notebook.cellscript import Pulled, unpack_pulled
+from flow_notebook.notebook.provenance import Provenance, stale_warning
+from flow_notebook.notebook.render import RunSummary
+from flow_notebook.notebook.session import FlowSession
+
+
+class CellFinisher(PlainFinisher):
+    """Builds a cell's summary; on success brings ``--pull`` variables into the notebook.
+
+    Args:
+        session: Supplies the provider and the notebook's variables.
+        facts: Lines shown under the status (the code provenance).
+        pull_names: Variables to bring back.
+        pull_file: Where the task's epilogue saved them (relative to its working dir).
+        provenance: The code sent, to warn when local files changed since.
+    """
+
+    def __init__(
+        self,
+        session: FlowSession,
+        facts: list[str],
+        *,
+        pull_names: list[str] | None = None,
+        pull_file: str | None = None,
+        provenance: Provenance | None = None,
+    ) -> None:
+        super().__init__(facts)
+        self._session = session
+        self._pull_names = list(pull_names or [])
+        self._pull_file = pull_file
+        self._provenance = provenance
+        self.pulled: list[str] = []
+        self.pull_problem: str | None = None
+
+    def ended(self, task: Task, kept: list[str], dropped: int) -> RunSummary:
+        """Pulls variables (when asked and the task completed) and adds the outcome."""
+        facts = list(self.facts)
+        if self._pull_names:
+            facts.append(self._pull(task))
+        warning = self._stale_warning()
+        if warning:
+            facts.append(warning)
+        return RunSummary(task, kept, dropped, facts)
+
+    def _pull(self, task: Task) -> str:
+        wanted = ", ".join(self._pull_names)
+        if task.status is not TaskStatus.COMPLETED or not self._pull_file:
+            self.pull_problem = f"not pulled ({wanted}): the task {task.status.value}"
+            return self.pull_problem
+        try:
+            pulled = self._fetch(task.task_id, self._pull_file)
+        except FlowError as exc:
+            self.pull_problem = f"could not pull {wanted}: {exc}"
+            return self.pull_problem
+        self._session.user_ns.update(pulled.values)
+        self.pulled = list(pulled.values)
+        return self._describe(pulled)
+
+    def _fetch(self, task_id: str, path: str) -> Pulled:
+        ops = self._session.provider.get_remote_operations()
+        if ops is None:
+            raise FlowError("this provider cannot fetch files from a task")
+        return unpack_pulled(ops.retrieve_file(task_id, path))
+
+    def _describe(self, pulled: Pulled) -> str:
+        parts = []
+        if pulled.values:
+            parts.append(f"pulled {', '.join(pulled.values)}")
+        if pulled.missing:
+            parts.append(f"not defined by the cell: {', '.join(pulled.missing)}")
+        for name, reason in pulled.errors.items():
+            parts.append(f"cannot pickle {name} ({reason})")
+        if pulled.missing or pulled.errors:
+            self.pull_problem = "; ".join(parts)
+        return "; ".join(parts)
+
+    def _stale_warning(self) -> str | None:
+        prov = self._provenance
+        if prov is None:
+            return None
+        return stale_warning(Path(prov.code_root), prov.synced_at, exclude=[flow_home()])
