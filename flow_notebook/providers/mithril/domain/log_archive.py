@@ -1,0 +1,131 @@
+"""Logs that outlive the instance: archived under ``FLOW_HOME`` before a bid ends.
+
+The provider terminates a bid once its command has ended, which deletes the
+instance and its log files. Just before, ``LogArchive.save`` copies the tail of
+each log to ``<home>/mithril/logs/<task_id>/``. ``TaskLogs`` serves logs from the
+archive when there is one and over SSH (``LogService``) otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Protocol
+
+from flow_notebook.core.errors import FlowError, ValidationError
+from flow_notebook.core.models import TaskStatus
+from flow_notebook.providers.mithril.domain.logs import LogService
+from flow_notebook.providers.mithril.runtime import paths
+
+DEFAULT_MAX_BYTES = 8 * 1024 * 1024
+_SAFE_ID = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+
+
+class ICommandRemote(Protocol):
+    """Runs a command on a task's first instance."""
+
+    def execute_command(self, task_id: str, command: str, timeout: int | None = None) -> str:
+        """Returns the command's standard output."""
+        ...
+
+
+class LogArchive:
+    """Copies a task's logs to local files and reads them back.
+
+    Args:
+        directory: Directory of the archive (one subdirectory per task).
+        remote: Runs commands on the task's first instance.
+        log_files: Log type to instance path.
+        max_bytes: Most bytes kept per log (the tail).
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        remote: ICommandRemote,
+        log_files: Mapping[str, str] = paths.LOG_FILES,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+    ) -> None:
+        self._dir = Path(directory)
+        self._remote = remote
+        self._log_files = dict(log_files)
+        self._max = max_bytes
+
+    def save(self, task_id: str) -> None:
+        """Copies the tail of every log of the task into the archive.
+
+        Raises:
+            FlowError: A log could not be read over SSH.
+        """
+        target = self._task_dir(task_id)
+        target.mkdir(parents=True, exist_ok=True)
+        for log_type, remote_path in self._log_files.items():
+            quoted = shlex.quote(remote_path)
+            text = self._remote.execute_command(
+                task_id, f"tail -c {self._max} {quoted} 2>/dev/null || true", timeout=60
+            )
+            tmp = target / f".{log_type}.tmp"
+            tmp.write_text(text, encoding="utf-8")
+            os.replace(tmp, target / f"{log_type}.log")
+
+    def lines(self, task_id: str, log_type: str) -> list[str] | None:
+        """Returns the archived lines of a log, or ``None`` when it was not archived."""
+        if log_type not in self._log_files or not _SAFE_ID.match(task_id):
+            return None
+        path = self._task_dir(task_id) / f"{log_type}.log"
+        if not path.is_file():
+            return None
+        return path.read_text(encoding="utf-8", errors="replace").splitlines()
+
+    def _task_dir(self, task_id: str) -> Path:
+        if not _SAFE_ID.match(task_id):
+            raise ValidationError(f"not a task id: {task_id!r}")
+        return self._dir / task_id
+
+
+class TaskLogs:
+    """Task logs from the archive when the task has ended, else live over SSH.
+
+    Args:
+        live: Reads logs on the instance.
+        archive: Logs kept after the instance is gone.
+        refresh: Returns the task's status; called first, since noticing that a
+            task ended is what archives its logs.
+    """
+
+    def __init__(
+        self, live: LogService, archive: LogArchive, refresh: Callable[[str], TaskStatus]
+    ) -> None:
+        self._live = live
+        self._archive = archive
+        self._refresh = refresh
+
+    def get_task_logs(self, task_id: str, tail: int = 100, log_type: str = "stdout") -> str:
+        """Returns the last ``tail`` lines (see ``LogService.get_task_logs``)."""
+        lines = self._archived(task_id, log_type)
+        if lines is None:
+            return self._live.get_task_logs(task_id, tail, log_type)
+        if isinstance(tail, bool) or not isinstance(tail, int) or tail < 0:
+            raise ValidationError("tail must be a whole number of lines, 0 or more", field="tail")
+        return "\n".join(lines[-tail:] if tail else [])
+
+    def stream_from(
+        self, task_id: str, start_line: int = 0, log_type: str = "stdout"
+    ) -> Iterator[str]:
+        """Yields lines from ``start_line`` on (see ``LogService.stream_task_logs_from``)."""
+        lines = self._archived(task_id, log_type)
+        if lines is None:
+            return self._live.stream_task_logs_from(task_id, start_line, log_type)
+        if start_line < 0:
+            raise ValidationError("start_line must be 0 or more", field="start_line")
+        return iter(lines[start_line:])
+
+    def _archived(self, task_id: str, log_type: str) -> list[str] | None:
+        try:
+            self._refresh(task_id)
+        except FlowError:
+            pass  # The live path reports the failure with its own message.
+        return self._archive.lines(task_id, log_type)

@@ -1,0 +1,175 @@
+"""The submit flow: from a ``TaskConfig`` to a placed bid, returned at once.
+
+Steps, in order, each failing with one line before money is spent:
+resolve the instance type -> plan the volumes (existence, region, sharing) ->
+choose a region with capacity and a limit price -> resolve SSH keys -> decide how
+code travels (embedded when the archive is small, else uploaded after boot) ->
+build the startup script and fit it under the size limit (inline, compressed or
+split) -> create new volumes -> place the bid (deduplicated by its unique name) ->
+start the background provisioning (rank files, deferred script, code upload).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from flow_notebook.core.errors import ValidationError
+from flow_notebook.core.models import Task, TaskConfig
+from flow_notebook.providers.mithril.domain.bids import BidService
+from flow_notebook.providers.mithril.domain.code_upload import EmbeddedStrategy
+from flow_notebook.providers.mithril.domain.instance_types import InstanceTypeCatalog
+from flow_notebook.providers.mithril.domain.mounts import MountPlanner
+from flow_notebook.providers.mithril.domain.pricing import PricingService
+from flow_notebook.providers.mithril.domain.provisioning import Provisioner, ProvisionJob
+from flow_notebook.providers.mithril.domain.records import TaskRecords
+from flow_notebook.providers.mithril.domain.region import RegionSelector
+from flow_notebook.providers.mithril.domain.script_prep import ScriptPreparationService
+from flow_notebook.providers.mithril.domain.ssh_keys import ResolvedSSHKeys
+from flow_notebook.providers.mithril.domain.tasks import TaskService
+from flow_notebook.providers.mithril.runtime.startup_builder import CodeFetch, StartupScriptBuilder
+
+DEFAULT_INSTANCE_TYPE = "a100"
+
+
+@dataclass(frozen=True)
+class SubmissionParts:
+    """The collaborators of ``SubmissionService``.
+
+    Attributes:
+        catalog: Instance types.
+        regions: Region selection.
+        pricing: Limit prices.
+        bids: Bid placement.
+        mounts: Volume planning.
+        ssh_keys: Resolves the keys a bid carries (requested names -> ids and key).
+        builder: Startup script builder.
+        script_prep: Fits the script under the size limit.
+        embedder: Packs small code trees into the script.
+        provisioner: After-boot work.
+        records: Local task records.
+        tasks: Builds ``Task`` views.
+    """
+
+    catalog: InstanceTypeCatalog
+    regions: RegionSelector
+    pricing: PricingService
+    bids: BidService
+    mounts: MountPlanner
+    ssh_keys: Callable[[Sequence[str]], ResolvedSSHKeys]
+    builder: StartupScriptBuilder
+    script_prep: ScriptPreparationService
+    embedder: EmbeddedStrategy
+    provisioner: Provisioner
+    records: TaskRecords
+    tasks: TaskService
+
+
+class SubmissionService:
+    """Prepares configs and submits tasks.
+
+    Args:
+        parts: The collaborators.
+        default_region: Region used when a task names none (``None``: any).
+        default_instance_type: Instance type used when a task names none.
+    """
+
+    def __init__(
+        self,
+        parts: SubmissionParts,
+        *,
+        default_region: str | None = None,
+        default_instance_type: str = DEFAULT_INSTANCE_TYPE,
+    ) -> None:
+        self._p = parts
+        self._region = default_region
+        self._instance_type = default_instance_type
+
+    def prepare_task_config(self, config: TaskConfig) -> TaskConfig:
+        """Returns a copy with the instance type (as an id), region and code root filled.
+
+        Raises:
+            ValidationError: Unknown instance type or a code root that is not a directory.
+        """
+        prepared = config.model_copy(deep=True)
+        prepared.instance_type = self._p.catalog.resolve(
+            config.instance_type or self._instance_type
+        )
+        prepared.region = config.region or self._region
+        if prepared.upload_code:
+            root = Path(prepared.code_root or Path.cwd())
+            if not root.is_dir():
+                raise ValidationError(f"code root {root} is not a directory", field="code_root")
+            prepared.code_root = root
+        return prepared
+
+    def submit(
+        self, instance_type: str, config: TaskConfig, volume_ids: Sequence[str] | None = None
+    ) -> Task:
+        """Places the task's bid and returns the task at once (``pending``).
+
+        Raises:
+            FlowError: Any check or API refusal; nothing is left behind.
+        """
+        config = self.prepare_task_config(
+            config.model_copy(update={"instance_type": instance_type or config.instance_type})
+        )
+        fid = config.instance_type or ""
+        quantity = config.num_instances
+        plan = self._p.mounts.plan(
+            config.volumes, volume_ids or (), num_instances=quantity, region=config.region
+        )
+        offer = self._p.regions.select(
+            fid, quantity=quantity, region=plan.region, max_price=config.max_price_per_hour
+        )
+        limit = self._p.pricing.recommended_limit_price(
+            fid,
+            offer.region,
+            max_price=config.max_price_per_hour,
+            display_name=self._p.catalog.display_name(fid),
+        )
+        keys = self._p.ssh_keys(config.ssh_keys)
+        code, upload_root = self._code_plan(config)
+        mounts = self._p.mounts.materialize(plan, offer.region, quantity)
+        try:
+            script = self._p.builder.build(config, volumes=mounts.mounts, code=code)
+            prepared = self._p.script_prep.prepare(script)
+            request = self._p.bids.build_request(
+                name=self._p.bids.unique_name(config.name),
+                region=offer.region,
+                instance_type_fid=fid,
+                limit_price=limit,
+                quantity=quantity,
+                startup_script=prepared.startup_script,
+                ssh_key_ids=keys.platform_key_ids,
+                volume_ids=mounts.volume_ids,
+            )
+            bid = self._p.bids.place(request)
+        except BaseException:
+            self._p.mounts.rollback(mounts.created)
+            raise
+        self._p.records.update(bid.fid, command=config.command_line(), name=config.name)
+        job = ProvisionJob(
+            bid_fid=bid.fid,
+            num_instances=quantity,
+            deferred_script=prepared.deferred_script,
+            code_root=upload_root,
+            working_dir=config.working_dir,
+        )
+        status = self._p.provisioner.start(job)
+        task = self._p.tasks.build_task(bid, [], command=config.command_line())
+        task.metadata.update(
+            startup_script_strategy=prepared.strategy,
+            code=code.mode,
+            upload=status.as_dict() if status else None,
+        )
+        return task
+
+    def _code_plan(self, config: TaskConfig) -> tuple[CodeFetch, Path | None]:
+        if not config.upload_code or config.code_root is None:
+            return CodeFetch.none(), None
+        archive = self._p.embedder.archive(config.code_root)
+        if archive is not None:
+            return CodeFetch.embedded(archive), None
+        return CodeFetch.wait_for_upload(), config.code_root

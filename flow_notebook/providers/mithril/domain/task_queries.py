@@ -1,0 +1,216 @@
+"""Task views: one task with its exit code, or many tasks in a constant number of requests.
+
+A task is its bid plus the bid's instances. ``get`` also reads the exit code over
+SSH once the bid is allocated and every instance runs; when the command has ended,
+the exit code is recorded and the bid is terminated, so the user stops paying for
+idle GPUs (the logs are archived locally first). ``list`` never opens SSH: it
+pages bids and looks up the instances of every live bid in one batched request.
+"""
+
+from __future__ import annotations
+
+import logging
+import shlex
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from flow_notebook.core.errors import FlowError
+from flow_notebook.core.models import Instance, Task, TaskStatus
+from flow_notebook.providers.mithril.api.dto import BidModel, BidStatus, InstanceModel
+from flow_notebook.providers.mithril.domain.bids import BidService
+from flow_notebook.providers.mithril.domain.instances import InstanceService, in_bid_order
+from flow_notebook.providers.mithril.domain.provisioning import IInstanceRemote
+from flow_notebook.providers.mithril.domain.records import TaskRecords
+from flow_notebook.providers.mithril.domain.tasks import TaskService
+from flow_notebook.providers.mithril.remote.endpoint import SSHEndpoint
+from flow_notebook.providers.mithril.runtime.layout import RuntimeLayout
+
+logger = logging.getLogger(__name__)
+
+_BID_FILTER: dict[TaskStatus, BidStatus] = {
+    TaskStatus.PENDING: "Open",
+    TaskStatus.PAUSED: "Paused",
+    TaskStatus.PREEMPTING: "Preempting",
+    TaskStatus.CANCELLED: "Terminated",
+    TaskStatus.RUNNING: "Allocated",
+    TaskStatus.PROVISIONING: "Allocated",
+}
+"""Bid status to ask the API for, per task status (the rest need every bid)."""
+
+
+class ExitCodeReader:
+    """Reads the exit code file of a task's instances over SSH.
+
+    Args:
+        remote: Remote operations keyed by instance id.
+        layout: Instance paths.
+        timeout: Seconds allowed per instance.
+    """
+
+    def __init__(
+        self, remote: IInstanceRemote, layout: RuntimeLayout | None = None, timeout: int = 15
+    ) -> None:
+        self._remote = remote
+        self._path = (layout or RuntimeLayout()).exit_code_file
+        self._timeout = timeout
+
+    def read(self, instances: Sequence[InstanceModel]) -> int | None:
+        """Returns the task's exit code once every instance has one, else ``None``.
+
+        The first non-zero code wins; SSH failures count as "not known yet".
+        """
+        codes = []
+        command = f"cat {shlex.quote(self._path)} 2>/dev/null || true"
+        for instance in instances:
+            try:
+                text = self._remote.execute_command(instance.fid, command, self._timeout).strip()
+            except FlowError as exc:
+                logger.debug("exit code of %s unreadable: %s", instance.fid, exc)
+                return None
+            if not text.lstrip("-").isdigit():
+                return None
+            codes.append(int(text))
+        if not codes:
+            return None
+        return next((code for code in codes if code != 0), 0)
+
+
+class TaskQueries:
+    """Builds ``Task`` views and ends bids whose command has ended.
+
+    Args:
+        bids: Bid access.
+        instances: Instance access.
+        tasks: Builds ``Task`` from a bid and its instances.
+        records: Locally kept command lines and exit codes.
+        exit_codes: Reads exit codes over SSH.
+        before_terminate: Called with the bid id before a finished bid is
+            terminated (e.g. to archive its logs); failures are logged only.
+        extra_metadata: Returns more metadata of a task (e.g. upload progress).
+        auto_terminate: Terminate a bid once its command has ended.
+    """
+
+    def __init__(
+        self,
+        bids: BidService,
+        instances: InstanceService,
+        tasks: TaskService,
+        records: TaskRecords,
+        exit_codes: ExitCodeReader,
+        *,
+        before_terminate: Callable[[str], None] = lambda task_id: None,
+        extra_metadata: Callable[[str], dict[str, Any]] = lambda task_id: {},
+        auto_terminate: bool = True,
+    ) -> None:
+        self._bids = bids
+        self._instances = instances
+        self._tasks = tasks
+        self._records = records
+        self._exit_codes = exit_codes
+        self._before_terminate = before_terminate
+        self._extra = extra_metadata
+        self._auto_terminate = auto_terminate
+
+    def get(self, task_id: str, *, read_exit_code: bool = True) -> Task:
+        """Returns the task, reading its exit code over SSH when it may have ended.
+
+        Raises:
+            TaskNotFoundError: Unknown task id.
+        """
+        bid = self._bids.get(task_id)
+        ordered = self._live_instances(bid)
+        exit_code = self._records.exit_code(bid.fid)
+        if exit_code is None and read_exit_code and _all_running(bid, ordered):
+            exit_code = self._exit_codes.read(ordered)
+            if exit_code is not None:
+                self._records.update(bid.fid, exit_code=exit_code)
+        message = None
+        if exit_code is not None and bid.status != "Terminated" and self._auto_terminate:
+            bid, message = self._terminate_finished(bid)
+        return self._build(bid, ordered, exit_code, message)
+
+    def status(self, task_id: str) -> TaskStatus:
+        """Returns the task's status (see ``get``)."""
+        return self.get(task_id).status
+
+    def list(self, status: TaskStatus | None = None, limit: int = 100) -> list[Task]:
+        """Returns up to ``limit`` tasks, newest first, without any SSH.
+
+        Requests: the bid pages for ``limit`` plus one batched instance lookup per
+        100 live bids, whatever the number of tasks.
+        """
+        if limit <= 0:
+            return []
+        bids = self._bids.list(limit, _BID_FILTER.get(status) if status else None)
+        live = [bid.fid for bid in bids if bid.status != "Terminated"]
+        by_bid = self._instances.for_bids(live) if live else {}
+        tasks = [
+            self._build(
+                bid,
+                in_bid_order(bid.instances, by_bid.get(bid.fid, [])),
+                self._records.exit_code(bid.fid),
+            )
+            for bid in bids
+        ]
+        return [task for task in tasks if status is None or task.status is status]
+
+    def list_active(self, limit: int = 100) -> list[Task]:
+        """Returns up to ``limit`` tasks that have not ended."""
+        return [task for task in self.list(None, limit) if not task.is_terminal]
+
+    def instances(self, task_id: str) -> list[Instance]:
+        """Returns the task's instances in rank order."""
+        bid = self._bids.get(task_id)
+        ordered = in_bid_order(bid.instances, self._instances.for_bid(bid.fid))
+        return [self._instances.to_core(i, task_id=bid.fid) for i in ordered]
+
+    def endpoints(self, task_id: str) -> list[SSHEndpoint]:
+        """Returns the SSH endpoints of the task's running instances, rank 0 first."""
+        bid = self._bids.get(task_id)
+        return self._instances.endpoints(self._live_instances(bid))
+
+    def _live_instances(self, bid: BidModel) -> list[InstanceModel]:
+        if bid.status == "Terminated":
+            return []
+        return in_bid_order(bid.instances, self._instances.for_bid(bid.fid))
+
+    def _terminate_finished(self, bid: BidModel) -> tuple[BidModel, str | None]:
+        try:
+            self._before_terminate(bid.fid)
+        except FlowError as exc:
+            logger.warning("could not archive the logs of %s: %s", bid.fid, exc)
+        try:
+            self._bids.cancel(bid.fid)
+            return self._bids.get(bid.fid), None
+        except FlowError as exc:
+            logger.warning("could not terminate finished task %s: %s", bid.fid, exc)
+            return bid, f"the command ended but the bid could not be terminated: {exc.message}"
+
+    def _build(
+        self,
+        bid: BidModel,
+        instances: Sequence[InstanceModel],
+        exit_code: int | None,
+        message: str | None = None,
+    ) -> Task:
+        record = self._records.get(bid.fid)
+        command = record.get("command") if isinstance(record.get("command"), str) else None
+        task = self._tasks.build_task(bid, instances, exit_code=exit_code, command=command)
+        if isinstance(record.get("name"), str):
+            # The bid's name carries a random suffix; show the name the user gave.
+            task.name = record["name"]
+            task.metadata["bid_name"] = bid.name
+        extra = self._extra(bid.fid)
+        if extra:
+            task.metadata.update(extra)
+        if message:
+            task.message = message
+        return task
+
+
+def _all_running(bid: BidModel, instances: Sequence[InstanceModel]) -> bool:
+    return (
+        bid.status == "Allocated"
+        and len(instances) >= bid.instance_quantity
+        and all(i.status == "STATUS_RUNNING" for i in instances)
+    )
