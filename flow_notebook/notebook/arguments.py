@@ -76,6 +76,12 @@ def add_resource_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--max-price", type=float, metavar="USD", help="highest price per instance-hour, in dollars"
     )
+    group.add_argument(
+        "--max-cost",
+        type=float,
+        metavar="USD",
+        help="cancel the task when its accrued cost reaches this many dollars",
+    )
     group.add_argument("--image", help="container image or environment name")
     group.add_argument(
         "--env",

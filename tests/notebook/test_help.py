@@ -10,8 +10,9 @@ from flow_notebook.notebook.commands import COMMANDS
 def test_help_lists_every_subcommand_with_its_summary(use_fake, flow):
     use_fake()
     _, out = flow("help")
+    width = max(len(name) for name in COMMANDS)
     for name, module in COMMANDS.items():
-        assert f"  {name.ljust(6)}  {module.SUMMARY}" in out
+        assert f"  {name.ljust(width)}  {module.SUMMARY}" in out
 
 
 @pytest.mark.parametrize("name", sorted(COMMANDS))

@@ -10,9 +10,30 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from flow_notebook.notebook.commands import cancel, help, logs, run, status, use
+from flow_notebook.notebook.commands import (
+    cancel,
+    config,
+    dashboard,
+    help,
+    instances,
+    logs,
+    pause,
+    resume,
+    run,
+    setup,
+    ssh,
+    status,
+    tunnel,
+    use,
+    volumes,
+)
 from flow_notebook.notebook.commands import list as list_
 
 COMMANDS: dict[str, ModuleType] = {
     module.NAME: module for module in (run, status, list_, logs, cancel, use, help)
 }
+# The panels and the instance/account commands.
+COMMANDS.update(
+    (module.NAME, module)
+    for module in (dashboard, instances, volumes, ssh, tunnel, pause, resume, config, setup)
+)

@@ -61,6 +61,10 @@ def execute(session: FlowSession, argv: list[str]) -> Task:
         is_volume_id=volume_id_check(session),
     )
     task = submit(session, config, gpu=args.gpu)
+    if args.max_cost is not None:
+        from flow_notebook.notebook.widgets.cost import watch_cost
+
+        watch_cost(session, task, args.max_cost)
     stay = {"timeout": args.timeout, "on_interrupt": args.on_interrupt}
     if args.follow:
         return follow_logs(session, task.task_id, **stay)

@@ -1,0 +1,63 @@
+"""``%flow config [key=value ...]``: show or change the saved configuration.
+
+The API key is always shown masked, also right after it was set.
+"""
+
+from __future__ import annotations
+
+from flow_notebook.core.config import SECRET_KEYS, load_config, mask_secret, save_config
+from flow_notebook.core.errors import ValidationError
+from flow_notebook.notebook.arguments import FlowArgumentParser, make_parser
+from flow_notebook.notebook.follow import emit
+from flow_notebook.notebook.session import FlowSession
+
+NAME = "config"
+SUMMARY = "show the configuration (API key masked); key=value saves a setting"
+
+
+def build_parser() -> FlowArgumentParser:
+    """Returns the parser of ``%flow config``."""
+    parser = make_parser(
+        NAME,
+        "Show the configuration, environment over config file, with the API key masked. "
+        "KEY=VALUE saves a setting in the config file (mode 0600); KEY= removes it. "
+        "Keys: provider, api_key, project, api_url, ssh_key, region.",
+    )
+    parser.add_argument("settings", metavar="KEY=VALUE", nargs="*", help="settings to save")
+    return parser
+
+
+def execute(session: FlowSession, argv: list[str]) -> None:
+    """Prints the configuration, after saving any ``KEY=VALUE`` given.
+
+    Raises:
+        ValidationError: A setting is not ``KEY=VALUE``.
+        ConfigurationError: An unknown key, or the file cannot be written.
+    """
+    settings = build_parser().parse_line_args(argv).settings
+    config = load_config()
+    if settings:
+        updates = _updates(settings)
+        path = save_config(config, updates)
+        shown = ", ".join(f"{key}={_shown(key, value)}" for key, value in updates.items())
+        emit(f"saved {shown} in {path}; %flow use PROVIDER or a new kernel applies it")
+        config = load_config()
+    width = max(len(key) for key in config.masked())
+    emit("\n".join(f"{key + ':':<{width + 1}} {value}" for key, value in config.masked().items()))
+
+
+def _updates(settings: list[str]) -> dict[str, str | None]:
+    updates: dict[str, str | None] = {}
+    for item in settings:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            # Never echo the item: it may be a pasted API key.
+            raise ValidationError("%flow config expects KEY=VALUE (e.g. region=us-central1-a)")
+        updates[key.strip().lower()] = value.strip() or None
+    return updates
+
+
+def _shown(key: str, value: str | None) -> str:
+    if value is None:
+        return "(removed)"
+    return mask_secret(value) if key in SECRET_KEYS else value

@@ -1,0 +1,133 @@
+"""``%flow tunnel TASK PORT``: forward a local port to a service on a task's instance.
+
+Uses the provider's tunnel manager (``ISSHTunnels``). A tunnel closes when its task
+ends, on ``%flow tunnel --stop TASK [PORT]``, or when the extension unloads. Local
+tasks need no tunnel: their ports already are on this machine.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from IPython.core.error import UsageError
+
+from flow_notebook.core.errors import FlowError, TaskStateError
+from flow_notebook.core.models import Tunnel
+from flow_notebook.core.provider_interfaces import ISSHTunnels, ITunnelManager
+from flow_notebook.notebook.arguments import FlowArgumentParser, make_parser
+from flow_notebook.notebook.follow import emit
+from flow_notebook.notebook.formatting import table
+from flow_notebook.notebook.session import FlowSession
+from flow_notebook.notebook.widgets.poller import Poller
+
+NAME = "tunnel"
+SUMMARY = "forward a local port to a port on a task's instance; --stop TASK closes it"
+WATCH_INTERVAL = 5.0
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 65_535:
+        raise ValueError(text)
+    return value
+
+
+_port.__name__ = "port number"
+
+
+def build_parser() -> FlowArgumentParser:
+    """Returns the parser of ``%flow tunnel``."""
+    parser = make_parser(
+        NAME,
+        "Forward a port on 127.0.0.1 to PORT on the task's first instance and print the "
+        "local link. The tunnel closes when the task ends or with --stop.",
+    )
+    parser.add_argument("task", metavar="TASK", nargs="?", help="task id")
+    parser.add_argument("port", metavar="PORT", type=_port, nargs="?", help="port on the instance")
+    parser.add_argument("--local-port", type=_port, metavar="N", help="local port (default: free)")
+    parser.add_argument("--stop", action="store_true", help="close TASK's tunnels (or PORT's)")
+    parser.add_argument("--list", action="store_true", help="list the open tunnels")
+    return parser
+
+
+def execute(session: FlowSession, argv: list[str]) -> None:
+    """Opens, closes or lists tunnels and prints one line (or a table).
+
+    Raises:
+        UsageError: TASK or PORT missing.
+        TaskStateError: The provider cannot forward ports, or the task is not running.
+    """
+    args = build_parser().parse_line_args(argv)
+    if args.list:
+        tunnels = _manager(session).list_tunnels(args.task)
+        emit(_tunnel_table(tunnels) if tunnels else "no tunnels")
+        return
+    if not args.task:
+        raise UsageError("%flow tunnel: give TASK and PORT, e.g. %flow tunnel task-1 8888")
+    if args.stop:
+        _stop(session, args.task, args.port)
+        return
+    if args.port is None:
+        raise UsageError("%flow tunnel: give the PORT on the instance, e.g. 8888")
+    task = session.provider.get_task(args.task)
+    if task.provider == "local" and not isinstance(session.provider, ISSHTunnels):
+        emit(
+            f"task {task.task_id} runs on this machine: port {args.port} is already local, "
+            f"at http://127.0.0.1:{args.port}/"
+        )
+        return
+    manager = _manager(session)
+    tunnel = manager.open_tunnel(task.task_id, args.port, args.local_port)
+    _watch(session, manager, tunnel)
+    emit(
+        f"{tunnel.url} forwards to port {tunnel.remote_port} of task {task.task_id}; "
+        f"%flow tunnel --stop {task.task_id} closes it"
+    )
+
+
+def _manager(session: FlowSession) -> ITunnelManager:
+    provider = session.provider
+    if not isinstance(provider, ISSHTunnels):
+        name = getattr(provider, "name", None) or type(provider).__name__
+        raise TaskStateError(f"provider {name} cannot forward ports")
+    return provider.get_ssh_tunnel_manager()
+
+
+def _stop(session: FlowSession, task_id: str, port: int | None) -> None:
+    manager = _manager(session)
+    tunnels = [t for t in manager.list_tunnels(task_id) if port in (None, t.remote_port)]
+    for tunnel in tunnels:
+        manager.close_tunnel(tunnel.tunnel_id)
+    what = f"port {port} of task {task_id}" if port else f"task {task_id}"
+    emit(f"closed {len(tunnels)} tunnel(s) to {what}" if tunnels else f"no tunnel to {what}")
+
+
+def _watch(session: FlowSession, manager: ITunnelManager, tunnel: Tunnel) -> Poller:
+    """Closes the tunnel when its task ends; stops watching once it is closed."""
+
+    def tick() -> bool:
+        open_ids = {t.tunnel_id for t in manager.list_tunnels(tunnel.task_id)}
+        if tunnel.tunnel_id not in open_ids:
+            return False
+        try:
+            ended = session.provider.get_task(tunnel.task_id).is_terminal
+        except FlowError:
+            return True
+        if ended:
+            manager.close_tunnel(tunnel.tunnel_id)
+        return not ended
+
+    poller = Poller(tick, WATCH_INTERVAL, name="flow-tunnel-watch")
+
+    def close() -> None:
+        poller.stop()
+        manager.close_tunnel(tunnel.tunnel_id)
+
+    session.on_close(close)
+    poller.start()
+    return poller
+
+
+def _tunnel_table(tunnels: list[Any]) -> str:
+    rows = [(t.tunnel_id, t.task_id, str(t.remote_port), t.url) for t in tunnels]
+    return table(rows, ("ID", "TASK", "REMOTE PORT", "LOCAL"))
