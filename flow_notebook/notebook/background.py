@@ -90,7 +90,7 @@ class TaskFollower:
         self._provider = provider
         self._task = task
         self._view = view
-        self._finisher = finisher
+        self.finisher = finisher
         self._timing = timing
         self._redact = redact
         self._start = start_line
@@ -132,7 +132,7 @@ class TaskFollower:
             )
             self._task = task
             if task.is_terminal:
-                self._close(lambda kept, dropped: self._finisher.ended(task, kept, dropped))
+                self._close(lambda kept, dropped: self.finisher.ended(task, kept, dropped))
             else:
                 waited = format_duration(self._timing.settle_timeout)
                 self._close_stopped(
@@ -170,7 +170,7 @@ class TaskFollower:
         except FlowError:
             pass  # Show the task as last seen.
         task = self._task
-        self._close(lambda kept, dropped: self._finisher.stopped(task, kept, dropped, note))
+        self._close(lambda kept, dropped: self.finisher.stopped(task, kept, dropped, note))
 
     def _close(self, build: Callable[[list[str], int], RunSummary]) -> None:
         def summary(kept: list[str], dropped: int) -> RunSummary:

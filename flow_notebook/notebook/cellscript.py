@@ -1,8 +1,10 @@
 """Turning a cell into a task script, with pushed variables in and pulled ones out.
 
-A Python cell runs as a module-level script. With ``--push``, one prologue line loads
-the pushed values (pickled here with cloudpickle, embedded in base64) into the script's
-globals; without it the cell's line numbers are the script's. With ``--pull``, an
+A Python cell runs as a module-level script after one prologue line (so line N of the
+cell is line N + 1 of the script). The prologue sends standard error to standard output
+(a traceback shows in the cell), makes the working directory importable and, with
+``--push``, loads the pushed values (pickled here with cloudpickle, embedded in base64)
+into the script's globals. A bash cell gets ``exec 2>&1`` first. With ``--pull``, an
 epilogue pickles the named globals into a file in the working directory, which the
 kernel fetches through ``IRemoteOperations.retrieve_file`` once the task ends. The
 epilogue runs only when the cell body finished without an exception.
@@ -22,6 +24,15 @@ from flow_notebook.core.errors import ValidationError
 MAX_PUSH_BYTES = 8 * 1024 * 1024
 PULL_FILE_PREFIX = ".flow-pull-"
 
+PYTHON_PROLOGUE = (
+    "import os as _flow_os, sys as _flow_sys; _flow_os.dup2(1, 2); "
+    "_flow_sys.stdout.reconfigure(line_buffering=True); "
+    "_flow_cwd = _flow_os.getcwd(); _flow_sys.path.insert(0, _flow_cwd)"
+)
+"""One line before every Python cell: errors join the output (so a traceback shows in
+the cell), lines are flushed as printed, and the synced code is importable."""
+BASH_PROLOGUE = "exec 2>&1\n"
+"""One line before every bash cell: errors join the output."""
 _EPILOGUE = """
 
 def _flow_save_pulled(names, path):
@@ -145,20 +156,17 @@ def build_cell_script(
     if bash:
         if pushed is not None or pull:
             raise ValidationError("--push and --pull need a Python cell, not --bash")
-        return CellScript(body, "bash", None)
-    if pushed is None and not pull:
-        return CellScript(body, "python", None)
-    # Each pushed value is unpickled on its own, so the prologue maps names to bytes.
-    blob = base64.b64encode(pushed or pickle.dumps({})).decode("ascii")
-    loader = (
-        "globals().update({_k: _flow_pickle.loads(_v) for _k, _v in "
-        f"_flow_pickle.loads(_flow_b64.b64decode({blob!r})).items()}})"
-    )
-    prologue = (
-        "import base64 as _flow_b64, os as _flow_os, pickle as _flow_pickle; "
-        f"_flow_cwd = _flow_os.getcwd(); {loader}\n"
-    )
-    script = prologue + body.rstrip("\n") + "\n"
+        return CellScript(BASH_PROLOGUE + body.rstrip("\n") + "\n", "bash", None)
+    prologue = PYTHON_PROLOGUE
+    if pushed is not None:
+        # Each value was pickled on its own, so one that needs cloudpickle fails alone.
+        blob = base64.b64encode(pushed).decode("ascii")
+        prologue += (
+            "; import base64 as _flow_b64, pickle as _flow_pickle; "
+            "globals().update({_k: _flow_pickle.loads(_v) for _k, _v in "
+            f"_flow_pickle.loads(_flow_b64.b64decode({blob!r})).items()}})"
+        )
+    script = prologue + "\n" + body.rstrip("\n") + "\n"
     pull_file = None
     if pull:
         pull_file = f"{PULL_FILE_PREFIX}{secrets.token_hex(6)}.pkl"

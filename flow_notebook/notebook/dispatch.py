@@ -1,4 +1,4 @@
-"""Routes a ``%flow`` line to its subcommand and turns every failure into one line.
+"""Routes a ``%flow`` line (or a ``%%flow run`` cell) and turns every failure into one line.
 
 This is the one place where ``FlowError`` becomes IPython's ``UsageError``, which
 IPython shows as a single line without a traceback.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import shlex
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
@@ -53,8 +54,29 @@ def dispatch(session: FlowSession, line: str) -> Any:
         raise UsageError(f"cannot read the line: {exc}") from exc
     name, rest = (argv[0], argv[1:]) if argv else ("help", [])
     module = lookup(name)
+    return _one_line_errors(module.execute, session, rest)
+
+
+def dispatch_cell(session: FlowSession, line: str, cell: str) -> None:
+    """Runs the cell magic ``%%flow LINE`` with body ``cell``; only ``run`` takes a body.
+
+    Raises:
+        UsageError: For every bad input and every ``FlowError``, as one line.
+    """
+    from flow_notebook.notebook.cellmagic import execute_cell
+
     try:
-        return module.execute(session, rest)
+        argv = shlex.split(line)
+    except ValueError as exc:
+        raise UsageError(f"cannot read the line: {exc}") from exc
+    if not argv or argv[0] != "run":
+        raise UsageError("only %%flow run takes a cell body, e.g. %%flow run --gpu a100")
+    return _one_line_errors(execute_cell, session, argv[1:], cell)
+
+
+def _one_line_errors(function: Callable[..., Any], *args: Any) -> Any:
+    try:
+        return function(*args)
     except HelpShown:
         return None
     except FlowError as exc:

@@ -1,19 +1,22 @@
-"""The ``%flow`` line magic and the extension entry points.
+"""The ``%flow`` line magic, the ``%%flow run`` cell magic and the extension entry points.
 
 ``%load_ext flow_notebook`` registers ``FlowMagics``. The provider is built on the
 first subcommand that needs it, so loading the extension is quick and imports no
-widget, SSH or HTTP library.
+widget, SSH or HTTP library. In a Jupyter kernel a cell's live view is one display
+updated in place (rich HTML and plain text); elsewhere (terminal IPython) lines print.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from IPython.core.magic import Magics, line_magic, magics_class
+from IPython.core.magic import Magics, line_cell_magic, magics_class
 
-from flow_notebook.notebook.dispatch import dispatch
+from flow_notebook.notebook.arguments import SecretPrompt
+from flow_notebook.notebook.dispatch import dispatch, dispatch_cell
+from flow_notebook.notebook.notebook_tasks import NotebookTasks
 from flow_notebook.notebook.positions import LogPositions
-from flow_notebook.notebook.session import FlowSession, ProviderFactory, Timing
+from flow_notebook.notebook.session import FlowSession, ProviderFactory, SurfaceFactory, Timing
 
 
 def _registry_provider(name: str | None = None) -> Any:
@@ -32,6 +35,11 @@ class FlowMagics(Magics):
             defaults to the provider registry.
         positions: Where followed log positions are recorded.
         timing: Poll intervals and waits.
+        tasks: Where the tasks each notebook started are recorded.
+        surface_factory: Builds where a cell's live view is drawn; default: an
+            in-place display in a Jupyter kernel, printed lines elsewhere.
+        secret_prompt: Asks for a ``--secret NAME`` value missing from the environment;
+            ``None`` (the default here) makes it an error.
     """
 
     def __init__(
@@ -41,21 +49,55 @@ class FlowMagics(Magics):
         *,
         positions: LogPositions | None = None,
         timing: Timing | None = None,
+        tasks: NotebookTasks | None = None,
+        surface_factory: SurfaceFactory | None = None,
+        secret_prompt: SecretPrompt | None = None,
     ) -> None:
         super().__init__(shell)
-        self.session = FlowSession(provider_factory or _registry_provider, positions, timing)
+        self.session = FlowSession(
+            provider_factory or _registry_provider,
+            positions,
+            timing,
+            tasks=tasks,
+            surface_factory=surface_factory or default_surface_factory(shell),
+            secret_prompt=secret_prompt,
+            user_ns=getattr(shell, "user_ns", None),
+        )
 
-    @line_magic
-    def flow(self, line: str) -> Any:
-        """Runs a flow subcommand: ``%flow help`` lists them.
+    @line_cell_magic
+    def flow(self, line: str, cell: str | None = None) -> Any:
+        """Runs a flow subcommand (``%flow help`` lists them) or a cell (``%%flow run``).
 
         Returns:
-            ``%flow run`` returns the ``Task``; the other subcommands print and return ``None``.
+            ``%flow run`` returns the ``Task``; the others (and ``%%flow run``) show
+            their output and return ``None``.
 
         Raises:
             UsageError: Bad input or a provider error, as one line.
         """
-        return dispatch(self.session, line)
+        if cell is None:
+            return dispatch(self.session, line)
+        return dispatch_cell(self.session, line, cell)
+
+
+def default_surface_factory(shell: Any) -> SurfaceFactory | None:
+    """Returns an in-place display for Jupyter kernels, ``None`` (printed lines) elsewhere."""
+    if getattr(shell, "kernel", None) is None:
+        return None
+
+    def make(metadata: dict[str, Any]) -> Any:
+        from flow_notebook.notebook.live import DisplaySurface
+
+        return DisplaySurface(metadata)
+
+    return make
+
+
+def getpass_prompt(name: str) -> str:
+    """Asks for a secret's value without echoing it (terminal or Jupyter frontend)."""
+    import getpass
+
+    return getpass.getpass(f"value of secret {name} (not shown, not stored): ")
 
 
 _LOADED: dict[int, FlowMagics] = {}
@@ -65,7 +107,7 @@ def load_ipython_extension(ipython: Any) -> None:
     """Registers ``%flow`` with ``ipython``; loading twice keeps the first registration."""
     if id(ipython) in _LOADED:
         return
-    magics = FlowMagics(ipython)
+    magics = FlowMagics(ipython, secret_prompt=getpass_prompt)
     ipython.register_magics(magics)
     _LOADED[id(ipython)] = magics
 

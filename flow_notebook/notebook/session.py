@@ -77,7 +77,6 @@ class FlowSession:
         from flow_notebook.notebook.background import Followers
 
         self.followers = Followers()
-        self.on_close(lambda: self.followers.stop_all("stopped following: extension unloaded"))
 
     def make_surface(self, metadata: dict[str, Any]) -> Surface:
         """Returns where a new live view is drawn."""
@@ -126,6 +125,7 @@ class FlowSession:
 
     def close(self) -> None:
         """Stops registered background work, then releases the provider. Safe to call twice."""
+        self.followers.stop_all("stopped following: the extension was unloaded")
         with self._lock:
             closers, self._closers = self._closers, []
         for closer in reversed(closers):

@@ -11,6 +11,7 @@ from __future__ import annotations
 from types import ModuleType
 
 from flow_notebook.notebook.commands import (
+    attach,
     cancel,
     config,
     dashboard,
@@ -23,9 +24,12 @@ from flow_notebook.notebook.commands import (
     setup,
     ssh,
     status,
+    sync,
+    tasks,
     tunnel,
     use,
     volumes,
+    wait,
 )
 from flow_notebook.notebook.commands import list as list_
 
@@ -37,3 +41,5 @@ COMMANDS.update(
     (module.NAME, module)
     for module in (dashboard, instances, volumes, ssh, tunnel, pause, resume, config, setup)
 )
+# Following cell runs again, code sync, this notebook's tasks, waiting.
+COMMANDS.update((module.NAME, module) for module in (attach, tasks, sync, wait))

@@ -1,0 +1,105 @@
+"""``%flow attach TASK``: show a task's output in this cell again, from where it stopped.
+
+After a kernel restart (or a detach) the view resumes after the lines already shown,
+as recorded in the log positions: no line is repeated or lost when the provider
+supports ``IResumableLogs``. A task started by ``%%flow run --pull`` still brings
+its variables back when it ends.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flow_notebook.notebook.arguments import FlowArgumentParser, make_parser
+from flow_notebook.notebook.background import block_until_done
+from flow_notebook.notebook.cellfinish import CellFinisher
+from flow_notebook.notebook.commands.status import add_task_argument, task_id_or_last
+from flow_notebook.notebook.notebook_tasks import TaskRecord
+from flow_notebook.notebook.pinned import detach_previous, follow_in_cell, raise_on_failure
+from flow_notebook.notebook.provenance import Provenance
+from flow_notebook.notebook.redact import redactor_for
+from flow_notebook.notebook.session import FlowSession
+
+NAME = "attach"
+SUMMARY = "show a task's output in this cell again, resuming where it stopped"
+
+
+def build_parser() -> FlowArgumentParser:
+    """Returns the parser of ``%flow attach``."""
+    parser = make_parser(
+        NAME,
+        "Follow a task's output in this cell, after the lines already shown (e.g. after a "
+        "kernel restart). The cell returns at once unless --wait is given.",
+    )
+    add_task_argument(parser, required=False)
+    parser.add_argument("--wait", action="store_true", help="block until the task ends")
+    parser.add_argument(
+        "--timeout", type=float, metavar="SECONDS", help="stop waiting after this long"
+    )
+    parser.add_argument(
+        "--on-interrupt",
+        choices=("detach", "cancel"),
+        default="detach",
+        help="what interrupting --wait does (default: detach)",
+    )
+    parser.add_argument("--keep-kb", type=int, metavar="KB", help="output kept in the notebook")
+    return parser
+
+
+def execute(session: FlowSession, argv: list[str]) -> None:
+    """Opens the live view and follows the task; with ``--wait`` blocks until it ends.
+
+    Raises:
+        TaskNotFoundError: No task has that id.
+        UsageError: With ``--wait``, the task failed.
+    """
+    args = build_parser().parse_line_args(argv)
+    task_id = task_id_or_last(session, args.task)
+    task = session.provider.get_task(task_id)
+    detach_previous(session, task_id)
+    record = session.tasks.find(task_id)
+    provenance = _provenance(record)
+    facts = [provenance.one_line()] if provenance else []
+    finisher = CellFinisher(
+        session,
+        facts,
+        pull_names=record.pull_names if record else None,
+        pull_file=record.pull_file if record else None,
+        provenance=provenance,
+    )
+    redact = redactor_for(
+        record.secret_names if record else [], known=session.prompted_secrets.get(task_id, [])
+    )
+    follower = follow_in_cell(
+        session,
+        task,
+        finisher,
+        facts=facts,
+        metadata=provenance.metadata() if provenance else {},
+        redact=redact,
+        keep_kb=args.keep_kb,
+        start_line=session.positions.get(task_id),
+    )
+    session.last_task_id = task_id
+    if not args.wait:
+        return
+    summary = block_until_done(
+        follower,
+        session.provider,
+        session.timing,
+        timeout=args.timeout,
+        on_interrupt=args.on_interrupt,
+    )
+    raise_on_failure(summary, finisher.pull_problem)
+
+
+def _provenance(record: TaskRecord | None) -> Provenance | None:
+    if record is None or not record.code_digest or not record.code_root:
+        return None
+    return Provenance(
+        Path(record.code_root),
+        record.code_digest,
+        record.git_commit,
+        record.git_dirty,
+        record.synced_at or 0.0,
+    )
