@@ -1,0 +1,136 @@
+"""TaskQueries: exit codes end tasks (and their bids), lists cost a constant number of requests."""
+
+from __future__ import annotations
+
+import pytest
+
+from flow_notebook.core.errors import RemoteOperationError
+from flow_notebook.core.models import TaskStatus
+from flow_notebook.providers.mithril.domain.bids import BidService
+from flow_notebook.providers.mithril.domain.instances import InstanceService
+from flow_notebook.providers.mithril.domain.records import MemoryRecordStore, TaskRecords
+from flow_notebook.providers.mithril.domain.task_queries import ExitCodeReader, TaskQueries
+from flow_notebook.providers.mithril.domain.tasks import TaskService
+
+
+class FakeInstances:
+    """Answers ``cat exit_code`` per instance id; counts every command."""
+
+    def __init__(self) -> None:
+        self.exit_codes: dict[str, str] = {}
+        self.commands: list[str] = []
+        self.broken = False
+
+    def execute_command(self, task_id: str, command: str, timeout: int | None = None) -> str:
+        self.commands.append(task_id)
+        if self.broken:
+            raise RemoteOperationError("connection refused")
+        return self.exit_codes.get(task_id, "")
+
+    def files(self, task_id: str):  # pragma: no cover - not used by these tests
+        raise NotImplementedError
+
+
+@pytest.fixture
+def remote() -> FakeInstances:
+    return FakeInstances()
+
+
+@pytest.fixture
+def archived() -> list[str]:
+    return []
+
+
+@pytest.fixture
+def queries(fake, remote, archived) -> TaskQueries:
+    client = fake.client()
+    records = TaskRecords(MemoryRecordStore())
+    return TaskQueries(
+        BidService(client, "proj_test"),
+        InstanceService(client, "proj_test"),
+        TaskService(),
+        records,
+        ExitCodeReader(remote),
+        before_terminate=archived.append,
+    )
+
+
+def test_running_task_without_exit_code_stays_running_and_keeps_its_bid(fake, queries, remote):
+    bid = fake.add_bid()
+    task = queries.get(bid["fid"])
+    assert task.status is TaskStatus.RUNNING
+    assert remote.commands == bid["instances"]
+    assert fake.bids[bid["fid"]]["status"] == "Allocated"
+
+
+def test_exit_code_completes_the_task_archives_logs_and_terminates_the_bid(
+    fake, queries, remote, archived
+):
+    bid = fake.add_bid()
+    remote.exit_codes[bid["instances"][0]] = "0\n"
+    task = queries.get(bid["fid"])
+    assert (task.status, task.exit_code) == (TaskStatus.COMPLETED, 0)
+    assert archived == [bid["fid"]]
+    assert fake.bids[bid["fid"]]["status"] == "Terminated"
+    remote.commands.clear()
+    again = queries.get(bid["fid"])  # terminated now: the recorded code still tells
+    assert (again.status, again.exit_code) == (TaskStatus.COMPLETED, 0)
+    assert remote.commands == []
+
+
+def test_multi_instance_task_ends_only_when_every_instance_has_a_code(fake, queries, remote):
+    bid = fake.add_bid(instances=2)
+    first, second = bid["instances"]
+    remote.exit_codes[first] = "0"
+    assert queries.get(bid["fid"]).status is TaskStatus.RUNNING
+    remote.exit_codes[second] = "7"
+    task = queries.get(bid["fid"])
+    assert (task.status, task.exit_code) == (TaskStatus.FAILED, 7)
+
+
+def test_ssh_failure_while_reading_the_exit_code_does_not_fail_get(fake, queries, remote):
+    bid = fake.add_bid()
+    remote.broken = True
+    assert queries.get(bid["fid"]).status is TaskStatus.RUNNING
+
+
+def test_exit_code_is_not_read_while_instances_still_start(fake, queries, remote):
+    bid = fake.add_bid(instance_status="STATUS_STARTING")
+    assert queries.get(bid["fid"]).status is TaskStatus.PROVISIONING
+    assert remote.commands == []
+
+
+@pytest.mark.parametrize("count", [3, 40])
+def test_list_costs_the_same_requests_for_few_or_many_tasks_and_never_uses_ssh(
+    fake, queries, remote, count
+):
+    for n in range(count):
+        fake.add_bid(status="Allocated" if n % 2 else "Terminated", instances=1)
+    fake.reset_counts()
+    tasks = queries.list(limit=100)
+    assert len(tasks) == count
+    assert len(fake.requests) == 2  # one page of bids, one batched instance lookup
+    assert remote.commands == []
+
+
+def test_list_filters_by_status(fake, queries):
+    fake.add_bid(status="Open")
+    fake.add_bid(status="Allocated")
+    fake.add_bid(status="Terminated")
+    assert [t.status for t in queries.list(TaskStatus.PENDING)] == [TaskStatus.PENDING]
+    assert [t.status for t in queries.list(TaskStatus.RUNNING)] == [TaskStatus.RUNNING]
+    assert len(queries.list_active()) == 2
+
+
+def test_recorded_name_and_command_are_shown_instead_of_the_bid_name(fake, queries):
+    bid = fake.add_bid(name="train-1a2b3c4d")
+    queries._records.update(bid["fid"], name="train", command="python train.py")
+    task = queries.get(bid["fid"])
+    assert (task.name, task.command) == ("train", "python train.py")
+    assert task.metadata["bid_name"] == "train-1a2b3c4d"
+
+
+def test_endpoints_and_instances_come_in_rank_order(fake, queries):
+    bid = fake.add_bid(instances=2)
+    assert [e.instance_id for e in queries.endpoints(bid["fid"])] == bid["instances"]
+    assert [i.instance_id for i in queries.instances(bid["fid"])] == bid["instances"]
