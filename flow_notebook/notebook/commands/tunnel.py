@@ -22,7 +22,6 @@ from flow_notebook.notebook.widgets.poller import Poller
 
 NAME = "tunnel"
 SUMMARY = "forward a local port to a port on a task's instance; --stop TASK closes it"
-WATCH_INTERVAL = 5.0
 
 
 def _port(text: str) -> int:
@@ -117,7 +116,7 @@ def _watch(session: FlowSession, manager: ITunnelManager, tunnel: Tunnel) -> Pol
             manager.close_tunnel(tunnel.tunnel_id)
         return not ended
 
-    poller = Poller(tick, WATCH_INTERVAL, name="flow-tunnel-watch")
+    poller = Poller(tick, session.timing.poll_interval, name="flow-tunnel-watch")
 
     def close() -> None:
         poller.stop()

@@ -65,6 +65,8 @@ def show_dashboard(
         model, interval=interval, open_log_viewer=log_viewer_factory(session)
     )
     dashboard.filter.value = status
+    if status is None:
+        dashboard.refresh()  # Drawn before display, so a saved notebook shows the tasks.
     session.on_close(dashboard.close)
     display(dashboard)
     return dashboard.start()

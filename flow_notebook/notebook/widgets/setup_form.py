@@ -142,6 +142,8 @@ class SetupForm:
             self._show(str(exc), error=True)
             return
         self.project.options = projects
+        self.project.value = projects[0][1] if projects else None
+        self._load_keys(self.project.value)
         self.project.disabled = self.ssh_key.disabled = False
         self.save_button.disabled = not projects
         self._show(f"key accepted: {len(projects)} project(s)")
@@ -158,10 +160,14 @@ class SetupForm:
         self._show(f"saved in {path}; %flow use mithril switches to it")
 
     def _on_project(self, change: dict[str, Any]) -> None:
-        if not change["new"]:
+        self._load_keys(change["new"])
+
+    def _load_keys(self, project_id: str | None) -> None:
+        if not project_id:
             return
         try:
-            self.ssh_key.options = self.model.ssh_keys(change["new"])
+            self.ssh_key.options = self.model.ssh_keys(project_id)
+            self.ssh_key.value = DEFAULT_KEY_CHOICE[1]
         except FlowError as exc:
             self.ssh_key.options = [DEFAULT_KEY_CHOICE]
             self._show(f"cannot list SSH keys: {exc}", error=True)

@@ -15,6 +15,7 @@ from flow_notebook.core.models import (
     Task,
     TaskConfig,
     TaskStatus,
+    Tunnel,
     Volume,
 )
 from flow_notebook.notebook.positions import LogPositions
@@ -186,3 +187,63 @@ def session_for(tmp_path):
     yield build
     for session in sessions:
         session.close()
+
+
+class FullFakeProvider(PricedFakeProvider):
+    """Adds logs, uploads, pause/resume and tunnels to the priced fake."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.uploads: list[tuple[str, str, str | None]] = []
+        self.paused: set[str] = set()
+        self.tunnels = FakeTunnels()
+
+    def get_task_logs(self, task_id: str, tail: int = 100, log_type: str = "stdout") -> str:
+        return "".join(line + "\n" for line in self.logs.get((task_id, log_type), [])[-tail:])
+
+    def upload_file(self, volume_id, local_path, remote_path=None) -> bool:
+        self.uploads.append((volume_id, local_path.name, remote_path))
+        return True
+
+    def pause_task(self, task_id: str) -> bool:
+        self.get_task(task_id)
+        if task_id in self.paused:
+            return False
+        self.paused.add(task_id)
+        return True
+
+    def resume_task(self, task_id: str) -> bool:
+        if task_id not in self.paused:
+            return False
+        self.paused.discard(task_id)
+        return True
+
+    def get_ssh_tunnel_manager(self) -> FakeTunnels:
+        return self.tunnels
+
+
+class FakeTunnels:
+    """An ``ITunnelManager`` that records tunnels without opening sockets."""
+
+    def __init__(self) -> None:
+        self.open: dict[str, Tunnel] = {}
+        self.closed: list[str] = []
+
+    def open_tunnel(self, task_id: str, remote_port: int, local_port: int | None = None):
+        tunnel = Tunnel(
+            tunnel_id=f"tun-{len(self.open) + len(self.closed) + 1}",
+            task_id=task_id,
+            remote_port=remote_port,
+            local_port=local_port or 40000 + remote_port % 1000,
+        )
+        self.open[tunnel.tunnel_id] = tunnel
+        return tunnel
+
+    def close_tunnel(self, tunnel_id: str) -> bool:
+        if self.open.pop(tunnel_id, None) is None:
+            return False
+        self.closed.append(tunnel_id)
+        return True
+
+    def list_tunnels(self, task_id: str | None = None) -> list[Tunnel]:
+        return [t for t in list(self.open.values()) if task_id in (None, t.task_id)]
