@@ -1,0 +1,75 @@
+"""Cell scripts: the prologue, pushed values in, pulled values out, and what is refused."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from flow_notebook.core.errors import ValidationError
+from flow_notebook.notebook.cellscript import (
+    BASH_PROLOGUE,
+    MAX_PUSH_BYTES,
+    build_cell_script,
+    pack_variables,
+    parse_names,
+    unpack_pulled,
+)
+
+
+def _run(script: str, cwd) -> subprocess.CompletedProcess[str]:
+    (cwd / "script.py").write_text(script)
+    return subprocess.run(
+        [sys.executable, "script.py"], cwd=cwd, capture_output=True, text=True, timeout=30
+    )
+
+
+def test_a_python_cell_gets_one_prologue_line_and_keeps_its_text():
+    script = build_cell_script("print(1)\n").script
+    assert script.splitlines()[1:] == ["print(1)"]
+
+
+def test_a_bash_cell_joins_errors_to_the_output():
+    cell = build_cell_script("echo hi", bash=True)
+    assert (cell.interpreter, cell.script) == ("bash", BASH_PROLOGUE + "echo hi\n")
+
+
+def test_pushed_values_arrive_and_pulled_ones_come_back(tmp_path):
+    pushed = pack_variables({"n": 4, "double": lambda x: 2 * x}, ["n", "double"])
+    cell = build_cell_script("out = double(n)\nprint(out)\n", pushed=pushed, pull=["out", "nope"])
+    done = _run(cell.script, tmp_path)
+    assert (done.returncode, done.stdout) == (0, "8\n")
+    pulled = unpack_pulled((tmp_path / cell.pull_file).read_bytes())
+    assert (pulled.values, pulled.missing, pulled.errors) == ({"out": 8}, ["nope"], {})
+
+
+def test_a_value_that_cannot_be_pickled_on_the_instance_is_reported(tmp_path):
+    cell = build_cell_script("import threading\nlock = threading.Lock()\n", pull=["lock"])
+    _run(cell.script, tmp_path)
+    pulled = unpack_pulled((tmp_path / cell.pull_file).read_bytes())
+    assert pulled.values == {}
+    assert pulled.errors["lock"].startswith("TypeError")
+
+
+def test_nothing_is_pulled_when_the_cell_raised(tmp_path):
+    cell = build_cell_script("x = 1\nraise SystemExit(2)\n", pull=["x"])
+    done = _run(cell.script, tmp_path)
+    assert done.returncode == 2
+    assert not (tmp_path / cell.pull_file).exists()
+
+
+def test_names_are_split_deduplicated_and_checked():
+    assert parse_names(["a,b", "b", " c "], "--pull") == ["a", "b", "c"]
+    with pytest.raises(ValidationError, match="--pull: 'a-b' is not a variable name"):
+        parse_names(["a-b"], "--pull")
+
+
+def test_too_large_a_push_is_refused(monkeypatch):
+    with pytest.raises(ValidationError, match="more than 8 MB"):
+        pack_variables({"big": b"x" * (MAX_PUSH_BYTES + 1)}, ["big"])
+
+
+def test_an_unreadable_pull_file_is_one_error():
+    with pytest.raises(ValidationError, match="cannot read the pulled values"):
+        unpack_pulled(b"not a pickle")

@@ -1,0 +1,73 @@
+"""%flow sync, tasks --notebook, wait and attach on the local provider."""
+
+from __future__ import annotations
+
+import pytest
+from IPython.core.error import UsageError
+from IPython.utils.capture import capture_output
+
+from flow_notebook.core.models import TaskStatus
+
+from .conftest import ticking, wait_until
+
+
+def _line(ip, line: str) -> str:
+    with capture_output() as captured:
+        ip.run_line_magic("flow", line)
+    return captured.stdout
+
+
+def _waiting_cell(project) -> str:
+    flag = project.parent / "go"
+    return f"import os, time\nwhile not os.path.exists({str(flag)!r}):\n    time.sleep(0.02)\n"
+
+
+def test_sync_sends_only_what_changed_to_the_running_task(ip, kernel, project):
+    ip.run_cell_magic("flow", "run", _waiting_cell(project))
+    task_id = kernel.last.metadata["task_id"]
+    assert _line(ip, "sync").startswith(f"synced 0 changed files (0 bytes) of 1 to task {task_id}")
+    (project / "helper.py").write_text("OFFSET = 5\n")
+    out = _line(ip, f"sync {task_id}")
+    assert out.startswith(f"synced 1 changed files (11 bytes) of 1 to task {task_id}; code ")
+    work = kernel.session.provider.get_task(task_id).metadata["work_dir"]
+    assert (project.parent / work / "helper.py").read_text() == "OFFSET = 5\n"
+    (project.parent / "go").write_text("")
+    _line(ip, "wait")
+
+
+def test_tasks_notebook_lists_what_this_notebook_started(ip, kernel):
+    assert _line(ip, "tasks --notebook") == "no tasks started from this notebook\n"
+    ip.run_cell_magic("flow", "run --wait --name first", "print(1)\n")
+    lines = _line(ip, "tasks --notebook").splitlines()
+    assert lines[0].split() == ["ID", "NAME", "STATUS", "STARTED", "CODE", "GIT"]
+    row = lines[1].split()
+    assert row[:3] == [kernel.last.metadata["task_id"], "first", "completed"]
+    assert row[-2] == kernel.last.metadata["code_digest"][:12]
+
+
+def test_wait_raises_one_line_when_the_followed_task_failed(ip, kernel):
+    ip.run_cell_magic("flow", "run", "import sys\nprint('x')\nsys.exit(4)\n")
+    with pytest.raises(UsageError, match=r"failed \(exit 4\): x; full log"):
+        ip.run_line_magic("flow", "wait")
+    assert kernel.last.summary.task.status is TaskStatus.FAILED
+
+
+def test_wait_without_a_follower_polls_the_provider(ip, kernel):
+    task = ip.run_line_magic("flow", "run -- true")
+    out = _line(ip, f"wait {task.task_id}")
+    assert out.startswith(f"task {task.task_id} completed")
+
+
+def test_attach_in_the_same_kernel_moves_the_view_without_repeating_lines(ip, kernel):
+    ip.run_cell_magic("flow", "run", ticking(30, 0.02, word="n"))
+    first = kernel.last
+    wait_until(lambda: len(first.lines) >= 3)
+    ip.run_line_magic("flow", f"attach {first.metadata['task_id']} --wait")
+    second = kernel.last
+    assert first.summary.note == "following moved to a newer cell"
+    assert first.lines + second.lines == [f"n {i}" for i in range(30)]
+
+
+def test_attach_to_an_unknown_task_is_one_line(ip, kernel):
+    with pytest.raises(UsageError, match="no task 'local-nope'"):
+        ip.run_line_magic("flow", "attach local-nope")
