@@ -23,7 +23,7 @@ from flow_notebook.notebook.widgets.dashboard import (
 from flow_notebook.notebook.widgets.html import status_html
 from flow_notebook.notebook.widgets.poller import Poller
 
-_WIDTHS = ("150px", "130px", "100px", "110px", "120px", "80px", "80px", "70px")
+_WIDTHS = ("200px", "130px", "100px", "90px", "120px", "80px", "80px", "70px")
 LogOpener = Callable[[str], Any]
 
 
@@ -218,4 +218,4 @@ class WidgetDashboard(DashboardView):
 def _button_layout() -> Any:
     import ipywidgets as w
 
-    return w.Layout(width="80px")
+    return w.Layout(width="100px")
