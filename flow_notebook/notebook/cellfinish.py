@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import posixpath
 from pathlib import Path
 
 from flow_notebook.core.config import flow_home
@@ -23,6 +24,8 @@ class CellFinisher(PlainFinisher):
         pull_names: Variables to bring back.
         pull_file: Where the task's epilogue saved them (relative to its working dir).
         provenance: The code sent, to warn when local files changed since.
+        working_dir: The task's working directory, tried when the provider reads
+            relative paths from elsewhere (e.g. an SSH user's home).
     """
 
     def __init__(
@@ -33,12 +36,14 @@ class CellFinisher(PlainFinisher):
         pull_names: list[str] | None = None,
         pull_file: str | None = None,
         provenance: Provenance | None = None,
+        working_dir: str | None = None,
     ) -> None:
         super().__init__(facts)
         self._session = session
         self._pull_names = list(pull_names or [])
         self._pull_file = pull_file
         self._provenance = provenance
+        self._working_dir = working_dir
         self.pulled: list[str] = []
         self.pull_problem: str | None = None
 
@@ -70,7 +75,13 @@ class CellFinisher(PlainFinisher):
         ops = self._session.provider.get_remote_operations()
         if ops is None:
             raise FlowError("this provider cannot fetch files from a task")
-        return unpack_pulled(ops.retrieve_file(task_id, path))
+        try:
+            data = ops.retrieve_file(task_id, path)
+        except FlowError:
+            if not self._working_dir:
+                raise
+            data = ops.retrieve_file(task_id, posixpath.join(self._working_dir, path))
+        return unpack_pulled(data)
 
     def _describe(self, pulled: Pulled) -> str:
         parts = []

@@ -150,6 +150,7 @@ def start_follower(
         pull_names=plan.pull,
         pull_file=plan.cell.pull_file,
         provenance=plan.provenance,
+        working_dir=plan.config.working_dir,
     )
     redact = redactor_for(plan.config.secrets, known=plan.config.secret_values().values())
     return follow_in_cell(
@@ -174,5 +175,6 @@ def _remember(session: FlowSession, task: Task, plan: CellPlan) -> None:
         secret_names=sorted(plan.config.secrets),
         pull_names=plan.pull,
         pull_file=plan.cell.pull_file,
+        working_dir=plan.config.working_dir,
     )
     session.tasks.add(notebook_key(session.user_ns), record)

@@ -38,6 +38,7 @@ class TaskRecord:
         secret_names: Names of the task's secret variables (values are never stored).
         pull_names: Variables the cell asked to bring back.
         pull_file: File in the task's working directory holding the pulled values.
+        working_dir: The task's working directory on the instance.
     """
 
     task_id: str
@@ -52,6 +53,7 @@ class TaskRecord:
     secret_names: list[str] = field(default_factory=list)
     pull_names: list[str] = field(default_factory=list)
     pull_file: str | None = None
+    working_dir: str | None = None
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> TaskRecord:

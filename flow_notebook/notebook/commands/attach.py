@@ -66,6 +66,7 @@ def execute(session: FlowSession, argv: list[str]) -> None:
         pull_names=record.pull_names if record else None,
         pull_file=record.pull_file if record else None,
         provenance=provenance,
+        working_dir=record.working_dir if record else None,
     )
     redact = redactor_for(
         record.secret_names if record else [], known=session.prompted_secrets.get(task_id, [])
