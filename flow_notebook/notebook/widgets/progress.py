@@ -94,12 +94,18 @@ class WidgetProgress(Progress):
         self.caption = w.Label(self.text)
         self.root = w.HBox([self.bar, self.caption])
         self.root.add_class("flow-progress")
+        self.handle: Any = None
 
     def _draw(self) -> None:
         self.bar.value = round(self.fraction * 1000)
         self.caption.value = self.text
         if self.finished:
             self.bar.bar_style = "danger" if self.error else "success"
+
+    def _finish(self) -> None:
+        # Refreshes the cell's text form too, so a saved notebook shows the final line.
+        if self.handle is not None:
+            self.handle.update(self)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
         bundle = self.root._repr_mimebundle_(**kwargs) or {}
@@ -109,10 +115,12 @@ class WidgetProgress(Progress):
 
 def make_progress(label: str, *, text: bool = False) -> Progress:
     """Returns a widget bar shown in the cell, or a text one that prints when done."""
-    from flow_notebook.notebook.widgets.front import display, use_widgets
+    from flow_notebook.notebook.widgets.front import use_widgets
 
     if not use_widgets(text):
         return TextProgress(label)
+    from IPython.display import display as ipython_display
+
     progress = WidgetProgress(label)
-    display(progress)
+    progress.handle = ipython_display(progress, display_id=True)
     return progress
