@@ -159,8 +159,8 @@ def start_follower(
 
 
 def _remember(session: FlowSession, task: Task, plan: CellPlan) -> None:
-    if plan.prompted:
-        session.prompted_secrets[task.task_id] = list(plan.prompted)
+    if plan.config.secrets:
+        session.known_secrets[task.task_id] = list(plan.config.secret_values().values())
     prov = plan.provenance
     record = TaskRecord(
         task_id=task.task_id,

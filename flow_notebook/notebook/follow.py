@@ -61,7 +61,7 @@ def follow_logs(
         stream = provider.stream_task_logs(task_id, log_type)
     shown: list[int] = [0]
     try:
-        stopped = _print_stream(stream, timeout, shown)
+        stopped = _print_stream(stream, timeout, shown, session.redactor(task_id))
     finally:
         # Recorded even when the provider fails mid-stream, so a retry resumes.
         session.positions.set(task_id, start + shown[0], log_type)
@@ -165,7 +165,12 @@ def wait_until_ended(
     return task
 
 
-def _print_stream(stream: Iterator[str], timeout: float | None, shown: list[int]) -> str | None:
+def _print_stream(
+    stream: Iterator[str],
+    timeout: float | None,
+    shown: list[int],
+    redact: Callable[[str], str] = str,
+) -> str | None:
     """Prints lines until the stream ends, counting them in ``shown[0]``.
 
     Returns:
@@ -174,7 +179,7 @@ def _print_stream(stream: Iterator[str], timeout: float | None, shown: list[int]
     deadline = None if timeout is None else time.monotonic() + timeout
     try:
         for line in stream:
-            emit(line.rstrip("\n"))
+            emit(redact(line.rstrip("\n")))
             shown[0] += 1
             if deadline is not None and time.monotonic() >= deadline:
                 return f"timeout {format_duration(timeout)}"

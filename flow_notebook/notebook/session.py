@@ -11,6 +11,7 @@ from flow_notebook.core.provider_interfaces import IClosable, IProvider
 from flow_notebook.notebook.arguments import SecretPrompt
 from flow_notebook.notebook.notebook_tasks import NotebookTasks
 from flow_notebook.notebook.positions import LogPositions
+from flow_notebook.notebook.redact import Redactor, redactor_for
 
 if TYPE_CHECKING:
     from flow_notebook.notebook.live import Surface
@@ -72,11 +73,17 @@ class FlowSession:
         self.surface_factory = surface_factory
         self.secret_prompt = secret_prompt
         self.user_ns: MutableMapping[str, Any] = {} if user_ns is None else user_ns
-        # Secret values typed at a prompt, by task, to mask them; kept in memory only.
-        self.prompted_secrets: dict[str, list[str]] = {}
+        # Secret values of tasks started here, to mask them; kept in memory only.
+        self.known_secrets: dict[str, list[str]] = {}
         from flow_notebook.notebook.background import Followers
 
         self.followers = Followers()
+
+    def redactor(self, task_id: str) -> Redactor:
+        """Returns what masks the task's secrets: values known here, or named ones in env."""
+        record = self.tasks.find(task_id)
+        names = record.secret_names if record else []
+        return redactor_for(names, known=self.known_secrets.get(task_id, []))
 
     def make_surface(self, metadata: dict[str, Any]) -> Surface:
         """Returns where a new live view is drawn."""

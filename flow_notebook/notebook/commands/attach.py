@@ -17,7 +17,6 @@ from flow_notebook.notebook.commands.status import add_task_argument, task_id_or
 from flow_notebook.notebook.notebook_tasks import TaskRecord
 from flow_notebook.notebook.pinned import detach_previous, follow_in_cell, raise_on_failure
 from flow_notebook.notebook.provenance import Provenance
-from flow_notebook.notebook.redact import redactor_for
 from flow_notebook.notebook.session import FlowSession
 
 NAME = "attach"
@@ -68,9 +67,7 @@ def execute(session: FlowSession, argv: list[str]) -> None:
         provenance=provenance,
         working_dir=record.working_dir if record else None,
     )
-    redact = redactor_for(
-        record.secret_names if record else [], known=session.prompted_secrets.get(task_id, [])
-    )
+    redact = session.redactor(task_id)
     follower = follow_in_cell(
         session,
         task,

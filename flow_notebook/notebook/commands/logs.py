@@ -44,4 +44,5 @@ def execute(session: FlowSession, argv: list[str]) -> None:
         follow_logs(session, task_id, log_type=log_type, timeout=args.timeout)
         return
     text = session.provider.get_task_logs(task_id, tail=args.tail, log_type=log_type)
-    emit(text.rstrip("\n") if text.strip() else f"(no {log_type} output)")
+    shown = session.redactor(task_id)(text.rstrip("\n"))
+    emit(shown if text.strip() else f"(no {log_type} output)")

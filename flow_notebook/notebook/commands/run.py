@@ -61,6 +61,8 @@ def execute(session: FlowSession, argv: list[str]) -> Task:
         is_volume_id=volume_id_check(session),
     )
     task = submit(session, config, gpu=args.gpu)
+    if config.secrets:
+        session.known_secrets[task.task_id] = list(config.secret_values().values())
     if args.max_cost is not None:
         from flow_notebook.notebook.widgets.cost import watch_cost
 

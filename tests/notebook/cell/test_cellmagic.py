@@ -8,6 +8,7 @@ import time
 
 import pytest
 from IPython.core.error import UsageError
+from IPython.utils.capture import capture_output
 
 from flow_notebook.core.models import TaskStatus
 
@@ -115,6 +116,9 @@ def test_secret_values_are_masked_in_the_output_and_never_stored(ip, kernel, tmp
     body = "import os\nprint('token is', os.environ['FLOW_TEST_TOKEN'])\n"
     _cell(ip, "run --wait --secret FLOW_TEST_TOKEN", body)
     assert kernel.last.lines == ["token is ****"]
+    with capture_output() as captured:
+        ip.run_line_magic("flow", f"logs {kernel.last.metadata['task_id']}")
+    assert captured.stdout == "token is ****\n"
     stored = (tmp_path / "state" / "tasks.json").read_text()
     assert "tok-s3cret-value" not in stored
     assert json.loads(stored)[str(tmp_path / "project")][0]["secret_names"] == ["FLOW_TEST_TOKEN"]
@@ -167,3 +171,12 @@ def test_only_run_takes_a_cell_body(ip, kernel):
 def test_an_empty_cell_is_refused(ip, kernel):
     with pytest.raises(UsageError, match="the cell is empty"):
         _cell(ip, "run", "\n  \n")
+
+
+def test_the_line_magic_masks_its_secrets_when_following(ip, kernel):
+    with capture_output() as captured:
+        ip.run_line_magic(
+            "flow", "run --follow --secret TOKEN=line-s3cret -- bash -c 'echo got $TOKEN'"
+        )
+    assert "got ****" in captured.stdout.splitlines()
+    assert "line-s3cret" not in captured.stdout
