@@ -49,10 +49,10 @@ class CellFinisher(PlainFinisher):
 
     def ended(self, task: Task, kept: list[str], dropped: int) -> RunSummary:
         """Pulls variables (when asked and the task completed) and adds the outcome."""
-        facts = list(self.facts)
+        facts = self._current_facts(task.task_id)
         if self._pull_names:
             facts.append(self._pull(task))
-        warning = self._stale_warning()
+        warning = self._stale_warning(task.task_id)
         if warning:
             facts.append(warning)
         return RunSummary(task, kept, dropped, facts)
@@ -95,8 +95,20 @@ class CellFinisher(PlainFinisher):
             self.pull_problem = "; ".join(parts)
         return "; ".join(parts)
 
-    def _stale_warning(self) -> str | None:
+    def _current_facts(self, task_id: str) -> list[str]:
+        prov = self._provenance
+        record = self._session.tasks.find(task_id) if prov else None
+        if prov is None or record is None or record.code_digest in (None, prov.digest):
+            return list(self.facts)
+        synced = f"code {record.code_digest[:12]} (sent by %flow sync)"
+        return [synced if fact == prov.one_line() else fact for fact in self.facts]
+
+    def _stale_warning(self, task_id: str) -> str | None:
         prov = self._provenance
         if prov is None:
             return None
-        return stale_warning(Path(prov.code_root), prov.synced_at, exclude=[flow_home()])
+        record = self._session.tasks.find(task_id)
+        # A later %flow sync moves the point after which local edits are not remote.
+        since = max(prov.synced_at, (record.synced_at or 0.0) if record else 0.0)
+        root = Path(record.code_root) if record and record.code_root else Path(prov.code_root)
+        return stale_warning(root, since, exclude=[flow_home()])

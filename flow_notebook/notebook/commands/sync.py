@@ -33,11 +33,8 @@ def build_parser() -> FlowArgumentParser:
     return parser
 
 
-def execute(session: FlowSession, argv: list[str]) -> dict[str, object]:
+def execute(session: FlowSession, argv: list[str]) -> None:
     """Syncs and prints one line with what was sent.
-
-    Returns:
-        The provider's report (``files``, ``bytes`` and more).
 
     Raises:
         ValidationError: The provider cannot sync code to a running task.
@@ -58,7 +55,6 @@ def execute(session: FlowSession, argv: list[str]) -> dict[str, object]:
     digest = str(result.get("digest") or tree_digest(root, exclude=[flow_home()]))
     session.tasks.update(task_id, code_root=str(root), code_digest=digest, synced_at=started)
     emit(_describe(task_id, result, digest))
-    return result
 
 
 def _root(explicit: str | None, recorded: str | None, session: FlowSession) -> Path:
