@@ -86,6 +86,10 @@ def execute_cell(session: FlowSession, argv: list[str], body: str) -> None:
     plan = plan_cell(session, args, body)
     task = submit(session, plan.config, gpu=args.gpu, announce=False)
     _remember(session, task, plan)
+    if getattr(args, "max_cost", None) is not None:
+        from flow_notebook.notebook.widgets.cost import watch_cost
+
+        watch_cost(session, task, args.max_cost)
     follower = start_follower(session, task, plan, keep_kb=args.keep_kb)
     if not (args.wait or args.follow):
         return
