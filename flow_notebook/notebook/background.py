@@ -16,14 +16,18 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from flow_notebook.core.errors import FlowError
-from flow_notebook.core.models import Task
+from flow_notebook.core.errors import FlowError, RemoteOperationError, TaskStateError
+from flow_notebook.core.models import Task, TaskStatus
 from flow_notebook.core.provider_interfaces import IProvider, IResumableLogs
 from flow_notebook.notebook.follow import wait_until_ended
 from flow_notebook.notebook.formatting import format_duration
 from flow_notebook.notebook.live import LiveView
 from flow_notebook.notebook.render import RunSummary
 from flow_notebook.notebook.session import Timing
+
+START_TIMEOUT = 600.0
+"""Seconds a follower keeps reopening a log that is not available yet (instance boot)."""
+_NOT_STARTED = frozenset({TaskStatus.PENDING, TaskStatus.PROVISIONING})
 
 
 def attach_hint(task_id: str) -> str:
@@ -40,6 +44,10 @@ class Finisher(Protocol):
 
     def stopped(self, task: Task, kept: list[str], dropped: int, note: str) -> RunSummary:
         """The summary when following stopped before the task ended."""
+        ...
+
+    def consume(self, line: str) -> bool:
+        """Whether ``line`` is data for the finisher, to keep out of the view."""
         ...
 
 
@@ -60,6 +68,10 @@ class PlainFinisher:
     def stopped(self, task: Task, kept: list[str], dropped: int, note: str) -> RunSummary:
         """Returns the summary of a task no longer followed."""
         return RunSummary(task, kept, dropped, list(self.facts), note)
+
+    def consume(self, line: str) -> bool:
+        """Keeps every line in the view."""
+        return False
 
 
 class TaskFollower:
@@ -148,21 +160,61 @@ class TaskFollower:
             self._done.set()
 
     def _follow(self) -> None:
+        """Streams until the log ends; reopens it while the task is still starting up.
+
+        A provider may refuse logs until an instance runs (``TaskStateError``) or
+        while its SSH server starts (``RemoteOperationError``); both are retried, from
+        the line reached, until the task ends or ``START_TIMEOUT`` passes.
+        """
+        deadline = time.monotonic() + START_TIMEOUT
+        added = 0
+        while True:
+            self._wait_until_started()
+            try:
+                added += self._stream_from(self._start + added)
+                return
+            except (TaskStateError, RemoteOperationError) as exc:
+                added += getattr(exc, "lines_added", 0)
+                resumable = isinstance(self._provider, IResumableLogs)
+                if time.monotonic() > deadline or (added and not resumable):
+                    raise
+                if self._provider.get_task(self.task_id).is_terminal:
+                    raise
+            if self._stopping.wait(self._timing.poll_interval):
+                return
+
+    def _wait_until_started(self) -> None:
+        while not self._stopping.is_set():
+            task = self._provider.get_task(self.task_id)
+            if task.status not in _NOT_STARTED:
+                return
+            self._stopping.wait(self._timing.poll_interval)
+
+    def _stream_from(self, start: int) -> int:
         provider = self._provider
         if isinstance(provider, IResumableLogs):
-            stream = provider.stream_task_logs_from(self.task_id, self._start)
+            stream = provider.stream_task_logs_from(self.task_id, start)
         else:
             stream = provider.stream_task_logs(self.task_id)
+        added = 0
         try:
             for line in stream:
                 if self._stopping.is_set():
-                    return
-                if not self._view.add(self._redact(line.rstrip("\n"))):
-                    return
+                    break
+                text = line.rstrip("\n")
+                if self.finisher.consume(text):
+                    continue
+                if not self._view.add(self._redact(text)):
+                    break
+                added += 1
+        except (TaskStateError, RemoteOperationError) as exc:
+            exc.lines_added = added  # type: ignore[attr-defined]
+            raise
         finally:
             close = getattr(stream, "close", None)
             if close is not None:
                 close()
+        return added
 
     def _close_stopped(self, note: str) -> None:
         try:

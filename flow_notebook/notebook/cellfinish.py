@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import posixpath
 from pathlib import Path
 
@@ -9,7 +10,7 @@ from flow_notebook.core.config import flow_home
 from flow_notebook.core.errors import FlowError
 from flow_notebook.core.models import Task, TaskStatus
 from flow_notebook.notebook.background import PlainFinisher
-from flow_notebook.notebook.cellscript import Pulled, unpack_pulled
+from flow_notebook.notebook.cellscript import PULL_MARKER, Pulled, unpack_pulled
 from flow_notebook.notebook.provenance import Provenance, stale_warning
 from flow_notebook.notebook.render import RunSummary
 from flow_notebook.notebook.session import FlowSession
@@ -45,6 +46,7 @@ class CellFinisher(PlainFinisher):
         self._provenance = provenance
         self._working_dir = working_dir
         self.pulled: list[str] = []
+        self._from_log: list[str] = []
         self.pull_problem: str | None = None
 
     def ended(self, task: Task, kept: list[str], dropped: int) -> RunSummary:
@@ -71,7 +73,16 @@ class CellFinisher(PlainFinisher):
         self.pulled = list(pulled.values)
         return self._describe(pulled)
 
+    def consume(self, line: str) -> bool:
+        """Collects the pulled values the epilogue printed; hides those lines."""
+        if not self._pull_names or not line.startswith(PULL_MARKER):
+            return False
+        self._from_log.append(line[len(PULL_MARKER) :])
+        return True
+
     def _fetch(self, task_id: str, path: str) -> Pulled:
+        if self._from_log:
+            return unpack_pulled(base64.b64decode("".join(self._from_log)))
         ops = self._session.provider.get_remote_operations()
         if ops is None:
             raise FlowError("this provider cannot fetch files from a task")

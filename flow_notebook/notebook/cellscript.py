@@ -6,8 +6,10 @@ cell is line N + 1 of the script). The prologue sends standard error to standard
 ``--push``, loads the pushed values (pickled here with cloudpickle, embedded in base64)
 into the script's globals. A bash cell gets ``exec 2>&1`` first. With ``--pull``, an
 epilogue pickles the named globals into a file in the working directory, which the
-kernel fetches through ``IRemoteOperations.retrieve_file`` once the task ends. The
-epilogue runs only when the cell body finished without an exception.
+kernel fetches through ``IRemoteOperations.retrieve_file`` once the task ends; values
+up to 1 MB are also printed in base64 on ``::flow-pull::`` lines, which the live view
+hides, for instances that are gone when the task ends. The epilogue runs only when the
+cell body finished without an exception.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ from flow_notebook.core.errors import ValidationError
 
 MAX_PUSH_BYTES = 8 * 1024 * 1024
 PULL_FILE_PREFIX = ".flow-pull-"
+PULL_MARKER = "::flow-pull::"
+"""Prefix of the log lines that carry pulled values (hidden from the live view)."""
+MAX_PULL_IN_LOG = 1024 * 1024
 
 PYTHON_PROLOGUE = (
     "import os as _flow_os, sys as _flow_sys; _flow_os.dup2(1, 2); "
@@ -53,9 +58,18 @@ def _flow_save_pulled(names, path):
             errors[name] = f"{{type(exc).__name__}}: {{exc}}"
     missing = [name for name in names if name not in found]
     result = {{"values": values, "missing": missing, "errors": errors}}
+    data = pickle.dumps(result)
     with open(path + ".part", "wb") as handle:
-        pickle.dump(result, handle)
+        handle.write(data)
     os.replace(path + ".part", path)
+    if len(data) <= {log_limit}:
+        # Also in the log, for instances that are gone by the time the kernel asks.
+        import base64
+        import sys
+        text = base64.b64encode(data).decode("ascii")
+        for start in range(0, len(text), 4000):
+            print({marker!r} + text[start:start + 4000])
+        sys.stdout.flush()
 
 
 _flow_save_pulled({names!r}, _flow_os.path.join(_flow_cwd, {file!r}))
@@ -170,7 +184,9 @@ def build_cell_script(
     pull_file = None
     if pull:
         pull_file = f"{PULL_FILE_PREFIX}{secrets.token_hex(6)}.pkl"
-        script += _EPILOGUE.format(names=list(pull), file=pull_file)
+        script += _EPILOGUE.format(
+            names=list(pull), file=pull_file, marker=PULL_MARKER, log_limit=MAX_PULL_IN_LOG
+        )
     return CellScript(script, "python", pull_file)
 
 

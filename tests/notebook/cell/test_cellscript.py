@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import subprocess
 import sys
 
@@ -11,6 +12,7 @@ from flow_notebook.core.errors import ValidationError
 from flow_notebook.notebook.cellscript import (
     BASH_PROLOGUE,
     MAX_PUSH_BYTES,
+    PULL_MARKER,
     build_cell_script,
     pack_variables,
     parse_names,
@@ -39,8 +41,13 @@ def test_pushed_values_arrive_and_pulled_ones_come_back(tmp_path):
     pushed = pack_variables({"n": 4, "double": lambda x: 2 * x}, ["n", "double"])
     cell = build_cell_script("out = double(n)\nprint(out)\n", pushed=pushed, pull=["out", "nope"])
     done = _run(cell.script, tmp_path)
-    assert (done.returncode, done.stdout) == (0, "8\n")
-    pulled = unpack_pulled((tmp_path / cell.pull_file).read_bytes())
+    first, *carried = done.stdout.splitlines()
+    assert (done.returncode, first) == (0, "8")
+    assert carried and all(line.startswith(PULL_MARKER) for line in carried)
+    from_file = (tmp_path / cell.pull_file).read_bytes()
+    from_log = base64.b64decode("".join(line[len(PULL_MARKER) :] for line in carried))
+    assert from_log == from_file
+    pulled = unpack_pulled(from_file)
     assert (pulled.values, pulled.missing, pulled.errors) == ({"out": 8}, ["nope"], {})
 
 
