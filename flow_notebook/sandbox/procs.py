@@ -27,6 +27,32 @@ def pids_in_namespace(namespace: str) -> list[int]:
     return found
 
 
+def namespace_init(pids: list[int]) -> int | None:
+    """Returns the one of ``pids`` that is PID 1 of its own namespace, or ``None``."""
+    for pid in pids:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            # NSpid lists the pid in each nested namespace, the innermost last.
+            if line.startswith("NSpid:") and line.split()[-1] == "1":
+                return pid
+    return None
+
+
+def cmdline_names(pid: int, path: Path) -> bool:
+    """Tells whether an argument of ``pid`` is ``path`` or a path below it."""
+    try:
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    exact = str(path).encode()
+    # The trailing slash keeps ".../sandbox1" from matching ".../sandbox12/...".
+    below = exact + b"/"
+    return any(arg == exact or below in arg for arg in args)
+
+
 def children(pid: int) -> list[int]:
     """Returns the direct children of ``pid`` (empty when it is gone)."""
     try:

@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 from flow_notebook.sandbox.hostprep import missing_prerequisites
-from flow_notebook.sandbox.procs import pids_in_namespace
+from flow_notebook.sandbox.procs import cmdline_names, namespace_init, pids_in_namespace
 
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 30.0
@@ -185,15 +185,16 @@ class SandboxHandle:
         """Returns live processes of this sandbox's instances (sshd, sessions, scripts)."""
         found = set()
         for pidns in (self.root / "instances").glob("*/pidns"):
-            found.update(pids_in_namespace(pidns.read_text().strip()))
-        marker = str(self.root).encode()
+            pids = pids_in_namespace(pidns.read_text().strip())
+            # The kernel reuses the id of a namespace that is gone; the one now holding
+            # it is ours only if its PID 1 (sshd or the boot script) names our root.
+            init = namespace_init(pids)
+            if init is not None and cmdline_names(init, self.root):
+                found.update(pids)
         for entry in Path("/proc").iterdir():
             if entry.name.isdigit() and int(entry.name) != self.process.pid:
-                try:
-                    if marker in (entry / "cmdline").read_bytes():
-                        found.add(int(entry.name))
-                except OSError:
-                    continue
+                if cmdline_names(int(entry.name), self.root):
+                    found.add(int(entry.name))
         return sorted(found)
 
 
