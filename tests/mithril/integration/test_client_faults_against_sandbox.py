@@ -140,7 +140,7 @@ def test_create_bid_is_sent_once_when_the_connection_drops(fresh_client, fresh_s
 def test_breaker_opens_under_an_outage_fails_fast_and_closes_after_recovery(
     fresh_sandbox, client_for
 ):
-    breaker = CircuitBreaker(failure_threshold=2, reset_timeout=1.0)
+    breaker = CircuitBreaker(failure_threshold=2, reset_timeout=1.5)
     client = client_for(fresh_sandbox, retry=RetryPolicy(max_attempts=1), breaker=breaker)
     inject(fresh_sandbox, "* /v2/*", 0, error_rate=1.0, error_status=503)
     for _ in range(2):
