@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Protocol
@@ -21,6 +22,7 @@ from flow_notebook.providers.mithril.domain.logs import LogService
 from flow_notebook.providers.mithril.runtime import paths
 
 DEFAULT_MAX_BYTES = 8 * 1024 * 1024
+_NOT_STARTED = frozenset({TaskStatus.PENDING, TaskStatus.PROVISIONING})
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 
 
@@ -97,11 +99,21 @@ class TaskLogs:
     """
 
     def __init__(
-        self, live: LogService, archive: LogArchive, refresh: Callable[[str], TaskStatus]
+        self,
+        live: LogService,
+        archive: LogArchive,
+        refresh: Callable[[str], TaskStatus],
+        *,
+        start_poll: float = 2.0,
+        start_timeout: float = 3600.0,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._live = live
         self._archive = archive
         self._refresh = refresh
+        self._poll = start_poll
+        self._start_timeout = start_timeout
+        self._sleep = sleep
 
     def get_task_logs(self, task_id: str, tail: int = 100, log_type: str = "stdout") -> str:
         """Returns the last ``tail`` lines (see ``LogService.get_task_logs``)."""
@@ -115,12 +127,33 @@ class TaskLogs:
     def stream_from(
         self, task_id: str, start_line: int = 0, log_type: str = "stdout"
     ) -> Iterator[str]:
-        """Yields lines from ``start_line`` on (see ``LogService.stream_task_logs_from``)."""
+        """Yields lines from ``start_line`` on (see ``LogService.stream_task_logs_from``).
+
+        A follow of a task still pending or provisioning first waits (polling its
+        status, up to ``start_timeout``) for it to run, as a follow right after
+        submit does; a task that ends without running yields nothing.
+        """
+        if start_line < 0:
+            raise ValidationError("start_line must be 0 or more", field="start_line")
+        status = self._refresh(task_id)  # unknown ids fail here, before iterating
+        if status in _NOT_STARTED:
+            return self._after_start(task_id, start_line, log_type)
+        return self._stream_now(task_id, start_line, log_type)
+
+    def _after_start(self, task_id: str, start_line: int, log_type: str) -> Iterator[str]:
+        deadline = time.monotonic() + self._start_timeout
+        status = self._refresh(task_id)
+        while status in _NOT_STARTED and time.monotonic() < deadline:
+            self._sleep(self._poll)
+            status = self._refresh(task_id)
+        if status is TaskStatus.CANCELLED and self._archive.lines(task_id, log_type) is None:
+            return
+        yield from self._stream_now(task_id, start_line, log_type)
+
+    def _stream_now(self, task_id: str, start_line: int, log_type: str) -> Iterator[str]:
         lines = self._archived(task_id, log_type)
         if lines is None:
             return self._live.stream_task_logs_from(task_id, start_line, log_type)
-        if start_line < 0:
-            raise ValidationError("start_line must be 0 or more", field="start_line")
         return iter(lines[start_line:])
 
     def _archived(self, task_id: str, log_type: str) -> list[str] | None:

@@ -159,7 +159,9 @@ class SubmissionService:
         )
         status = self._p.provisioner.start(job)
         task = self._p.tasks.build_task(bid, [], command=config.command_line())
+        task.name = config.name
         task.metadata.update(
+            bid_name=bid.name,
             startup_script_strategy=prepared.strategy,
             code=code.mode,
             upload=status.as_dict() if status else None,
