@@ -59,9 +59,11 @@ class Tunnel:
         """Stops listening and ends every forwarded connection. Safe to call twice."""
         self._stopped.set()
         try:
-            self._server.close()
+            # shutdown() wakes a thread blocked in accept(); close() alone would not.
+            self._server.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
+        self._server.close()
         for thread in list(self._threads):
             thread.join(timeout)
 

@@ -1,0 +1,105 @@
+"""LogArchive and TaskLogs: logs kept after the instance is gone; follows wait for the start."""
+
+from __future__ import annotations
+
+import pytest
+
+from flow_notebook.core.errors import TaskNotFoundError, ValidationError
+from flow_notebook.core.models import TaskStatus
+from flow_notebook.providers.mithril.domain.log_archive import LogArchive, TaskLogs
+
+S = TaskStatus
+
+
+class FakeRemote:
+    def __init__(self, files: dict[str, str]) -> None:
+        self.files = files
+        self.commands: list[str] = []
+
+    def execute_command(self, task_id: str, command: str, timeout: int | None = None) -> str:
+        self.commands.append(command)
+        return next((text for path, text in self.files.items() if path in command), "")
+
+
+class FakeLive:
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
+
+    def get_task_logs(self, task_id, tail=100, log_type="stdout"):
+        self.calls.append(("get", task_id))
+        return "live"
+
+    def stream_task_logs_from(self, task_id, start_line=0, log_type="stdout"):
+        self.calls.append(("stream", task_id, start_line))
+        return iter(["live line"])
+
+
+class Statuses:
+    """Returns the given statuses in turn (the last one repeats)."""
+
+    def __init__(self, *statuses: TaskStatus) -> None:
+        self.left = list(statuses)
+
+    def __call__(self, task_id: str) -> TaskStatus:
+        if task_id == "bid_missing":
+            raise TaskNotFoundError("no Mithril task bid_missing")
+        return self.left.pop(0) if len(self.left) > 1 else self.left[0]
+
+
+@pytest.fixture
+def archive(tmp_path) -> LogArchive:
+    remote = FakeRemote({"stdout.log": "a\nb\nc\n", "stderr.log": "oops\n"})
+    return LogArchive(tmp_path / "logs", remote)
+
+
+def _logs(archive, *statuses) -> tuple[TaskLogs, FakeLive]:
+    live = FakeLive()
+    logs = TaskLogs(live, archive, Statuses(*statuses), start_poll=0.0, sleep=lambda s: None)
+    return logs, live
+
+
+def test_archived_logs_are_served_without_ssh(archive):
+    archive.save("bid_1")
+    logs, live = _logs(archive, S.COMPLETED)
+    assert logs.get_task_logs("bid_1", tail=2) == "b\nc"
+    assert logs.get_task_logs("bid_1", log_type="stderr") == "oops"
+    assert logs.get_task_logs("bid_1", tail=0) == ""
+    assert list(logs.stream_from("bid_1", 1)) == ["b", "c"]
+    assert live.calls == []
+
+
+def test_without_an_archive_logs_are_read_live(archive):
+    logs, live = _logs(archive, S.RUNNING)
+    assert logs.get_task_logs("bid_2") == "live"
+    assert list(logs.stream_from("bid_2", 3)) == ["live line"]
+    assert live.calls == [("get", "bid_2"), ("stream", "bid_2", 3)]
+
+
+def test_follow_of_a_pending_task_waits_until_it_runs(archive):
+    logs, live = _logs(archive, S.PENDING, S.PENDING, S.PROVISIONING, S.RUNNING)
+    stream = logs.stream_from("bid_3")
+    assert live.calls == []  # nothing happens before the first next()
+    assert list(stream) == ["live line"]
+
+
+def test_follow_of_a_task_cancelled_before_it_ran_yields_nothing(archive):
+    logs, live = _logs(archive, S.PENDING, S.CANCELLED)
+    assert list(logs.stream_from("bid_4")) == []
+    assert live.calls == []
+
+
+def test_unknown_task_fails_before_iterating_and_bad_arguments_are_refused(archive):
+    logs, _ = _logs(archive, S.RUNNING)
+    with pytest.raises(TaskNotFoundError):
+        logs.stream_from("bid_missing")
+    with pytest.raises(ValidationError):
+        logs.stream_from("bid_1", -1)
+    archive.save("bid_1")
+    with pytest.raises(ValidationError):
+        logs.get_task_logs("bid_1", tail=-1)
+
+
+def test_archive_refuses_ids_that_could_escape_its_directory(archive):
+    with pytest.raises(ValidationError):
+        archive.save("../etc")
+    assert archive.lines("../etc", "stdout") is None
