@@ -14,6 +14,8 @@ from flow_notebook.providers.mithril.domain.bids import BidService
 from flow_notebook.providers.mithril.domain.instances import InstanceService
 from flow_notebook.providers.mithril.domain.provisioning import Provisioner, ProvisionJob
 
+RANK = "FLOW_NODE_RANK={}\nFLOW_NUM_NODES=2\nFLOW_MAIN_IP=10.1.0.1\n"
+
 
 class FakeInstanceRemote:
     """Records writes per instance; the log directory becomes writable after ``ready_after``."""
@@ -92,8 +94,8 @@ def test_two_instance_job_uploads_script_then_ranks_then_code(fake, tmp_path):
         (first, "/var/log/flow/deferred_ready", ""),
         (second, "/var/log/flow/deferred_script.sh", "echo body"),
         (second, "/var/log/flow/deferred_ready", ""),
-        (first, "/var/log/flow/rank.env", "FLOW_NODE_RANK=0\nFLOW_NUM_NODES=2\nFLOW_MAIN_IP=10.1.0.1\n"),
-        (second, "/var/log/flow/rank.env", "FLOW_NODE_RANK=1\nFLOW_NUM_NODES=2\nFLOW_MAIN_IP=10.1.0.1\n"),
+        (first, "/var/log/flow/rank.env", RANK.format(0)),
+        (second, "/var/log/flow/rank.env", RANK.format(1)),
         (first, "code", str(tmp_path)),
         (second, "code", str(tmp_path)),
     ]  # fmt: skip
