@@ -270,8 +270,12 @@ class Provisioner:
             self._pause(deadline, f"instance {instance_fid} did not accept SSH writes")
 
     def _upload_deferred(self, instance_fid: str, script: str) -> None:
+        path = self._layout.deferred_script
         with self._remote.files(instance_fid) as files:
-            files.write_bytes(self._layout.deferred_script, script.encode("utf-8"))
+            files.write_bytes(path, script.encode("utf-8"))
+        # The body carries the task's secrets: only its owner (and root) may read it.
+        self._remote.execute_command(instance_fid, f"chmod 600 {shlex.quote(path)}", timeout=30)
+        with self._remote.files(instance_fid) as files:
             files.write_bytes(self._layout.deferred_ready_marker, b"")
 
     def _write_ranks(self, ordered: list[InstanceModel]) -> None:
