@@ -50,6 +50,8 @@ class FakeMithril:
         self.requests: list[TransportRequest] = []
         self.lose_next_post: str | None = None  # "after_create" or "before_create"
         self.fail_lookups = False
+        self.fail_bids_with: int | None = None
+        self.keys: list[dict[str, Any]] = []
         self._ids = itertools.count(1)
         self.types = [_instance_type(A100, "a100.1x", 1), _instance_type(A100X8, "a100.8x", 8)]
         self.auctions = [
@@ -138,7 +140,7 @@ class FakeMithril:
         if request.method == "GET" and self.fail_lookups:
             raise TransportError("connection reset")
         route = (request.method, "/".join(parts[:3]))
-        if route == ("POST", "v2/spot/bids"):
+        if route == ("POST", "v2/spot/bids") and self.fail_bids_with is None:
             return self._create_bid(request.json)
         if route == ("GET", "v2/spot/bids") and len(parts) == 3:
             return self._page([b for b in self.bids.values() if _bid_matches(b, params)], params)
@@ -159,13 +161,27 @@ class FakeMithril:
             if self.volumes.pop(parts[2], None) is None:
                 return _json(404, {"detail": "Volume not found"})
             return TransportResponse(204)
+        if route == ("POST", "v2/ssh-keys"):
+            return _json(201, self._add_key(request.json))
+        if self.fail_bids_with is not None and route == ("POST", "v2/spot/bids"):
+            return _json(self.fail_bids_with, {"detail": "Limit price is below the minimum"})
         return self._static(route, path)
+
+    def _add_key(self, body: dict[str, Any]) -> dict[str, Any]:
+        key = {
+            "fid": f"sshkey_{next(self._ids)}", "name": body["name"], "project": PROJECT,
+            "public_key": body.get("public_key") or "ssh-ed25519 AAAA", "created_at": NOW,
+            "required": False,
+        }  # fmt: skip
+        self.keys.append(key)
+        return key
 
     def _static(self, route: tuple[str, str], path: str) -> TransportResponse:
         answers = {
             ("GET", "v2/projects"): [{"fid": PROJECT, "name": "test", "created_at": NOW}],
             ("GET", "v2/instance-types"): self.types,
             ("GET", "v2/spot/availability"): self.auctions,
+            ("GET", "v2/ssh-keys"): self.keys,
             ("GET", "v2/me"): {"id": "u1", "fid": "user_1", "email": "me@example.com",
                                "user_name": "me", "organization_id": "org_1"},
         }  # fmt: skip

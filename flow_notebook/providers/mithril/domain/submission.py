@@ -17,6 +17,7 @@ from pathlib import Path
 
 from flow_notebook.core.errors import ValidationError
 from flow_notebook.core.models import Task, TaskConfig
+from flow_notebook.providers.mithril.api.dto import BidModel, CreateBidRequest
 from flow_notebook.providers.mithril.domain.bids import BidService
 from flow_notebook.providers.mithril.domain.code_upload import EmbeddedStrategy
 from flow_notebook.providers.mithril.domain.instance_types import InstanceTypeCatalog
@@ -28,6 +29,7 @@ from flow_notebook.providers.mithril.domain.region import RegionSelector
 from flow_notebook.providers.mithril.domain.script_prep import ScriptPreparationService
 from flow_notebook.providers.mithril.domain.ssh_keys import ResolvedSSHKeys
 from flow_notebook.providers.mithril.domain.tasks import TaskService
+from flow_notebook.providers.mithril.errors.messages import enhance_price_error
 from flow_notebook.providers.mithril.runtime.startup_builder import CodeFetch, StartupScriptBuilder
 
 DEFAULT_INSTANCE_TYPE = "a100"
@@ -145,7 +147,7 @@ class SubmissionService:
                 ssh_key_ids=keys.platform_key_ids,
                 volume_ids=mounts.volume_ids,
             )
-            bid = self._p.bids.place(request)
+            bid = self._place(request, fid, offer.region)
         except BaseException:
             self._p.mounts.rollback(mounts.created)
             raise
@@ -167,6 +169,17 @@ class SubmissionService:
             upload=status.as_dict() if status else None,
         )
         return task
+
+    def _place(self, request: CreateBidRequest, fid: str, region: str) -> BidModel:
+        try:
+            return self._p.bids.place(request)
+        except ValidationError as exc:
+            # A refused limit price is more useful with today's price next to it.
+            current = self._p.pricing.current_price(fid, region)
+            enhanced = enhance_price_error(exc, current, self._p.catalog.display_name(fid), region)
+            if enhanced is exc:
+                raise
+            raise enhanced from exc
 
     def _code_plan(self, config: TaskConfig) -> tuple[CodeFetch, Path | None]:
         if not config.upload_code or config.code_root is None:
