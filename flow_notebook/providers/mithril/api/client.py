@@ -3,7 +3,8 @@
 Methods return ``dto`` models and raise only ``flow_notebook.core.errors`` classes.
 What is retried: GET, PATCH and DELETE calls, on connection failures and on
 429/500/502/503/504 answers (``Retry-After`` honoured). POSTs that create a bid,
-volume or SSH key are sent once, since a retry could create a duplicate; pass
+volume or SSH key are sent once (or again after a 429, which refuses unprocessed),
+since a retry could create a duplicate; pass
 ``idempotent=True`` to ``create_bid`` only when the caller dedupes (e.g. by a
 unique bid name). The API key never appears in ``repr``, logs or error messages.
 """

@@ -6,7 +6,8 @@ Contract of ``send``:
 * Retries connection failures and 429/500/502/503/504 answers, with exponential
   backoff and full jitter (``Retry-After`` honoured), but only for calls that are
   safe to repeat: GET, PUT, PATCH, DELETE, or any call marked ``idempotent=True``.
-  A POST is never sent twice unless the connection failed before it was sent.
+  A POST is never sent twice unless the connection failed before it was sent or the
+  answer was a 429 (the server refused it without processing it).
 * Every attempt passes the circuit breaker first; connection failures and 5xx
   answers count as breaker failures, any other answer as a success.
 * Any failure leaves as a ``flow_notebook.core.errors`` exception (see
@@ -133,7 +134,8 @@ class HttpCore:
             if 200 <= response.status < 300:
                 return response
             retry_after = parse_retry_after(response.header("Retry-After"))
-            if repeatable and response.status in RETRYABLE_STATUSES:
+            # A 429 refuses the request unprocessed, so even a POST may be sent again.
+            if (repeatable or response.status == 429) and response.status in RETRYABLE_STATUSES:
                 wait = self.retry.delay(attempt, retry_after)
                 if wait is not None:
                     self._wait(wait, method, path, f"HTTP {response.status}", attempt)
