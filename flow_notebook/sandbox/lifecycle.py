@@ -3,12 +3,14 @@
 Status goes ``STATUS_NEW`` -> ``STATUS_STARTING`` -> ``STATUS_RUNNING`` (with
 ``ssh_destination``), or ``STATUS_ERROR`` when sshd does not come up. A generation
 number per instance lets a stop that races a start win: the start notices and
-undoes itself.
+undoes itself. Starts and stops of one instance run one at a time, so a quick
+pause and resume cannot boot it twice and lose track of the first sshd.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -38,11 +40,15 @@ class InstanceRunner:
         self._launcher = launcher
         self._unreachable_status = status_when_unreachable
         self._generation: dict[str, int] = {}
+        self._last_boot: dict[str, int] = {}
+        self._fid_locks: dict[str, threading.Lock] = {}
+        self._fid_locks_guard = threading.Lock()
         self._pool = ThreadPoolExecutor(MAX_PARALLEL_BOOTS, thread_name_prefix="sandbox-boot")
 
     def boot(self, fid: str, spec_factory: Callable[[], LaunchSpec]) -> None:
         """Starts instance ``fid`` in the background (caller holds ``store.lock``)."""
         generation = self._bump(fid)
+        self._last_boot[fid] = generation
         self._store.instances[fid].status = "STATUS_NEW"
         self._store.instances[fid].ssh_destination = None
         spec = spec_factory()
@@ -53,13 +59,13 @@ class InstanceRunner:
 
         The caller holds ``store.lock``.
         """
-        self._bump(fid)
+        generation = self._bump(fid)
         instance = self._store.instances[fid]
         instance.status = status
         if status in ("STATUS_TERMINATED", "STATUS_PAUSED", "STATUS_PREEMPTED"):
             instance.ssh_destination = None
         if status != "STATUS_PREEMPTING":
-            self._pool.submit(self._launcher.stop, fid)
+            self._pool.submit(self._stop, fid, generation)
 
     def shutdown(self) -> None:
         """Stops accepting work, waits for pending boots, then stops every instance."""
@@ -73,7 +79,23 @@ class InstanceRunner:
     def _current(self, fid: str, generation: int) -> bool:
         return self._generation.get(fid) == generation
 
+    def _lock_of(self, fid: str) -> threading.Lock:
+        with self._fid_locks_guard:
+            return self._fid_locks.setdefault(fid, threading.Lock())
+
+    def _stop(self, fid: str, generation: int) -> None:
+        with self._lock_of(fid):
+            with self._store.lock:
+                # A boot asked for after this stop replaces the processes itself.
+                if self._last_boot.get(fid, 0) > generation:
+                    return
+            self._launcher.stop(fid)
+
     def _boot(self, fid: str, generation: int, spec: LaunchSpec) -> None:
+        with self._lock_of(fid):
+            self._boot_locked(fid, generation, spec)
+
+    def _boot_locked(self, fid: str, generation: int, spec: LaunchSpec) -> None:
         with self._store.lock:
             if not self._current(fid, generation):
                 return
