@@ -165,3 +165,12 @@ def test_capabilities_user_and_machine_description(provider):
     [offer] = provider.find_instances({})
     assert offer.price_per_hour == 0.0 and offer.cpu_cores >= 1
     assert offer.instance_type == provider.resolve_instance_type("8xh100")
+
+
+def test_submit_returns_once_the_command_runs(provider):
+    task = provider.submit_task("cpu", TaskConfig(command=["sleep", "5"]))
+    try:
+        assert task.status is TaskStatus.RUNNING
+        assert task.started_at is not None
+    finally:
+        provider.stop_task(task.task_id)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import signal
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -134,6 +135,19 @@ class TaskControl:
         if proc.process_alive(record.supervisor_pid, record.supervisor_ticks):
             return True
         return proc.group_alive(child.get("pgid"))
+
+    def observe_started(self, record: TaskRecord, timeout: float = 2.0) -> TaskState:
+        """Returns the state once the command has started (or ended), waiting up to ``timeout``.
+
+        The supervisor needs a few tens of milliseconds to start the command; waiting
+        here means a freshly submitted local task reads ``running``, not ``pending``.
+        """
+        deadline = time.monotonic() + timeout
+        state = self.observe(record)
+        while state.status is TaskStatus.PENDING and time.monotonic() < deadline:
+            self._wait(0.005)
+            state = self.observe(record)
+        return state
 
     def stop(self, record: TaskRecord) -> bool:
         """Cancels the task and returns once its process group is gone.

@@ -133,7 +133,7 @@ class LocalProvider:
         mounts = [self._volumes.mount_for(spec) for spec in specs]
         record = self._launcher.launch(config, config.instance_type or instance_type, mounts)
         self._store.put(record)
-        return views.to_task(record, self._control.observe(record))
+        return views.to_task(record, self._control.observe_started(record))
 
     def get_task(self, task_id: str) -> Task:
         """Returns the task. Raises ``TaskNotFoundError`` for an unknown id."""
