@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import signal
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -170,3 +171,56 @@ def waits() -> Callable[..., Task]:
 def figures() -> Callable[[str, dict[str, Any]], None]:
     """Records measured figures for docs/reliability.md."""
     return record_figures
+
+
+class InstanceControl:
+    """Restarts an instance's sshd and cuts its SSH connections, as a flaky network would.
+
+    Args:
+        handle: The sandbox the instance belongs to.
+    """
+
+    def __init__(self, handle: SandboxHandle) -> None:
+        self._handle = handle
+
+    def home(self, instance_fid: str) -> Path:
+        """The instance's directory on this machine (``workspace``, ``var_log_flow``...)."""
+        return self._handle.root / "instances" / instance_fid
+
+    def cut(self, instance_fid: str, *, restart_sshd: bool = True) -> int:
+        """Restarts sshd (SIGHUP: it re-executes itself) and kills every open connection.
+
+        Returns:
+            How many connection processes were killed.
+        """
+        from flow_notebook.sandbox.procs import namespace_init, pids_in_namespace
+
+        namespace = (self.home(instance_fid) / "pidns").read_text().strip()
+        pids = pids_in_namespace(namespace)
+        listener = namespace_init(pids)
+        if restart_sshd and listener is not None:
+            os.kill(listener, signal.SIGHUP)
+        killed = 0
+        for pid in pids:
+            if pid != listener and _is_sshd_session(pid):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                    killed += 1
+                except ProcessLookupError:
+                    pass
+        return killed
+
+
+def _is_sshd_session(pid: int) -> bool:
+    try:
+        name = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
+    except OSError:
+        return False
+    # The per-connection processes: "sshd: user@notty", "sshd: user [priv]", sshd-session.
+    return name.startswith(b"sshd:") or name.endswith(b"sshd-session")
+
+
+@pytest.fixture
+def instances(ssh_sandbox: SandboxHandle) -> InstanceControl:
+    """Controls the instances of ``ssh_sandbox``."""
+    return InstanceControl(ssh_sandbox)
