@@ -107,6 +107,51 @@ def http_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxHa
 
 
 @pytest.fixture
+def sandbox_with(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Callable[..., SandboxHandle]]:
+    """Starts sandboxes with extra command-line arguments; stops them at teardown."""
+    started: list[SandboxHandle] = []
+
+    def start(*args: str) -> SandboxHandle:
+        handle = start_sandbox(tmp_path_factory.mktemp("sandbox"), "--seed", str(SEED), *args)
+        started.append(handle)
+        return handle
+
+    yield start
+    for handle in started:
+        stop_sandbox(handle)
+
+
+@pytest.fixture
+def shell_magics(tmp_path: Path) -> Iterator[Callable[[Any], Any]]:
+    """Registers ``%flow`` magics backed by a given provider on the IPython shell."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from flow_notebook.notebook.magics import FlowMagics
+    from flow_notebook.notebook.positions import LogPositions
+    from flow_notebook.notebook.session import Timing
+
+    shell = InteractiveShell.instance()
+    registered: list[Any] = []
+
+    def register(provider: Any) -> Any:
+        magics = FlowMagics(
+            shell,
+            provider_factory=lambda name=None: provider,
+            positions=LogPositions(tmp_path / "positions"),
+            timing=Timing(poll_interval=0.05, settle_timeout=5.0),
+        )
+        shell.register_magics(magics)
+        registered.append(magics)
+        return shell
+
+    yield register
+    for magics in registered:
+        magics.session.close()
+
+
+@pytest.fixture
 def ssh_sandbox(
     tmp_path_factory: pytest.TempPathFactory, require_ssh: None
 ) -> Iterator[SandboxHandle]:
