@@ -88,7 +88,10 @@ class RsyncStrategy:
                 f"{target}:{job.remote_root}/",
             ]
             stats = self._run(command, job, sizes)
-        write_manifest(self._remote, job, self._manifest, manifest_entries(job, sizes))
+        # Reusing the previous entries hashes only files whose size or mtime moved;
+        # rehashing the whole tree cost more than the delta transfer itself.
+        entries = manifest_entries(job, sizes, previous)
+        write_manifest(self._remote, job, self._manifest, entries)
         return UploadStats(
             strategy=self.name,
             files_total=len(job.files),
