@@ -82,7 +82,7 @@ class MountPlanner:
                 or a duplicate volume or mount path.
         """
         if not specs and not volume_ids:
-            return MountPlan()
+            return MountPlan(region=region)
         existing: list[tuple[VolumeModel, str]] = []
         new: list[VolumeSpec] = []
         for spec in specs:

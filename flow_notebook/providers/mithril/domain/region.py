@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from flow_notebook.core.errors import ValidationError
 from flow_notebook.providers.mithril.api.dto import AuctionModel
 from flow_notebook.providers.mithril.domain.caches import ILoadingCache
 from flow_notebook.providers.mithril.domain.pricing import AvailabilityApi, parse_price
@@ -191,6 +192,7 @@ class RegionSelector:
         Raises:
             InsufficientCapacityError: Nothing fits; the one-line message lists where
                 capacity exists (types, regions, prices).
+            ValidationError: ``region`` is not a region of any offer.
         """
         request = RegionRequest(
             instance_type_fid=instance_type_fid,
@@ -199,7 +201,13 @@ class RegionSelector:
             region=region,
             max_price=max_price,
         )
-        return self._policy.select(self.offers(), request)
+        offers = self.offers()
+        known = sorted({offer.region for offer in offers})
+        if region is not None and known and region not in known:
+            raise ValidationError(
+                f"unknown region {region!r}; regions: {', '.join(known)}", field="region"
+            )
+        return self._policy.select(offers, request)
 
     def invalidate(self) -> None:
         """Forgets cached availability (e.g. after a bid failed for capacity)."""
