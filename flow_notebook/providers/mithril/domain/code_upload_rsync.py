@@ -14,6 +14,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 
 from flow_notebook.core.errors import RemoteOperationError
 from flow_notebook.providers.mithril.domain.upload_job import (
@@ -35,6 +36,8 @@ class RsyncStrategy:
         rsync: The local rsync program.
         manifest_path: File on the instance listing the files last sent.
         timeout: Seconds allowed for one rsync run.
+        ssh_options: Returns extra ``ssh`` options for each run, e.g. connection
+            sharing (``remote.multiplex.SSHMultiplexer.options``).
     """
 
     name = "rsync"
@@ -47,11 +50,13 @@ class RsyncStrategy:
         rsync: str = "rsync",
         manifest_path: str = MANIFEST_PATH,
         timeout: float = 3600.0,
+        ssh_options: Callable[[], list[str]] | None = None,
     ) -> None:
         self._remote = remote
         self._rsync = rsync
         self._manifest = manifest_path
         self._timeout = timeout
+        self._ssh_options = ssh_options
 
     def is_available(self, task_id: str) -> bool:
         """Whether rsync and ssh exist here and rsync on the instance."""
@@ -67,6 +72,8 @@ class RsyncStrategy:
         previous = read_manifest(self._remote, job, self._manifest)
         listed = sorted(set(job.files) | set(previous))
         ssh_args, target = self._remote.ssh_target(job.task_id)
+        if self._ssh_options is not None:
+            ssh_args = [ssh_args[0], *self._ssh_options(), *ssh_args[1:]]
         with tempfile.NamedTemporaryFile("wb", suffix=".list") as listing:
             listing.write(b"\0".join(rel.encode() for rel in listed))
             listing.flush()
