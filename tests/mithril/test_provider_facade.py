@@ -24,6 +24,8 @@ EXTENSIONS = [
     pi.ISSHKeyManagement,
     pi.IInitInterface,
     pi.ISSHTunnels,
+    pi.ICodeSync,
+    pi.IPriceHistory,
     pi.IClosable,
 ]
 
@@ -78,11 +80,17 @@ def test_from_config_without_a_key_says_how_to_set_one(tmp_path):
     assert "%flow setup" in str(caught.value) and "MITHRIL_API_KEY" in str(caught.value)
 
 
-def test_from_config_without_a_project_says_how_to_set_one(tmp_path):
-    config = FlowConfig(home=tmp_path, provider="mithril").with_overrides(api_key="fkey_x")
-    with pytest.raises(ConfigurationError, match="no Mithril project") as caught:
-        MithrilProvider.from_config(config)
-    assert "MITHRIL_PROJECT" in str(caught.value)
+def test_from_config_with_only_a_key_lists_projects_and_asks_for_one(fake, tmp_path):
+    config = FlowConfig(home=tmp_path, provider="mithril", api_url="http://x")
+    built = MithrilProvider.from_config(config.with_overrides(api_key="fkey_x"), api=fake.client())
+    try:
+        assert fake.count("GET", "/v2/projects") == 0  # nothing is resolved up front
+        with pytest.raises(ConfigurationError, match="no Mithril project") as caught:
+            built.list_tasks()
+        assert "MITHRIL_PROJECT" in str(caught.value)
+        assert isinstance(built.get_init_interface(), pi.IProviderInit)
+    finally:
+        built.close()
 
 
 def test_unknown_project_lists_the_projects_of_the_key(fake, tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 from flow_notebook.core.code_tree import tree_digest
 from flow_notebook.core.config import flow_home
@@ -51,7 +52,7 @@ def execute(session: FlowSession, argv: list[str]) -> None:
     record = session.tasks.find(task_id)
     root = _root(args.code, record.code_root if record else None, session)
     started = time.time()
-    result = _merged(provider.sync_code(task_id, root))
+    result = provider.sync_code(task_id, root)
     digest = str(result.get("digest") or tree_digest(root, exclude=[flow_home()]))
     session.tasks.update(task_id, code_root=str(root), code_digest=digest, synced_at=started)
     emit(_describe(task_id, result, digest))
@@ -65,22 +66,7 @@ def _root(explicit: str | None, recorded: str | None, session: FlowSession) -> P
     return default_code_root(session.user_ns).resolve()
 
 
-def _merged(result: object) -> dict[str, object]:
-    """Accepts one report, or one per instance (summed), as providers give them."""
-    if isinstance(result, dict):
-        return result
-    reports = [item for item in result or [] if isinstance(item, dict)]  # type: ignore[attr-defined]
-    merged: dict[str, object] = {"files": 0, "bytes": 0}
-    for report in reports:
-        for key in ("files", "bytes"):
-            merged[key] = int(merged[key]) + int(report.get(key) or 0)  # type: ignore[call-overload]
-    for key in ("files_total", "digest"):
-        if reports and key in reports[0]:
-            merged[key] = reports[0][key]
-    return merged
-
-
-def _describe(task_id: str, result: dict[str, object], digest: str) -> str:
+def _describe(task_id: str, result: dict[str, Any], digest: str) -> str:
     files, size = result.get("files", 0), result.get("bytes", 0)
     text = f"synced {files} changed files ({size} bytes)"
     if "files_total" in result:

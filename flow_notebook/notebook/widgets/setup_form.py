@@ -16,7 +16,7 @@ from pydantic import SecretStr
 
 from flow_notebook.core.config import FlowConfig, save_config
 from flow_notebook.core.errors import ConfigurationError, FlowError, ValidationError
-from flow_notebook.core.provider_interfaces import IInitInterface, IProviderInit
+from flow_notebook.core.provider_interfaces import IClosable, IInitInterface, IProviderInit
 
 InitFactory = Callable[[FlowConfig], IProviderInit]
 Saver = Callable[[FlowConfig, dict[str, Any]], Path]
@@ -27,6 +27,8 @@ DEFAULT_KEY_CHOICE = ("use a local key (generated when missing)", "")
 def registry_init(config: FlowConfig) -> IProviderInit:
     """Returns the setup interface of the Mithril provider built from ``config``.
 
+    ``config`` needs only the API key: the project is what the form asks for.
+
     Raises:
         ConfigurationError: The provider has no setup interface.
     """
@@ -34,7 +36,11 @@ def registry_init(config: FlowConfig) -> IProviderInit:
 
     provider = get_provider(SETUP_PROVIDER, config)
     if isinstance(provider, IInitInterface):
-        return provider.get_init_interface()
+        init = provider.get_init_interface()
+        if isinstance(provider, IClosable):
+            # The setup interface makes its own short-lived clients; nothing else is needed.
+            provider.close()
+        return init
     if isinstance(provider, IProviderInit):
         return provider
     raise ConfigurationError(f"provider {SETUP_PROVIDER} has no setup interface")

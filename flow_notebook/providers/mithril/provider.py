@@ -4,13 +4,16 @@ Every method delegates to one service; the services are built by ``wiring.Wiring
 (``from_config``) or passed in by keyword, so a test swaps any of them. The facade
 implements ``IProvider`` and these extensions: ``IActiveTasks``, ``IPausable``,
 ``IResumableLogs``, ``IVolumeMounting``, ``IProjects``, ``IInstanceCatalog``,
-``ISSHKeyManagement``, ``IInitInterface``, ``ISSHTunnels`` and ``IClosable``.
-Two more methods are Mithril-only: ``get_upload_status`` and ``sync_code``.
+``ISSHKeyManagement``, ``IInitInterface``, ``ISSHTunnels``, ``ICodeSync``,
+``IPriceHistory`` and ``IClosable``. ``get_upload_status`` is Mithril-only.
+``from_config`` needs only the API key: until a project is chosen, the setup
+interface works and every call that needs the project raises ``ConfigurationError``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +21,7 @@ from flow_notebook.core.config import FlowConfig
 from flow_notebook.core.models import (
     AvailableInstance,
     Instance,
+    PricePoint,
     ProviderCapabilities,
     Task,
     TaskConfig,
@@ -29,10 +33,12 @@ from flow_notebook.core.provider_interfaces import IProviderInit, IRemoteOperati
 from flow_notebook.providers.mithril.adapters.convert import volume_to_core
 from flow_notebook.providers.mithril.domain.account import AccountService
 from flow_notebook.providers.mithril.domain.bids import BidService
+from flow_notebook.providers.mithril.domain.code_sync import CodeSync
 from flow_notebook.providers.mithril.domain.instance_types import InstanceTypeCatalog
 from flow_notebook.providers.mithril.domain.log_archive import TaskLogs
 from flow_notebook.providers.mithril.domain.mounts import VolumeAttacher
 from flow_notebook.providers.mithril.domain.offers import OfferService
+from flow_notebook.providers.mithril.domain.price_history import PriceHistoryService
 from flow_notebook.providers.mithril.domain.provisioning import Provisioner
 from flow_notebook.providers.mithril.domain.submission import SubmissionService
 from flow_notebook.providers.mithril.domain.task_queries import TaskQueries
@@ -74,6 +80,8 @@ class MithrilProvider:
         provisioner: After-boot work and code uploads.
         init_interface: Setup helpers.
         tunnels: Port forwards.
+        code_sync: Code to running tasks.
+        price_history: Past spot prices.
         closer: Releases every resource (threads, connections, caches).
     """
 
@@ -93,6 +101,8 @@ class MithrilProvider:
         provisioner: Provisioner,
         init_interface: IProviderInit,
         tunnels: SSHTunnelManager,
+        code_sync: CodeSync,
+        price_history: PriceHistoryService,
         closer: Callable[[], None] = lambda: None,
     ) -> None:
         self._submission = submission
@@ -108,39 +118,46 @@ class MithrilProvider:
         self._provisioner = provisioner
         self._init = init_interface
         self._tunnels = tunnels
+        self._code_sync = code_sync
+        self._prices = price_history
         self._closer = closer
 
     @classmethod
     def from_config(cls, config: FlowConfig, **overrides: Any) -> MithrilProvider:
         """Builds the provider with one pooled API client and default services.
 
+        Services are built on first use, so a provider without a project still lists
+        the key's projects (``get_init_interface``).
+
         Args:
-            config: Needs ``api_key`` and ``project`` (name or id).
+            config: Needs ``api_key``; ``project`` (name or id) for tasks and volumes.
             **overrides: Services or collaborators by their ``Wiring`` names
                 (e.g. ``api=ApiClient(...)``, ``bids=...``).
 
         Raises:
             AuthenticationError: No API key, or the API rejected it.
-            ConfigurationError: No project, or no project of that name or id.
+            ConfigurationError: No project of the configured name or id.
         """
         from flow_notebook.providers.mithril import wiring
 
-        wiring.require_credentials(config)
-        built = wiring.Wiring(config, **overrides)
+        built = wiring.build(config, **overrides)
+        lazy = built.deferred
         return cls(
-            submission=built.submission,
-            task_queries=built.task_queries,
-            bids=built.bids,
-            logs=built.logs,
-            offers=built.offers,
-            catalog=built.catalog,
-            volumes=built.volumes,
-            volume_attacher=VolumeAttacher(built.volumes, built.api),
-            account=built.account,
-            remote_ops=built.remote_ops,
-            provisioner=built.provisioner,
+            submission=lazy("submission"),
+            task_queries=lazy("task_queries"),
+            bids=lazy("bids"),
+            logs=lazy("logs"),
+            offers=lazy("offers"),
+            catalog=lazy("catalog"),
+            volumes=lazy("volumes"),
+            volume_attacher=lazy("volume_attacher"),
+            account=lazy("account"),
+            remote_ops=lazy("remote_ops"),
+            provisioner=lazy("provisioner"),
             init_interface=built.init_interface,
-            tunnels=built.tunnels,
+            tunnels=lazy("tunnels"),
+            code_sync=lazy("task_code_sync"),
+            price_history=lazy("price_history"),
             closer=built.close,
         )
 
@@ -237,11 +254,27 @@ class MithrilProvider:
         status = self._provisioner.status(task_id)
         return status.as_dict() if status else None
 
-    def sync_code(
-        self, task_id: str, code_root: Path, working_dir: str = "/workspace"
-    ) -> list[dict[str, Any]]:
-        """Uploads what changed in ``code_root`` to every running instance of the task."""
-        return self._provisioner.sync_code(task_id, code_root, working_dir)
+    def sync_code(self, task_id: str, local_path: Path) -> dict[str, Any]:
+        """Sends what changed in ``local_path`` to every instance of the running task.
+
+        Returns ``files``/``bytes`` sent, ``files_total``, ``deleted``, ``digest``,
+        ``strategy`` and the per-instance reports under ``instances``.
+        """
+        return self._code_sync.sync_code(task_id, local_path)
+
+    def get_price_history(
+        self,
+        instance_type: str,
+        region: str | None = None,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        num_samples: int = 100,
+    ) -> list[PricePoint]:
+        """Returns spot prices per instance-hour, in dollars, oldest first."""
+        return self._prices.history(
+            instance_type, region, start=start, end=end, num_samples=num_samples
+        )
 
     # --- storage ---------------------------------------------------------------------
 
@@ -328,7 +361,7 @@ class MithrilProvider:
         return self._init
 
     def get_ssh_tunnel_manager(self) -> SSHTunnelManager:
-        """Returns the port-forward manager."""
+        """Returns the port-forward manager (an ``ITunnelManager``)."""
         return self._tunnels
 
     def close(self) -> None:

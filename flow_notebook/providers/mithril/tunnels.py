@@ -1,13 +1,15 @@
 """Local port forwards to a task's first instance over its pooled SSH connection.
 
-``SSHTunnelManager.open(task_id, remote_port)`` listens on ``127.0.0.1`` and
-forwards each accepted connection through an SSH ``direct-tcpip`` channel to
-``remote_host:remote_port`` as seen from the instance (e.g. a Jupyter or
-TensorBoard server there). Every tunnel stops with ``stop()`` or ``close_all()``.
+``SSHTunnelManager`` implements ``core.provider_interfaces.ITunnelManager``:
+``open_tunnel(task_id, remote_port)`` listens on ``127.0.0.1`` and forwards each
+accepted connection through an SSH ``direct-tcpip`` channel to ``remote_port`` as
+seen from the instance (e.g. a Jupyter or TensorBoard server there). Tunnels stop
+with ``close_tunnel`` or, all of them, ``close_all`` (the provider's ``close``).
 """
 
 from __future__ import annotations
 
+import itertools
 import select
 import socket
 import threading
@@ -16,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from flow_notebook.core.errors import RemoteOperationError, TaskStateError
+from flow_notebook.core.models import Tunnel
 from flow_notebook.providers.mithril.remote.endpoint import SSHEndpoint
 from flow_notebook.providers.mithril.remote.errors import ssh_errors
 
@@ -32,27 +35,23 @@ class IClientPool(Protocol):
 
 
 @dataclass
-class Tunnel:
-    """One forward from a local port to a port on an instance.
+class Forward:
+    """One running forward from a local port to a port on an instance.
 
     Attributes:
-        task_id: The task whose first instance receives the connections.
-        local_port: Port listening on 127.0.0.1.
+        tunnel: What callers see (id, task, ports).
         remote_host: Host as seen from the instance.
-        remote_port: Port on the instance side.
     """
 
-    task_id: str
-    local_port: int
+    tunnel: Tunnel
     remote_host: str
-    remote_port: int
     _server: socket.socket = field(repr=False, default=None)  # type: ignore[assignment]
     _stopped: threading.Event = field(repr=False, default_factory=threading.Event)
     _threads: list[threading.Thread] = field(repr=False, default_factory=list)
 
     @property
     def active(self) -> bool:
-        """Whether the tunnel still accepts connections."""
+        """Whether the forward still accepts connections."""
         return not self._stopped.is_set()
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -65,11 +64,12 @@ class Tunnel:
             pass
         self._server.close()
         for thread in list(self._threads):
-            thread.join(timeout)
+            if thread is not threading.current_thread():
+                thread.join(timeout)
 
 
 class SSHTunnelManager:
-    """Opens and tracks tunnels.
+    """Opens, lists and closes tunnels (an ``ITunnelManager``).
 
     Args:
         endpoints: Returns a task's endpoints, first instance first.
@@ -79,52 +79,72 @@ class SSHTunnelManager:
     def __init__(self, endpoints: Callable[[str], list[SSHEndpoint]], pool: IClientPool) -> None:
         self._endpoints = endpoints
         self._pool = pool
-        self._tunnels: list[Tunnel] = []
+        self._forwards: dict[str, Forward] = {}
+        self._ids = itertools.count(1)
         self._lock = threading.Lock()
 
-    def open(
-        self, task_id: str, remote_port: int, local_port: int = 0, remote_host: str = LOCALHOST
-    ) -> Tunnel:
-        """Starts forwarding ``127.0.0.1:local_port`` (0: any free port) to the instance.
+    def open_tunnel(self, task_id: str, remote_port: int, local_port: int | None = None) -> Tunnel:
+        """Forwards ``127.0.0.1:local_port`` (``None``: a free port) to the task's instance.
+
+        Opening the same ``(task_id, remote_port)`` again returns the open tunnel.
 
         Raises:
             TaskStateError: The task has no running instance.
             RemoteOperationError: The local port cannot be bound or SSH fails.
         """
+        for tunnel in self.list_tunnels(task_id):
+            if tunnel.remote_port == remote_port:
+                return tunnel
         found = self._endpoints(task_id)
         if not found:
-            raise TaskStateError(f"task {task_id} has no running instance to tunnel to")
+            raise TaskStateError(
+                f"task {task_id} has no running instance to tunnel to",
+                suggestion="wait until it is running",
+            )
         endpoint = found[0]
         transport = self._transport(endpoint)
-        server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            server.bind((LOCALHOST, local_port))
-            server.listen(16)
-        except OSError as exc:
-            server.close()
-            raise RemoteOperationError(f"cannot listen on {LOCALHOST}:{local_port}") from exc
-        tunnel = Tunnel(task_id, server.getsockname()[1], remote_host, remote_port, server)
-        acceptor = threading.Thread(
-            target=self._accept, args=(tunnel, transport, endpoint), daemon=True
+        server = _listen(local_port or 0)
+        tunnel = Tunnel(
+            tunnel_id=f"tun_{next(self._ids)}",
+            task_id=task_id,
+            remote_port=remote_port,
+            local_port=server.getsockname()[1],
+            local_host=LOCALHOST,
         )
-        tunnel._threads.append(acceptor)
+        forward = Forward(tunnel, LOCALHOST, server)
+        acceptor = threading.Thread(
+            target=self._accept,
+            args=(forward, transport, endpoint),
+            name=f"flow-tunnel-{tunnel.tunnel_id}",
+            daemon=True,
+        )
+        forward._threads.append(acceptor)
         acceptor.start()
         with self._lock:
-            self._tunnels.append(tunnel)
+            self._forwards[tunnel.tunnel_id] = forward
         return tunnel
 
-    def list(self) -> list[Tunnel]:
-        """Returns the tunnels still active."""
+    def close_tunnel(self, tunnel_id: str) -> bool:
+        """Closes a tunnel; ``False`` when no such tunnel was open. Idempotent."""
         with self._lock:
-            return [t for t in self._tunnels if t.active]
+            forward = self._forwards.pop(tunnel_id, None)
+        if forward is None or not forward.active:
+            return False
+        forward.stop()
+        return True
+
+    def list_tunnels(self, task_id: str | None = None) -> list[Tunnel]:
+        """Returns the open tunnels, optionally only those of one task."""
+        with self._lock:
+            forwards = list(self._forwards.values())
+        return [f.tunnel for f in forwards if f.active and task_id in (None, f.tunnel.task_id)]
 
     def close_all(self) -> None:
         """Stops every tunnel. Safe to call twice."""
         with self._lock:
-            tunnels, self._tunnels = list(self._tunnels), []
-        for tunnel in tunnels:
-            tunnel.stop()
+            forwards, self._forwards = list(self._forwards.values()), {}
+        for forward in forwards:
+            forward.stop()
 
     def _transport(self, endpoint: SSHEndpoint) -> Any:
         with ssh_errors("open tunnel", endpoint):
@@ -133,29 +153,40 @@ class SSHTunnelManager:
             raise RemoteOperationError(f"no SSH transport to {endpoint}")
         return transport
 
-    def _accept(self, tunnel: Tunnel, transport: Any, endpoint: SSHEndpoint) -> None:
-        while not tunnel._stopped.is_set():
+    def _accept(self, forward: Forward, transport: Any, endpoint: SSHEndpoint) -> None:
+        target = (forward.remote_host, forward.tunnel.remote_port)
+        while not forward._stopped.is_set():
             try:
-                client, address = tunnel._server.accept()
+                client, address = forward._server.accept()
             except OSError:
                 return  # The listening socket was closed by stop().
             try:
                 with ssh_errors("open tunnel channel", endpoint):
-                    channel = transport.open_channel(
-                        "direct-tcpip", (tunnel.remote_host, tunnel.remote_port), address
-                    )
+                    channel = transport.open_channel("direct-tcpip", target, address)
             except RemoteOperationError:
                 client.close()
                 continue
-            pump = threading.Thread(target=_pump, args=(client, channel, tunnel), daemon=True)
-            tunnel._threads.append(pump)
+            pump = threading.Thread(target=_pump, args=(client, channel, forward), daemon=True)
+            forward._threads.append(pump)
             pump.start()
 
 
-def _pump(client: socket.socket, channel: Any, tunnel: Tunnel) -> None:
+def _listen(port: int) -> socket.socket:
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind((LOCALHOST, port))
+        server.listen(16)
+    except OSError as exc:
+        server.close()
+        raise RemoteOperationError(f"cannot listen on {LOCALHOST}:{port}") from exc
+    return server
+
+
+def _pump(client: socket.socket, channel: Any, forward: Forward) -> None:
     """Copies bytes both ways until either side closes or the tunnel stops."""
     try:
-        while not tunnel._stopped.is_set():
+        while not forward._stopped.is_set():
             ready, _, _ = select.select([client, channel], [], [], 0.2)
             if client in ready:
                 data = client.recv(_CHUNK)

@@ -12,24 +12,27 @@ from __future__ import annotations
 import functools
 import hashlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from flow_notebook.core.code_tree import iter_code_files
 from flow_notebook.core.config import FlowConfig
-from flow_notebook.core.errors import AuthenticationError, ConfigurationError
+from flow_notebook.core.errors import AuthenticationError
 from flow_notebook.providers.mithril.adapters.convert import DEFAULT_SSH_USER
 from flow_notebook.providers.mithril.api.client import ApiClient
 from flow_notebook.providers.mithril.domain import code_upload as cu
 from flow_notebook.providers.mithril.domain.account import AccountService, resolve_project
 from flow_notebook.providers.mithril.domain.bids import BidService
 from flow_notebook.providers.mithril.domain.caches import DiskTtlCache, TtlCache
+from flow_notebook.providers.mithril.domain.code_sync import CodeSync
 from flow_notebook.providers.mithril.domain.instance_types import InstanceTypeCatalog
 from flow_notebook.providers.mithril.domain.instances import InstanceService
 from flow_notebook.providers.mithril.domain.log_archive import LogArchive, TaskLogs
 from flow_notebook.providers.mithril.domain.logs import LogService
-from flow_notebook.providers.mithril.domain.mounts import MountPlanner
+from flow_notebook.providers.mithril.domain.mounts import MountPlanner, VolumeAttacher
 from flow_notebook.providers.mithril.domain.offers import OfferService
+from flow_notebook.providers.mithril.domain.price_history import PriceHistoryService
 from flow_notebook.providers.mithril.domain.pricing import AuctionPricingSource, PricingService
 from flow_notebook.providers.mithril.domain.provisioning import Provisioner
 from flow_notebook.providers.mithril.domain.records import TaskRecords
@@ -55,22 +58,57 @@ EMBED_MAX_BYTES = 4096
 
 
 def require_credentials(config: FlowConfig) -> None:
-    """Fails fast, with one line, when the key or the project is missing.
+    """Fails fast, with one line, when the API key is missing.
+
+    A missing project is not an error here: setup lists the key's projects before one
+    is chosen, and every call that needs the project says it is missing.
 
     Raises:
         AuthenticationError: No API key.
-        ConfigurationError: No project.
     """
     if config.api_key is None or not config.api_key.get_secret_value():
         raise AuthenticationError(
             "no Mithril API key configured",
             suggestion="run %flow setup or set MITHRIL_API_KEY",
         )
-    if not config.project:
-        raise ConfigurationError(
-            "no Mithril project configured",
-            suggestion="run %flow setup or set MITHRIL_PROJECT to a project name or id",
-        )
+
+
+def build(config: FlowConfig, **overrides: Any) -> Wiring:
+    """Returns the wiring of ``config``, its project checked when one is configured.
+
+    Raises:
+        AuthenticationError: No API key, or the API rejected it.
+        ConfigurationError: No project of the configured name or id.
+    """
+    require_credentials(config)
+    built = Wiring(config, **overrides)
+    if config.project:
+        built.project  # noqa: B018 - resolves (and caches) the project now, to fail early
+    return built
+
+
+class Deferred:
+    """Stands for a service of a ``Wiring`` and builds it on first use.
+
+    Lets a provider exist before a project is chosen: only calls that need the
+    project (and so its services) fail, with ``ConfigurationError``.
+
+    Args:
+        wiring: Builds the service.
+        name: The service's property name on ``Wiring``.
+    """
+
+    def __init__(self, wiring: Wiring, name: str) -> None:
+        self._wiring = wiring
+        self._name = name
+
+    def __getattr__(self, attribute: str) -> Any:
+        if attribute.startswith("__"):
+            raise AttributeError(attribute)
+        return getattr(getattr(self._wiring, self._name), attribute)
+
+    def __repr__(self) -> str:
+        return f"Deferred({self._name})"
 
 
 def _provided(method: Callable[[Wiring], Any]) -> Any:
@@ -210,7 +248,7 @@ class Wiring:
             ssh_keys=self.ssh_access.resolve,
             builder=StartupScriptBuilder(self.layout),
             script_prep=ScriptPreparationService(),
-            embedder=cu.EmbeddedStrategy(max_bytes=EMBED_MAX_BYTES),
+            embedder=cu.EmbeddedStrategy(max_bytes=EMBED_MAX_BYTES, select=self.select_code),
             provisioner=self.provisioner,
             records=self.records,
             tasks=self.task_service,
@@ -226,6 +264,25 @@ class Wiring:
         return Provisioner(
             self.instances, self.bids.get, self.instance_ops, self.code_sync, self.layout
         )
+
+    @_provided
+    def task_code_sync(self) -> CodeSync:
+        """``%flow sync``: code to every instance of a running task."""
+        return CodeSync(
+            self.provisioner,
+            lambda task_id: self.records.get(task_id).get("working_dir"),
+            exclude=[self._home],
+        )
+
+    @_provided
+    def price_history(self) -> PriceHistoryService:
+        """Past spot prices."""
+        return PriceHistoryService(self.api, self.catalog.resolve, self.catalog.display_name)
+
+    @_provided
+    def volume_attacher(self) -> VolumeAttacher:
+        """Attaches volumes to tasks that already run."""
+        return VolumeAttacher(self.volumes, self.api)
 
     @_provided
     def volumes(self) -> VolumeService:
@@ -286,7 +343,18 @@ class Wiring:
         """Returns the code uploader (rsync, else SFTP) for a working directory."""
         ops = self.instance_ops
         strategies = [cu.RsyncStrategy(ops), cu.SftpStrategy(ops)]
-        return cu.CodeUploadService(strategies, ops, remote_root=self.layout.at(working_dir))
+        return cu.CodeUploadService(
+            strategies, ops, remote_root=self.layout.at(working_dir), select=self.select_code
+        )
+
+    def select_code(self, root: Path) -> Iterator[Path]:
+        """Selects the files of ``root`` to send, never those under ``FLOW_HOME``."""
+        # FLOW_HOME may sit inside the code directory and holds the API key.
+        return iter_code_files(root, exclude=[self._home])
+
+    def deferred(self, name: str) -> Any:
+        """Returns a stand-in for the service ``name`` that builds it on first use."""
+        return Deferred(self, name)
 
     def close(self) -> None:
         """Stops workers and closes connections of what was built. Safe to call twice."""

@@ -24,9 +24,12 @@ def test_code_goes_by_rsync_and_a_resync_sends_only_the_change(provider, tmp_pat
     assert remote.execute_command(task.task_id, "cat /workspace/train.py") == "print('version 1')\n"
 
     (code / "train.py").write_text("print('version 2')\n")
-    [second] = provider.sync_code(task.task_id, code)
-    assert second["strategy"] == "rsync" and second["files_sent"] == 1
-    assert second["bytes_sent"] < 5_000
+    second = provider.sync_code(task.task_id, code)
+    assert second["strategy"] == "rsync" and second["files"] == 1
+    assert second["bytes"] < 5_000 and second["files_total"] == 2 and second["deleted"] == 0
+    assert [report["instance"] for report in second["instances"]] == [
+        i.instance_id for i in provider.get_task_instances(task.task_id)
+    ]
     assert remote.execute_command(task.task_id, "cat /workspace/train.py") == "print('version 2')\n"
     assert provider.stop_task(task.task_id) is True
 

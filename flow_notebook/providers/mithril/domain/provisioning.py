@@ -200,6 +200,11 @@ class Provisioner:
         bid = self._get_bid(bid_fid)
         found = in_bid_order(bid.instances, self._instances.for_bid(bid_fid))
         ready = [i for i in found if self._instances.endpoint(i) is not None]
+        if bid.status == "Terminated":
+            raise TaskStateError(
+                f"task {bid_fid} has ended; code syncs only to a running task",
+                suggestion="start a new task to run new code",
+            )
         if bid.status != "Allocated" or not ready:
             raise TaskStateError(
                 f"task {bid_fid} has no running instance to upload code to",

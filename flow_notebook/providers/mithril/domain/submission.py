@@ -151,7 +151,12 @@ class SubmissionService:
         except BaseException:
             self._p.mounts.rollback(mounts.created)
             raise
-        self._p.records.update(bid.fid, command=config.command_line(), name=config.name)
+        self._p.records.update(
+            bid.fid,
+            command=config.command_line(),
+            name=config.name,
+            working_dir=config.working_dir,
+        )
         job = ProvisionJob(
             bid_fid=bid.fid,
             num_instances=quantity,
