@@ -9,6 +9,7 @@ share them.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -65,6 +66,21 @@ def make_parser(command: str, description: str) -> FlowArgumentParser:
     return FlowArgumentParser(prog=f"%flow {command}", description=description)
 
 
+def positive_number(text: str) -> float:
+    """Reads a finite number above 0 (an argparse ``type``).
+
+    Raises:
+        argparse.ArgumentTypeError: Not a number, not finite, or 0 or less.
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid float value: {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number above 0, got {text!r}")
+    return value
+
+
 def add_resource_options(parser: argparse.ArgumentParser) -> None:
     """Adds the options that describe what a task runs on and with."""
     group = parser.add_argument_group("resources")
@@ -78,7 +94,7 @@ def add_resource_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--max-cost",
-        type=float,
+        type=positive_number,
         metavar="USD",
         help="cancel the task when its accrued cost reaches this many dollars",
     )
@@ -126,7 +142,7 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
     mode.add_argument("--wait", action="store_true", help="wait until the task ends, quietly")
     group.add_argument(
         "--timeout",
-        type=float,
+        type=positive_number,
         metavar="SECONDS",
         help="stop following/waiting after this long (the task keeps running)",
     )
