@@ -45,6 +45,7 @@ from flow_notebook.providers.mithril.domain.tasks import TaskService
 from flow_notebook.providers.mithril.domain.volumes import VolumeService
 from flow_notebook.providers.mithril.init_interface import MithrilInit
 from flow_notebook.providers.mithril.remote import HostKeyStore, MithrilRemoteOperations
+from flow_notebook.providers.mithril.remote.multiplex import SSHMultiplexer
 from flow_notebook.providers.mithril.runtime.layout import RuntimeLayout
 from flow_notebook.providers.mithril.runtime.startup_builder import StartupScriptBuilder
 from flow_notebook.providers.mithril.ssh_access import LazyKeyPool, SSHAccess
@@ -306,6 +307,11 @@ class Wiring:
         return LazyKeyPool(self.ssh_access.private_key_path, HostKeyStore.under_home(self._home))
 
     @_provided
+    def ssh_multiplexer(self) -> SSHMultiplexer:
+        """Shared ssh connections for rsync runs (no handshake per re-sync); ended on close."""
+        return SSHMultiplexer()
+
+    @_provided
     def remote_ops(self) -> MithrilRemoteOperations:
         """Remote operations on a task's first instance (keyed by task id)."""
         return MithrilRemoteOperations(
@@ -342,7 +348,8 @@ class Wiring:
     def code_sync(self, working_dir: str) -> cu.CodeUploadService:
         """Returns the code uploader (rsync, else SFTP) for a working directory."""
         ops = self.instance_ops
-        strategies = [cu.RsyncStrategy(ops), cu.SftpStrategy(ops)]
+        rsync = cu.RsyncStrategy(ops, ssh_options=self.ssh_multiplexer.options)
+        strategies = [rsync, cu.SftpStrategy(ops)]
         return cu.CodeUploadService(
             strategies, ops, remote_root=self.layout.at(working_dir), select=self.select_code
         )
@@ -359,7 +366,7 @@ class Wiring:
     def close(self) -> None:
         """Stops workers and closes connections of what was built. Safe to call twice."""
         built = dict(self._built)
-        for name in ("tunnels", "provisioner", "pool", "api"):
+        for name in ("tunnels", "provisioner", "ssh_multiplexer", "pool", "api"):
             target = built.get(name)
             closer = getattr(target, "close_all", None) or getattr(target, "close", None)
             if closer is not None:
