@@ -7,7 +7,10 @@
   instances cannot run here.
 
 Teardown sends SIGTERM, waits, and asserts that no process of the sandbox's
-instances survived.
+instances survived. A process belongs to a sandbox when it inherited that sandbox's
+``FLOW_SANDBOX_ID`` (a random id set only in its environment), or runs in a PID
+namespace whose processes did (sshd sessions start with a fresh environment). PIDs
+and namespace ids are reused, by other sandboxes too; an inherited id is not.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,12 +30,13 @@ from typing import Any
 import pytest
 
 from flow_notebook.sandbox.hostprep import missing_prerequisites
-from flow_notebook.sandbox.procs import cmdline_names, namespace_init, pids_in_namespace
+from flow_notebook.sandbox.procs import pid_namespace
 
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 30.0
 A100 = "it_a100x1sxm4"
 REGION = "us-central1-a"
+SANDBOX_ID_VARIABLE = "FLOW_SANDBOX_ID"
 
 
 def wait_for(check: Callable[[], Any], timeout: float = 15.0, interval: float = 0.05) -> Any:
@@ -87,6 +92,7 @@ class SandboxHandle:
         project: Default project fid (``MITHRIL_PROJECT``).
         root: State directory.
         process: The sandbox process.
+        sandbox_id: The ``FLOW_SANDBOX_ID`` its processes inherit.
     """
 
     url: str
@@ -94,6 +100,7 @@ class SandboxHandle:
     project: str
     root: Path
     process: subprocess.Popen[str]
+    sandbox_id: str = ""
 
     @property
     def env(self) -> dict[str, str]:
@@ -183,19 +190,31 @@ class SandboxHandle:
 
     def instance_processes(self) -> list[int]:
         """Returns live processes of this sandbox's instances (sshd, sessions, scripts)."""
-        found = set()
-        for pidns in (self.root / "instances").glob("*/pidns"):
-            pids = pids_in_namespace(pidns.read_text().strip())
-            # The kernel reuses the id of a namespace that is gone; the one now holding
-            # it is ours only if its PID 1 (sshd or the boot script) names our root.
-            init = namespace_init(pids)
-            if init is not None and cmdline_names(init, self.root):
-                found.update(pids)
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit() and int(entry.name) != self.process.pid:
-                if cmdline_names(int(entry.name), self.root):
-                    found.add(int(entry.name))
-        return sorted(found)
+        if not self.sandbox_id:
+            return []
+        marker = f"{SANDBOX_ID_VARIABLE}={self.sandbox_id}".encode()
+        ours = set(_pids_with_environment(marker)) - {self.process.pid}
+        here = pid_namespace(os.getpid())
+        namespaces = {pid_namespace(pid) for pid in ours} - {here, None}
+        ours.update(pid for pid in _live_pids() if pid_namespace(pid) in namespaces)
+        return sorted(ours - {self.process.pid})
+
+
+def _live_pids() -> list[int]:
+    return [int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit()]
+
+
+def _pids_with_environment(marker: bytes) -> list[int]:
+    """Returns the processes whose (initial) environment holds ``marker`` exactly."""
+    found = []
+    for pid in _live_pids():
+        try:
+            variables = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        except OSError:
+            continue  # Gone, or a kernel thread.
+        if marker in variables:
+            found.append(pid)
+    return found
 
 
 def start_sandbox(root: Path, *extra: str) -> SandboxHandle:
@@ -205,6 +224,7 @@ def start_sandbox(root: Path, *extra: str) -> SandboxHandle:
         RuntimeError: When it does not print its three lines or answer in time.
     """
     root.mkdir(parents=True, exist_ok=True)
+    sandbox_id = uuid.uuid4().hex
     stderr = open(root / "sandbox.stderr", "w")  # noqa: SIM115 - owned by the child
     with stderr:
         process = subprocess.Popen(
@@ -213,6 +233,7 @@ def start_sandbox(root: Path, *extra: str) -> SandboxHandle:
             stderr=stderr,
             text=True,
             stdin=subprocess.DEVNULL,
+            env={**os.environ, SANDBOX_ID_VARIABLE: sandbox_id},
         )
     try:
         values = _read_lines(process, 3)
@@ -222,6 +243,7 @@ def start_sandbox(root: Path, *extra: str) -> SandboxHandle:
             values["MITHRIL_PROJECT"],
             root,
             process,
+            sandbox_id,
         )
         _wait_ready(handle)
     except BaseException:
