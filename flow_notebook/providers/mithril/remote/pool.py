@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -127,6 +128,7 @@ class SSHConnectionPool:
     def _connect(self, endpoint: SSHEndpoint) -> paramiko.SSHClient:
         import paramiko
 
+        _quiet_paramiko()
         client = paramiko.SSHClient()
         client.set_missing_host_key_policy(_TrustOnFirstUse(self.host_keys, endpoint))
         try:
@@ -171,3 +173,15 @@ class _TrustOnFirstUse:
 def _is_alive(client: paramiko.SSHClient) -> bool:
     transport = client.get_transport()
     return transport is not None and transport.is_active()
+
+
+def _quiet_paramiko() -> None:
+    """Keeps paramiko's own log lines out of notebook cells unless logging is set up.
+
+    Without any handler, Python prints warnings of paramiko's transport threads (such
+    as "Socket exception: Connection reset by peer" when an ended task's instance
+    goes away) to stderr; the pool reconnects on its own, so they are noise there.
+    """
+    logger = logging.getLogger("paramiko")
+    if not logger.handlers:
+        logger.addHandler(logging.NullHandler())
