@@ -109,7 +109,9 @@ def map_ssh_exception(
     prefix = f"{action}{where} failed"
     if isinstance(exc, paramiko.BadHostKeyException):
         return HostKeyMismatchError(
-            f"{prefix}: the host key changed", suggestion="run %flow ssh-trust TASK to trust it"
+            f"{prefix}: the host key changed",
+            suggestion="if the instance was rebuilt on purpose, delete its entry in"
+            " FLOW_HOME/ssh/host_keys.json and retry; otherwise do not connect to it",
         )
     if isinstance(exc, paramiko.PasswordRequiredException):
         return RemoteOperationError(

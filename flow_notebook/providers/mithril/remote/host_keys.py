@@ -89,8 +89,8 @@ class HostKeyStore:
             if known is not None:
                 raise HostKeyMismatchError(
                     f"instance {instance_id} at {host_port} presented a different SSH host key",
-                    suggestion=f"if the instance was rebuilt, run %flow ssh-trust TASK or delete"
-                    f" the {instance_id} entry in {self.path}",
+                    suggestion=f"if the instance was rebuilt on purpose, delete the {instance_id}"
+                    f" entry in {self.path} and retry; otherwise do not connect to it",
                 )
             record.setdefault(instance_id, {})[host_port] = key
             self._write(record)
