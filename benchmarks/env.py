@@ -52,15 +52,15 @@ class Sizes:
 
 
 FULL = Sizes(
-    load_runs=15,
+    load_runs=20,
     submit_runs=5,
     bid_counts=(100, 1_000, 10_000),
-    list_runs=15,
+    list_runs=30,
     log_lines=300,
     log_interval=0.01,
     tree_bytes=50 * 1024 * 1024,
     tree_files=500,
-    resync_runs=7,
+    resync_runs=10,
     dashboard_tasks=1_000,
     dashboard_runs=10,
     cell_runs=8,

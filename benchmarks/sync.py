@@ -17,6 +17,7 @@ from benchmarks.env import BenchEnv, wait_until
 from benchmarks.stats import Result, summarize
 from flow_notebook.core.models import TaskConfig
 from flow_notebook.providers.mithril.domain import code_upload as cu
+from flow_notebook.providers.mithril.remote.multiplex import SSHMultiplexer
 
 BYTES_SHARE = 0.01
 SECONDS_TARGET = 0.5
@@ -45,12 +46,18 @@ def change_one(path: Path) -> None:
 def _strategy_run(
     env: BenchEnv, ops: Any, task_id: str, tree: Path, files: list[Path], name: str
 ) -> dict[str, Any]:
-    strategy_class = {"rsync": cu.RsyncStrategy, "sftp": cu.SftpStrategy}[name]
-    manifest = f"/var/log/flow/bench-{name}-manifest.json"
-    remote_root = f"/workspace/bench-{name}"
-    service = cu.CodeUploadService(
-        [strategy_class(ops, manifest_path=manifest)], ops, remote_root=remote_root
-    )
+    slug = name.replace(", ", "-").replace(" ", "-")
+    manifest = f"/var/log/flow/bench-{slug}-manifest.json"
+    remote_root = f"/workspace/bench-{slug}"
+    if name == "sftp":
+        strategy: Any = cu.SftpStrategy(ops, manifest_path=manifest)
+    else:
+        # As wired in the provider: one shared ssh connection; "rsync, new ssh" without.
+        multiplexer = SSHMultiplexer()
+        env.on_close(multiplexer.close)
+        options = multiplexer.options if name == "rsync" else None
+        strategy = cu.RsyncStrategy(ops, manifest_path=manifest, ssh_options=options)
+    service = cu.CodeUploadService([strategy], ops, remote_root=remote_root)
     first = service.sync(task_id, tree)
     resyncs, seconds = [], []
     for index in range(env.sizes.resync_runs):
@@ -67,12 +74,12 @@ def _strategy_run(
 
 
 def _provider_sync(env: BenchEnv, provider: Any, task_id: str, tree: Path, files: list[Path]):
-    provider.sync_code(task_id, tree, "/workspace/bench-provider")
+    provider.sync_code(task_id, tree)
     seconds = []
     for index in range(env.sizes.resync_runs):
         change_one(files[(index * 53) % len(files)])
         started = time.perf_counter()
-        provider.sync_code(task_id, tree, "/workspace/bench-provider")
+        provider.sync_code(task_id, tree)
         seconds.append(time.perf_counter() - started)
     return summarize(seconds)
 
@@ -89,7 +96,7 @@ def run(env: BenchEnv) -> list[Result]:
     )
     ops = provider.get_remote_operations()
     runs = {name: _strategy_run(env, ops, task.task_id, tree, files, name)
-            for name in ("rsync", "sftp")}  # fmt: skip
+            for name in ("rsync", "rsync, new ssh", "sftp")}  # fmt: skip
     provider_seconds = _provider_sync(env, provider, task.task_id, tree, files)
     provider.cancel_task(task.task_id)
     details = [
@@ -105,8 +112,9 @@ def run(env: BenchEnv) -> list[Result]:
         sent = max(stats.bytes_sent for stats in data["resyncs"])
         share = sent / first.bytes_sent
         seconds = data["seconds"]
-        verdicts.append(share <= BYTES_SHARE and seconds.p50 <= SECONDS_TARGET)
-        figures.append(f"{name} {share * 100:.2f}% / {seconds.p50 * 1000:.0f} ms")
+        if name != "rsync, new ssh":  # shown for comparison; not what the provider runs
+            verdicts.append(share <= BYTES_SHARE and seconds.p50 <= SECONDS_TARGET)
+        figures.append(f"{name}: {share * 100:.2f}% / {seconds.p50 * 1000:.0f} ms")
         details.append(
             f"| {name} | {first.bytes_sent / 1e6:.1f} MB in {first.seconds:.2f} s | "
             f"{sent:,} B | {share * 100:.3f}% | {seconds.show(1000, digits=0)} |"
@@ -115,8 +123,11 @@ def run(env: BenchEnv) -> list[Result]:
     sftp_p50 = runs["sftp"]["seconds"].p50
     details += [
         "",
-        f"- SFTP / rsync re-sync time: {sftp_p50 / rsync_p50:.2f}x",
-        f"- `provider.sync_code` re-sync (rsync, with the instance lookup): "
+        f"- SFTP / rsync re-sync time: {sftp_p50 / rsync_p50:.2f}x; rsync with a new ssh "
+        f"connection per run / shared: "
+        f"{runs['rsync, new ssh']['seconds'].p50 / rsync_p50:.2f}x",
+        f"- `provider.sync_code` re-sync (what `%flow sync` runs: rsync, shared ssh, "
+        f"instance lookup included): "
         f"{provider_seconds.show(1000, digits=0)}",
         "- rsync's bytes are its `Total bytes sent` (file list and checksums included); "
         "SFTP's are the file bodies sent.",
@@ -130,5 +141,9 @@ def run(env: BenchEnv) -> list[Result]:
             measured="; ".join(figures) + " (bytes share / p50 time)",
             met=all(verdicts),
             details=details,
+            note="Two fixes came from this benchmark: rsync uploads no longer rehash the "
+            "whole tree to write their manifest (only files whose size or mtime moved), and "
+            "the provider's rsync runs share one ssh connection (`SSHMultiplexer`, OpenSSH "
+            "ControlMaster), which saves the handshake of each run (`rsync, new ssh` row).",
         )
     ]
