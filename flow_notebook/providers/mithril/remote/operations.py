@@ -241,8 +241,10 @@ class MithrilRemoteOperations:
 def iter_tree(root: Path, *, follow_external_symlinks: bool = False) -> Iterator[str]:
     """Yields every regular file under ``root`` as a relative POSIX path, sorted.
 
-    Directory symlinks are not followed; file symlinks inside ``root`` are sent as
-    their content.
+    File symlinks inside ``root`` are sent as their content; directory symlinks
+    inside it are skipped (their files are sent once, under their real place).
+    Symlinks to files or directories outside ``root`` are refused, or followed when
+    ``follow_external_symlinks`` is true.
 
     Raises:
         ValidationError: A symlink leaves ``root`` and ``follow_external_symlinks``
@@ -250,16 +252,33 @@ def iter_tree(root: Path, *, follow_external_symlinks: bool = False) -> Iterator
     """
     real_root = root.resolve()
     found = []
-    for dirpath, _dirnames, filenames in os.walk(root):
+    visited = {real_root}
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        for name in list(dirnames):
+            path = Path(dirpath) / name
+            real = path.resolve()
+            inside = _inside(real, real_root)
+            if path.is_symlink() and (inside or real in visited):
+                dirnames.remove(name)  # a duplicate of files sent elsewhere, or a loop
+            elif path.is_symlink():
+                _check_external(path, root, follow_external_symlinks)
+            visited.add(real)
         for name in filenames:
             path = Path(dirpath) / name
-            if path.is_symlink() and not follow_external_symlinks:
-                target = path.resolve()
-                if target != real_root and real_root not in target.parents:
-                    raise ValidationError(
-                        f"symlink {path} points outside {root}",
-                        suggestion="remove it or allow external symlinks",
-                    )
+            if path.is_symlink() and not _inside(path.resolve(), real_root):
+                _check_external(path, root, follow_external_symlinks)
             if path.is_file():
                 found.append(path.relative_to(root).as_posix())
     yield from sorted(found)
+
+
+def _inside(real: Path, real_root: Path) -> bool:
+    return real == real_root or real_root in real.parents
+
+
+def _check_external(path: Path, root: Path, allowed: bool) -> None:
+    if not allowed:
+        raise ValidationError(
+            f"symlink {path} points outside {root}",
+            suggestion="remove it or allow external symlinks",
+        )
