@@ -29,7 +29,10 @@ def log_viewer_factory(session: FlowSession) -> Any:
     def open_viewer(task_id: str) -> Any:
         from flow_notebook.notebook.widgets.log_viewer import LogViewer
 
-        return LogViewer(session.provider, task_id, session.positions).start()
+        viewer = LogViewer(
+            session.provider, task_id, session.positions, redact=session.redactor(task_id)
+        )
+        return viewer.start()
 
     return open_viewer
 
@@ -80,7 +83,13 @@ def show_log_viewer(session: FlowSession, task_id: str, *, log_type: str = "stdo
     """
     from flow_notebook.notebook.widgets.log_viewer import LogViewer
 
-    viewer = LogViewer(session.provider, task_id, session.positions, log_type=log_type)
+    viewer = LogViewer(
+        session.provider,
+        task_id,
+        session.positions,
+        log_type=log_type,
+        redact=session.redactor(task_id),
+    )
     session.on_close(viewer.close)
     display(viewer)
     return viewer.start()

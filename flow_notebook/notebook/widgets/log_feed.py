@@ -34,6 +34,7 @@ class LogFeed:
             the provider's one-line message when it failed, else ``None``.
         record_interval: Least seconds between writes of the position file while
             lines arrive (it is always written when a stream ends or is stopped).
+        redact: Masks secrets in each line as it arrives.
     """
 
     def __init__(
@@ -45,8 +46,10 @@ class LogFeed:
         on_line: LineCallback | None = None,
         on_end: EndCallback | None = None,
         record_interval: float = 0.5,
+        redact: Callable[[str], str] = str,
     ) -> None:
         self.provider = provider
+        self._redact = redact
         self.task_id = task_id
         self._positions = positions
         self._on_line = on_line or (lambda log_type, line: None)
@@ -117,7 +120,8 @@ class LogFeed:
         last_record = time.monotonic()
         try:
             for raw in self._open(log_type):
-                line = raw.rstrip("\n")
+                # Masked on arrival, so no widget, search or snapshot ever holds a secret.
+                line = self._redact(raw.rstrip("\n"))
                 with self._lock:
                     self.lines[log_type].append(line)
                 self._on_line(log_type, line)

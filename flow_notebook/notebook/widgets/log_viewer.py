@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from flow_notebook.core.provider_interfaces import IProvider
@@ -27,6 +28,7 @@ class LogViewer:
         task_id: The task to show.
         positions: Where received line counts are recorded (resume after restart).
         log_type: The stream shown first.
+        redact: Masks secrets in each line before it is kept or shown.
     """
 
     def __init__(
@@ -36,6 +38,7 @@ class LogViewer:
         positions: LogPositions,
         *,
         log_type: str = "stdout",
+        redact: Callable[[str], str] = str,
     ) -> None:
         import ipywidgets as w
 
@@ -44,7 +47,12 @@ class LogViewer:
         self._lock = threading.RLock()
         self._appended = dict.fromkeys(LOG_TYPES, 0)
         self.feed = LogFeed(
-            provider, task_id, positions, on_line=self._on_line, on_end=self._on_end
+            provider,
+            task_id,
+            positions,
+            on_line=self._on_line,
+            on_end=self._on_end,
+            redact=redact,
         )
         self.output = w.Output(layout=w.Layout(max_height="320px", overflow="auto"))
         self.follow = w.ToggleButton(value=True, description="Following", icon="pause")
