@@ -1,0 +1,173 @@
+"""The API key and task secrets never show: a representative session, then a scan.
+
+The session runs the magics (``%flow config``, ``run --secret``, ``logs``, ``status``,
+``list``, ``dashboard``, errors), the setup form up to a save, the dashboard and log
+viewer widgets, on the local provider and on the sandbox (real instances). A task prints
+its secret, as careless code does. Then everything produced is scanned for the key and
+the secret: captured cell outputs, every widget's state, exception texts, reprs, every
+file under FLOW_HOME (except the 0600 config file that holds the key by design) and the
+sandbox's own log files.
+"""
+
+from __future__ import annotations
+
+import secrets
+import stat
+from pathlib import Path
+
+import pytest
+from IPython.core.error import UsageError
+from IPython.utils.capture import capture_output
+
+from flow_notebook.core.config import load_config
+from flow_notebook.core.errors import FlowError
+from flow_notebook.core.models import TaskConfig
+from flow_notebook.core.registry import get_provider
+from flow_notebook.providers.mithril.api import ApiClient
+from flow_notebook.sandbox.testing import wait_for
+
+SECRET = f"s3cr3t-{secrets.token_hex(8)}"
+
+
+class Session:
+    """Runs magics and keeps everything they produced, for the scan."""
+
+    def __init__(self, shell) -> None:
+        self.shell = shell
+        self.texts: list[str] = []
+
+    def magic(self, line: str) -> object:
+        with capture_output() as captured:
+            try:
+                value = self.shell.run_line_magic("flow", line)
+            except UsageError as exc:
+                value = None
+                self.texts.append(str(exc))
+        self.texts += [captured.stdout, captured.stderr, repr(value)]
+        self.texts += [str(out.data) for out in captured.outputs]
+        return value
+
+    def cell(self, line: str, body: str) -> None:
+        with capture_output() as captured:
+            self.shell.run_cell_magic("flow", line, body)
+        self.texts += [captured.stdout, captured.stderr]
+        self.texts += [str(out.data) for out in captured.outputs]
+
+
+def widget_states() -> list[str]:
+    import ipywidgets
+
+    instances = dict(ipywidgets.Widget._active_widgets)  # noqa: SLF001 - every live widget
+    return [repr(widget.get_state()) for widget in instances.values()]
+
+
+def scan(
+    texts: list[str], home: Path, extra_files: list[Path], key: str, printed_by: list[str]
+) -> list[str]:
+    """Returns where the key or the secret was found.
+
+    The raw output files of the task that printed its secret (paths naming one of
+    ``printed_by``: the task and its instances) are the one exception: they hold
+    what the task wrote, as written.
+    """
+    found = []
+    for index, text in enumerate(texts):
+        for name, value in (("api key", key), ("secret", SECRET)):
+            if value in text:
+                found.append(f"{name} in produced text #{index}: {text[:120]!r}")
+    for path in [*home.rglob("*"), *extra_files]:
+        if not path.is_file() or path == home / "config.yaml":
+            continue
+        if path.suffix == ".log" and any(part in str(path) for part in printed_by):
+            continue
+        data = path.read_bytes()
+        for name, value in (("api key", key), ("secret", SECRET)):
+            if value.encode() in data:
+                found.append(f"{name} in file {path}")
+    return found
+
+
+def run_session(session: Session, provider, key: str, home: Path) -> list[str]:
+    """Runs the session; returns the ids of the task that printed its secret and its
+    instances."""
+    from flow_notebook.notebook.widgets.dashboard import DashboardModel
+    from flow_notebook.notebook.widgets.dashboard_widget import WidgetDashboard
+    from flow_notebook.notebook.widgets.front import log_viewer_factory
+
+    session.magic("config")
+    session.magic(f"config api_key={key}")
+    session.magic("config")
+    printing = session.magic(
+        "run --name leaky --secret TOKEN --wait -- 'echo token=$TOKEN; echo done'"
+    )
+    session.cell(
+        "run --secret TOKEN --wait --no-upload", "import os\nprint(len(os.environ['TOKEN']))\n"
+    )
+    for line in (
+        f"logs {printing.task_id}", f"status {printing.task_id}", "list", "tasks",
+        "dashboard --text", "status no-such-task", "run --env TOKEN= --name 'bad name' -- x",
+        f"logs {printing.task_id} --follow",
+    ):  # fmt: skip
+        session.magic(line)
+    dashboard = WidgetDashboard(DashboardModel(lambda: provider), interval=3600)
+    dashboard.refresh()
+    flow_session = session.shell.magics_manager.registry["FlowMagics"].session
+    flow_session.positions.set(printing.task_id, 0)  # the viewer shows every line again
+    viewer = log_viewer_factory(flow_session)(printing.task_id)
+    wait_for(lambda: "stream ended" in viewer.status.value, 30)
+    assert "done" in repr(viewer.output.get_state())
+    config = TaskConfig(command="true", secrets={"TOKEN": SECRET}, env={"A": "1"})
+    session.texts += [repr(config), str(config), config.model_dump_json(), repr(provider)]
+    session.texts += [repr(load_config()), str(load_config().masked()), repr(printing)]
+    session.texts += widget_states()
+    viewer.close()
+    dashboard.close()
+    return [printing.task_id, *provider.get_task(printing.task_id).instances]
+
+
+@pytest.fixture
+def local_provider(isolated_flow_home, monkeypatch):
+    monkeypatch.setenv("TOKEN", SECRET)
+    provider = get_provider("local")
+    yield provider
+    for task in provider.list_tasks():
+        provider.cancel_task(task.task_id)
+    if hasattr(provider, "close"):
+        provider.close()
+
+
+def test_local_session_shows_neither_the_api_key_nor_the_secret(
+    local_provider, shell_magics, isolated_flow_home
+):
+    key = f"fkey_LOCAL{secrets.token_hex(12)}"
+    session = Session(shell_magics(local_provider))
+    printed_by = run_session(session, local_provider, key, isolated_flow_home)
+
+    assert any("token=****" in text or "token=*" in text for text in session.texts)
+    assert scan(session.texts, isolated_flow_home, [], key, printed_by) == []
+    assert stat.S_IMODE((isolated_flow_home / "config.yaml").stat().st_mode) == 0o600
+
+
+@pytest.mark.ssh
+def test_sandbox_session_shows_neither_the_api_key_nor_the_secret(
+    ssh_sandbox, providers, shell_magics, isolated_flow_home, monkeypatch
+):
+    monkeypatch.setenv("TOKEN", SECRET)
+    for name, value in ssh_sandbox.env.items():
+        monkeypatch.setenv(name, value)
+    provider = providers.provider(ssh_sandbox)
+    session = Session(shell_magics(provider))
+    printed_by = run_session(session, provider, ssh_sandbox.api_key, isolated_flow_home)
+    # A rejected key and an API error: their messages must not echo a key.
+    wrong = f"fkey_WRONG{secrets.token_hex(10)}"
+    with pytest.raises(FlowError) as rejected:
+        ApiClient(wrong, base_url=ssh_sandbox.url).get_me()
+    session.texts += [str(rejected.value), repr(rejected.value), repr(ApiClient(wrong))]
+    assert wrong not in " ".join(session.texts[-3:])
+
+    sandbox_logs = [
+        p for p in ssh_sandbox.root.rglob("*") if p.suffix in (".log", ".stderr") and p.is_file()
+    ]
+    assert any("token=****" in text or "token=*" in text for text in session.texts)
+    found = scan(session.texts, isolated_flow_home, sandbox_logs, ssh_sandbox.api_key, printed_by)
+    assert found == []
