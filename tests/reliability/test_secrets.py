@@ -23,6 +23,7 @@ from flow_notebook.core.config import load_config
 from flow_notebook.core.errors import FlowError
 from flow_notebook.core.models import TaskConfig
 from flow_notebook.core.registry import get_provider
+from flow_notebook.notebook.widgets.setup_form import SetupForm, SetupModel
 from flow_notebook.providers.mithril.api import ApiClient
 from flow_notebook.sandbox.testing import wait_for
 
@@ -158,6 +159,12 @@ def test_sandbox_session_shows_neither_the_api_key_nor_the_secret(
     provider = providers.provider(ssh_sandbox)
     session = Session(shell_magics(provider))
     printed_by = run_session(session, provider, ssh_sandbox.api_key, isolated_flow_home)
+    form = SetupForm(SetupModel(load_config()))
+    form.api_key.value = ssh_sandbox.api_key
+    form.check()
+    form.save()
+    assert "saved in" in form.status.value and form.api_key.value == ""
+    session.texts += widget_states()
     # A rejected key and an API error: their messages must not echo a key.
     wrong = f"fkey_WRONG{secrets.token_hex(10)}"
     with pytest.raises(FlowError) as rejected:
