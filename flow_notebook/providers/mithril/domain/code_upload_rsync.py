@@ -87,6 +87,9 @@ class RsyncStrategy:
                 f"--files-from={listing.name}",
                 "--delete-missing-args",
                 "--partial-dir=.rsync-partial",
+                # Compare mtimes to the nanosecond: with whole seconds, a same-size edit
+                # made within a second of the last sync was skipped as unchanged.
+                "--modify-window=-1",
                 "--stats",
                 "--out-format=%i %n",
                 "-e",
