@@ -29,7 +29,7 @@ def test_runner_executes_the_quickstart_and_says_how_to_open_it(tmp_path):
     done = _run(QUICKSTART, tmp_path)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     out = done.stdout
-    assert "In [2]: # NBVAL_CHECK_OUTPUT" in out
+    assert "In [2]: %flow help\nusage: %flow COMMAND" in out
     assert "step 0\nstep 1\nstep 2\n" in out
     assert "failed (exit 3)" in out
     assert "already ended (cancelled)" in out
