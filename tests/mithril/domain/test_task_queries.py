@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import pytest
 
 from flow_notebook.core.errors import RemoteOperationError
@@ -76,6 +78,47 @@ def test_exit_code_completes_the_task_archives_logs_and_terminates_the_bid(
     again = queries.get(bid["fid"])  # terminated now: the recorded code still tells
     assert (again.status, again.exit_code) == (TaskStatus.COMPLETED, 0)
     assert remote.commands == []
+
+
+def test_finished_task_keeps_its_runtime_after_the_bid_is_terminated(fake, queries, remote):
+    bid = fake.add_bid()
+    remote.exit_codes[bid["instances"][0]] = "0\n"
+    first = queries.get(bid["fid"])
+    assert first.runtime_seconds() is not None
+    again = queries.get(bid["fid"])  # a terminated bid lists no instances
+    listed = next(t for t in queries.list() if t.task_id == bid["fid"])
+    for task in (again, listed):
+        assert (task.started_at, task.completed_at) == (first.started_at, first.completed_at)
+        assert task.runtime_seconds() == first.runtime_seconds()
+
+
+def test_finished_task_whose_bid_could_not_be_terminated_stops_its_clock(fake, remote):
+    client = fake.client()
+    ended = datetime(2024, 1, 1, 0, 5, tzinfo=timezone.utc)
+    queries = TaskQueries(
+        BidService(client, "proj_test"),
+        InstanceService(client, "proj_test"),
+        TaskService(),
+        TaskRecords(MemoryRecordStore()),
+        ExitCodeReader(remote),
+        auto_terminate=False,
+        clock=lambda: ended,
+    )
+    bid = fake.add_bid()
+    remote.exit_codes[bid["instances"][0]] = "3"
+    task = queries.get(bid["fid"])
+    assert (task.status, task.completed_at) == (TaskStatus.FAILED, ended)
+    assert task.runtime_seconds() == 300.0  # instances were created at 00:00
+
+
+def test_cancelled_task_seen_running_before_keeps_its_start(fake, queries):
+    bid = fake.add_bid()
+    started = queries.list()[0].started_at
+    fake.bids[bid["fid"]]["status"] = "Terminated"
+    fake.bids[bid["fid"]]["deactivated_at"] = "2024-01-01T00:01:00+00:00"
+    task = queries.get(bid["fid"])
+    assert (task.status, task.started_at) == (TaskStatus.CANCELLED, started)
+    assert task.runtime_seconds() == 60.0
 
 
 def test_multi_instance_task_ends_only_when_every_instance_has_a_code(fake, queries, remote):

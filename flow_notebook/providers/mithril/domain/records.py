@@ -1,14 +1,17 @@
-"""What this machine remembers about its Mithril tasks: command line and exit code.
+"""What this machine remembers about its Mithril tasks: command line, exit code, times.
 
 The API knows bids, not commands or exit codes. The command is kept to show it;
 the exit code is kept because the provider terminates a bid once its command has
-ended, after which the instances (and the exit code file on them) are gone. The
+ended, after which the instances (and the exit code file on them) are gone. For
+the same reason the start (the first instance's creation) and end times are kept:
+a terminated bid lists no instances, so its runtime could no longer be told. The
 record lives under ``FLOW_HOME`` so every kernel of the user sees it.
 """
 
 from __future__ import annotations
 
 import threading
+from datetime import datetime
 from typing import Any, Protocol
 
 
@@ -72,6 +75,17 @@ class TaskRecords:
         """Returns the recorded exit code, if any."""
         value = self.get(task_id).get("exit_code")
         return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def recorded_time(record: dict[str, Any], field: str) -> datetime | None:
+    """Returns a time kept in a task's record (``started_at``, ``ended_at``), if any."""
+    value = record.get(field)
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
 
 
 def _key(task_id: str) -> str:

@@ -12,15 +12,16 @@ from __future__ import annotations
 import logging
 import shlex
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 from flow_notebook.core.errors import FlowError
-from flow_notebook.core.models import Instance, Task, TaskStatus
+from flow_notebook.core.models import Instance, Task, TaskStatus, utcnow
 from flow_notebook.providers.mithril.api.dto import BidModel, BidStatus, InstanceModel
 from flow_notebook.providers.mithril.domain.bids import BidService
 from flow_notebook.providers.mithril.domain.instances import InstanceService, in_bid_order
 from flow_notebook.providers.mithril.domain.provisioning import IInstanceRemote
-from flow_notebook.providers.mithril.domain.records import TaskRecords
+from flow_notebook.providers.mithril.domain.records import TaskRecords, recorded_time
 from flow_notebook.providers.mithril.domain.tasks import TaskService
 from flow_notebook.providers.mithril.remote.endpoint import SSHEndpoint
 from flow_notebook.providers.mithril.runtime.layout import RuntimeLayout
@@ -88,6 +89,7 @@ class TaskQueries:
             terminated (e.g. to archive its logs); failures are logged only.
         extra_metadata: Returns more metadata of a task (e.g. upload progress).
         auto_terminate: Terminate a bid once its command has ended.
+        clock: Current time, recorded as the end of a task whose exit code is read.
     """
 
     def __init__(
@@ -101,6 +103,7 @@ class TaskQueries:
         before_terminate: Callable[[str], None] = lambda task_id: None,
         extra_metadata: Callable[[str], dict[str, Any]] = lambda task_id: {},
         auto_terminate: bool = True,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._bids = bids
         self._instances = instances
@@ -110,6 +113,7 @@ class TaskQueries:
         self._before_terminate = before_terminate
         self._extra = extra_metadata
         self._auto_terminate = auto_terminate
+        self._clock = clock
 
     def get(self, task_id: str, *, read_exit_code: bool = True) -> Task:
         """Returns the task, reading its exit code over SSH when it may have ended.
@@ -123,7 +127,8 @@ class TaskQueries:
         if exit_code is None and read_exit_code and _all_running(bid, ordered):
             exit_code = self._exit_codes.read(ordered)
             if exit_code is not None:
-                self._records.update(bid.fid, exit_code=exit_code)
+                ended_at = self._clock().isoformat()
+                self._records.update(bid.fid, exit_code=exit_code, ended_at=ended_at)
         message = None
         if exit_code is not None and bid.status != "Terminated" and self._auto_terminate:
             bid, message = self._terminate_finished(bid)
@@ -196,6 +201,7 @@ class TaskQueries:
         record = self._records.get(bid.fid)
         command = record.get("command") if isinstance(record.get("command"), str) else None
         task = self._tasks.build_task(bid, instances, exit_code=exit_code, command=command)
+        self._keep_times(task, record)
         if isinstance(record.get("name"), str):
             # The bid's name carries a random suffix; show the name the user gave.
             task.name = record["name"]
@@ -206,6 +212,15 @@ class TaskQueries:
         if message:
             task.message = message
         return task
+
+    def _keep_times(self, task: Task, record: dict[str, Any]) -> None:
+        # A terminated bid lists no instances, so its start is known only if kept.
+        if task.started_at is not None and "started_at" not in record:
+            self._records.update(task.task_id, started_at=task.started_at.isoformat())
+        if task.is_terminal and task.started_at is None:
+            task.started_at = recorded_time(record, "started_at")
+        if task.is_terminal and task.completed_at is None:
+            task.completed_at = recorded_time(record, "ended_at")
 
 
 def _all_running(bid: BidModel, instances: Sequence[InstanceModel]) -> bool:
