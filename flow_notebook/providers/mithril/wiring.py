@@ -26,6 +26,7 @@ from flow_notebook.providers.mithril.domain.account import AccountService, resol
 from flow_notebook.providers.mithril.domain.bids import BidService
 from flow_notebook.providers.mithril.domain.caches import DiskTtlCache, TtlCache
 from flow_notebook.providers.mithril.domain.code_sync import CodeSync
+from flow_notebook.providers.mithril.domain.finish_watch import FinishWatcher
 from flow_notebook.providers.mithril.domain.instance_types import InstanceTypeCatalog
 from flow_notebook.providers.mithril.domain.instances import InstanceService
 from flow_notebook.providers.mithril.domain.log_archive import LogArchive, TaskLogs
@@ -231,11 +232,22 @@ class Wiring:
             self.instances,
             self.task_service,
             self.records,
-            ExitCodeReader(self.instance_ops, self.layout),
+            self.exit_codes,
             # Late-bound: the archive needs remote operations, which need these views.
             before_terminate=lambda task_id: self.log_archive.save(task_id),
             extra_metadata=self._upload_metadata,
+            watch_running=lambda running: self.finish_watcher.check(running),
         )
+
+    @_provided
+    def exit_codes(self) -> ExitCodeReader:
+        """Reads the exit code files of instances over SSH."""
+        return ExitCodeReader(self.instance_ops, self.layout)
+
+    @_provided
+    def finish_watcher(self) -> FinishWatcher:
+        """Finds, in the background, listed tasks whose command has ended."""
+        return FinishWatcher(self.exit_codes.read, self.task_queries.finish)
 
     @_provided
     def submission(self) -> SubmissionService:
@@ -366,7 +378,8 @@ class Wiring:
     def close(self) -> None:
         """Stops workers and closes connections of what was built. Safe to call twice."""
         built = dict(self._built)
-        for name in ("tunnels", "provisioner", "ssh_multiplexer", "pool", "api"):
+        names = ("tunnels", "provisioner", "finish_watcher", "ssh_multiplexer", "pool", "api")
+        for name in names:
             target = built.get(name)
             closer = getattr(target, "close_all", None) or getattr(target, "close", None)
             if closer is not None:

@@ -156,6 +156,52 @@ def test_list_costs_the_same_requests_for_few_or_many_tasks_and_never_uses_ssh(
     assert remote.commands == []
 
 
+def test_list_hands_its_running_tasks_to_the_watcher_without_reading_anything(fake, remote):
+    client = fake.client()
+    watched: list[list[tuple[str, list[str]]]] = []
+    queries = TaskQueries(
+        BidService(client, "proj_test"),
+        InstanceService(client, "proj_test"),
+        TaskService(),
+        TaskRecords(MemoryRecordStore()),
+        ExitCodeReader(remote),
+        watch_running=lambda running: watched.append(
+            [(fid, [i.fid for i in instances]) for fid, instances in running]
+        ),
+    )
+    running = fake.add_bid(instances=2)
+    fake.add_bid(instance_status="STATUS_STARTING")
+    fake.add_bid(status="Open")
+    queries.list()
+    assert watched == [[(running["fid"], running["instances"])]]
+    assert remote.commands == []
+
+
+def test_finish_records_the_code_and_terminates_so_the_next_list_shows_it_ended(
+    fake, queries, remote, archived
+):
+    bid = fake.add_bid()
+    assert queries.list()[0].status is TaskStatus.RUNNING  # what the watcher is fed from
+    queries.finish(bid["fid"], 0)
+    assert archived == [bid["fid"]]
+    assert fake.bids[bid["fid"]]["status"] == "Terminated"
+    fake.reset_counts()
+    (task,) = queries.list()
+    assert (task.status, task.exit_code) == (TaskStatus.COMPLETED, 0)
+    assert task.runtime_seconds() is not None
+    assert len(fake.requests) == 1  # no live bid left: one page of bids, no instances
+    assert remote.commands == []
+
+
+def test_finish_of_a_task_already_terminated_keeps_the_first_code(fake, queries):
+    bid = fake.add_bid()
+    queries.finish(bid["fid"], 0)
+    fake.reset_counts()
+    queries.finish(bid["fid"], 9)
+    assert queries.get(bid["fid"]).exit_code == 0
+    assert [r.method for r in fake.requests].count("DELETE") == 0
+
+
 def test_list_filters_by_status(fake, queries):
     fake.add_bid(status="Open")
     fake.add_bid(status="Allocated")

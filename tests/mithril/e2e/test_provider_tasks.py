@@ -5,7 +5,8 @@ from __future__ import annotations
 import base64
 import os
 
-from flow_notebook.core.models import TaskConfig, TaskStatus
+from flow_notebook.core.models import Task, TaskConfig, TaskStatus
+from flow_notebook.sandbox.testing import wait_for
 
 
 def test_task_streams_its_logs_over_ssh_and_ends_with_its_exit_code(
@@ -53,6 +54,20 @@ def test_each_instance_of_a_two_instance_task_sees_its_rank(provider, mithril_sa
     assert provider.get_task_logs(task.task_id) == "rank=0 of 2 main=127.0.0.1"
     second = mithril_sandbox.root / "instances" / task.instances[1] / "var_log_flow"
     assert (second / "stdout.log").read_text() == "rank=1 of 2 main=127.0.0.1\n"
+
+
+def test_listing_alone_notices_a_finished_task_and_terminates_its_bid(provider, mithril_sandbox):
+    task = provider.submit_task("", TaskConfig(name="e2e-listed", command="exit 0"))
+
+    def listed_as_ended() -> Task | None:
+        found = next(t for t in provider.list_tasks() if t.task_id == task.task_id)
+        return found if found.is_terminal else None
+
+    # Only listings, as the dashboard and %flow list do: no get_task, no follow.
+    ended = wait_for(listed_as_ended, timeout=40.0, interval=0.3)
+    assert (ended.status, ended.exit_code) == (TaskStatus.COMPLETED, 0)
+    assert ended.runtime_seconds() is not None
+    assert mithril_sandbox.bid_status(task.task_id) == "Terminated"
 
 
 def test_list_tasks_costs_two_requests_for_few_or_many_tasks(provider, mithril_sandbox):

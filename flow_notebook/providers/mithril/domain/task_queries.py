@@ -4,7 +4,10 @@ A task is its bid plus the bid's instances. ``get`` also reads the exit code ove
 SSH once the bid is allocated and every instance runs; when the command has ended,
 the exit code is recorded and the bid is terminated, so the user stops paying for
 idle GPUs (the logs are archived locally first). ``list`` never opens SSH: it
-pages bids and looks up the instances of every live bid in one batched request.
+pages bids and looks up the instances of every live bid in one batched request,
+then hands the running tasks to ``watch_running`` (a ``FinishWatcher``), which reads
+their exit codes in the background and calls ``finish`` for those that ended; the
+next listing shows them finished.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from flow_notebook.core.errors import FlowError
 from flow_notebook.core.models import Instance, Task, TaskStatus, utcnow
 from flow_notebook.providers.mithril.api.dto import BidModel, BidStatus, InstanceModel
 from flow_notebook.providers.mithril.domain.bids import BidService
+from flow_notebook.providers.mithril.domain.finish_watch import RunningTask
 from flow_notebook.providers.mithril.domain.instances import InstanceService, in_bid_order
 from flow_notebook.providers.mithril.domain.provisioning import IInstanceRemote
 from flow_notebook.providers.mithril.domain.records import TaskRecords, recorded_time
@@ -89,6 +93,8 @@ class TaskQueries:
             terminated (e.g. to archive its logs); failures are logged only.
         extra_metadata: Returns more metadata of a task (e.g. upload progress).
         auto_terminate: Terminate a bid once its command has ended.
+        watch_running: Given the running tasks of each listing (bid id and
+            instances), to check in the background whether they ended; must not block.
         clock: Current time, recorded as the end of a task whose exit code is read.
     """
 
@@ -104,6 +110,7 @@ class TaskQueries:
         extra_metadata: Callable[[str], dict[str, Any]] = lambda task_id: {},
         auto_terminate: bool = True,
         clock: Callable[[], datetime] = utcnow,
+        watch_running: Callable[[Sequence[RunningTask]], None] = lambda running: None,
     ) -> None:
         self._bids = bids
         self._instances = instances
@@ -114,6 +121,7 @@ class TaskQueries:
         self._extra = extra_metadata
         self._auto_terminate = auto_terminate
         self._clock = clock
+        self._watch_running = watch_running
 
     def get(self, task_id: str, *, read_exit_code: bool = True) -> Task:
         """Returns the task, reading its exit code over SSH when it may have ended.
@@ -127,12 +135,24 @@ class TaskQueries:
         if exit_code is None and read_exit_code and _all_running(bid, ordered):
             exit_code = self._exit_codes.read(ordered)
             if exit_code is not None:
-                ended_at = self._clock().isoformat()
-                self._records.update(bid.fid, exit_code=exit_code, ended_at=ended_at)
+                self._record_exit(bid.fid, exit_code)
         message = None
         if exit_code is not None and bid.status != "Terminated" and self._auto_terminate:
             bid, message = self._terminate_finished(bid)
         return self._build(bid, ordered, exit_code, message)
+
+    def finish(self, task_id: str, exit_code: int) -> None:
+        """Records that the task's command ended and terminates its bid (see ``get``).
+
+        Raises:
+            TaskNotFoundError: Unknown task id.
+        """
+        if self._records.exit_code(task_id) is None:
+            self._record_exit(task_id, exit_code)
+        if self._auto_terminate:
+            bid = self._bids.get(task_id)
+            if bid.status != "Terminated":
+                self._terminate_finished(bid)
 
     def status(self, task_id: str) -> TaskStatus:
         """Returns the task's status (see ``get``)."""
@@ -142,21 +162,23 @@ class TaskQueries:
         """Returns up to ``limit`` tasks, newest first, without any SSH.
 
         Requests: the bid pages for ``limit`` plus one batched instance lookup per
-        100 live bids, whatever the number of tasks.
+        100 live bids, whatever the number of tasks. Exit codes are the recorded
+        ones; the running tasks go to ``watch_running``.
         """
         if limit <= 0:
             return []
         bids = self._bids.list(limit, _BID_FILTER.get(status) if status else None)
         live = [bid.fid for bid in bids if bid.status != "Terminated"]
         by_bid = self._instances.for_bids(live) if live else {}
-        tasks = [
-            self._build(
-                bid,
-                in_bid_order(bid.instances, by_bid.get(bid.fid, [])),
-                self._records.exit_code(bid.fid),
-            )
-            for bid in bids
-        ]
+        tasks, running = [], []
+        for bid in bids:
+            ordered = in_bid_order(bid.instances, by_bid.get(bid.fid, []))
+            task = self._build(bid, ordered, self._records.exit_code(bid.fid))
+            if task.status is TaskStatus.RUNNING and _all_running(bid, ordered):
+                running.append((bid.fid, ordered))
+            tasks.append(task)
+        if running:
+            self._watch_running(running)
         return [task for task in tasks if status is None or task.status is status]
 
     def list_active(self, limit: int = 100) -> list[Task]:
@@ -212,6 +234,9 @@ class TaskQueries:
         if message:
             task.message = message
         return task
+
+    def _record_exit(self, task_id: str, exit_code: int) -> None:
+        self._records.update(task_id, exit_code=exit_code, ended_at=self._clock().isoformat())
 
     def _keep_times(self, task: Task, record: dict[str, Any]) -> None:
         # A terminated bid lists no instances, so its start is known only if kept.
