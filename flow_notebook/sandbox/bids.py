@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from flow_notebook.providers.mithril.api.dto import CreateBidRequest, UpdateBidRequest
-from flow_notebook.sandbox.catalog import REGIONS, find_instance_type, parse_price
+from flow_notebook.sandbox.catalog import REGIONS, find_instance_type, format_price, parse_price
 from flow_notebook.sandbox.errors import InvalidField, NotFound, QuotaExceeded
 from flow_notebook.sandbox.market import ACTIVE, Market
 from flow_notebook.sandbox.paging import BadCursor, page
@@ -72,6 +72,7 @@ class BidService:
                 launch_specification=spec,
                 seq=self._store.next_seq(),
             )
+            bid.record("Placed", limit_price=format_price(cents), user_id=user.fid)
             self._store.bids[bid.fid] = bid
             self._market.tick()
             return bid
@@ -121,6 +122,8 @@ class BidService:
     def update(self, user: User, fid: str, request: UpdateBidRequest) -> Bid:
         """Re-prices, pauses/resumes, or changes the volumes or memory of a bid.
 
+        Each change is recorded in the bid's history.
+
         Raises:
             NotFound: Unknown bid.
             InvalidField: Malformed price or unknown volume.
@@ -128,17 +131,21 @@ class BidService:
         with self._store.lock:
             bid = self.get(user, fid)
             if request.limit_price is not None:
-                bid.limit_cents = _price(request.limit_price, ("body", "limit_price"))
+                cents = _price(request.limit_price, ("body", "limit_price"))
+                if cents != bid.limit_cents:
+                    bid.limit_cents = cents
+                    bid.record(
+                        "Limit Price Changed", limit_price=format_price(cents), user_id=user.fid
+                    )
             if request.volumes is not None:
-                spec = dict(bid.launch_specification, volumes=list(request.volumes))
-                self._check_references(self._store.projects[bid.project], spec)
-                bid.launch_specification = spec
-            if request.memory_gb is not None:
+                self._change_volumes(user, bid, list(request.volumes))
+            if request.memory_gb is not None and request.memory_gb != bid.memory_gb:
                 bid.memory_gb = request.memory_gb
+                bid.record("Memory Adjusted", memory_gb=request.memory_gb, user_id=user.fid)
             if request.paused is True:
-                self._market.pause(bid)
+                self._market.pause(bid, by=user.fid)
             elif request.paused is False:
-                self._market.resume(bid)
+                self._market.resume(bid, by=user.fid)
             self._market.tick()
             return bid
 
@@ -148,7 +155,18 @@ class BidService:
         Raises:
             NotFound: Unknown bid.
         """
-        self._market.terminate(self.get(user, fid))
+        self._market.terminate(self.get(user, fid), by=user.fid)
+
+    def instance(self, user: User, fid: str) -> Instance:
+        """Returns instance ``fid`` if it belongs to one of the user's projects.
+
+        Raises:
+            NotFound: Otherwise.
+        """
+        instance = self._store.instances.get(fid)
+        if instance is None or instance.project not in user.projects:
+            raise NotFound(f"Instance {fid} not found")
+        return instance
 
     def instances(self, user: User, query: dict[str, Any]) -> tuple[list[Instance], str | None]:
         """Returns one page of a project's instances matching ``query``.
@@ -201,6 +219,9 @@ class BidService:
                     status=status,
                     deactivated_at=created if status == "Terminated" else None,
                 )
+                bid.record("Placed", at=created, limit_price=format_price(1), user_id=user.fid)
+                if status != "Open":
+                    bid.record(status, at=created)
                 inst_status = {"Terminated": "STATUS_TERMINATED", "Paused": "STATUS_PAUSED"}
                 instance = Instance(
                     fid=new_fid("inst"),
@@ -213,12 +234,23 @@ class BidService:
                     bid=bid.fid,
                     seq=self._store.next_seq(),
                     status=inst_status.get(status, "STATUS_NEW"),
+                    end_time=created if status == "Terminated" else None,
                 )
                 if status != "Open":
                     bid.instances.append(instance.fid)
                     self._store.instances[instance.fid] = instance
                 self._store.bids[bid.fid] = bid
         return count
+
+    def _change_volumes(self, user: User, bid: Bid, volumes: list[str]) -> None:
+        old = list(bid.launch_specification.get("volumes", []))
+        spec = dict(bid.launch_specification, volumes=volumes)
+        self._check_references(self._store.projects[bid.project], spec)
+        bid.launch_specification = spec
+        for fid in [v for v in volumes if v not in old]:
+            bid.record("Volumes Attached", attached=fid, user_id=user.fid)
+        for fid in [v for v in old if v not in volumes]:
+            bid.record("Volumes Removed", removed=fid, user_id=user.fid)
 
     def _check_references(self, project: Project, spec: dict[str, Any]) -> None:
         for key_fid in spec.get("ssh_keys", []):

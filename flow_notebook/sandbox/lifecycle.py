@@ -15,7 +15,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from flow_notebook.sandbox.instances import Launcher, LaunchError, LaunchSpec
-from flow_notebook.sandbox.state import Store
+from flow_notebook.sandbox.state import Store, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,8 @@ class InstanceRunner:
         instance.status = status
         if status in ("STATUS_TERMINATED", "STATUS_PAUSED", "STATUS_PREEMPTED"):
             instance.ssh_destination = None
+        if status in ("STATUS_TERMINATED", "STATUS_PREEMPTED"):
+            instance.end_time = utcnow()
         if status != "STATUS_PREEMPTING":
             self._pool.submit(self._stop, fid, generation)
 

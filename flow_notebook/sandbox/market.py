@@ -5,7 +5,8 @@ limit price is at least the spot price; otherwise it stays ``Open``. A price abo
 an allocated bid's limit (or capacity below what is allocated) preempts it: the
 bid is ``Preempting`` for ``preempt_delay`` seconds, then ``Terminated``. Paused
 bids hold no capacity. ``tick()`` applies these rules; callers run it after every
-change and a background ticker runs it periodically.
+change and a background ticker runs it periodically. Every change of a bid's status
+is recorded in its history (``by`` is the user who asked, if one did).
 """
 
 from __future__ import annotations
@@ -115,30 +116,33 @@ class Market:
         with self._store.lock:
             if bid.status == "Allocated":
                 bid.status = "Preempting"
+                bid.record("Preempted")
                 bid.preempt_at = self._clock() + self._delay
                 for fid in bid.instances:
                     self._runner.halt(fid, "STATUS_PREEMPTING")
 
-    def terminate(self, bid: Bid) -> None:
+    def terminate(self, bid: Bid, by: str | None = None) -> None:
         """Ends ``bid`` and every instance of it; does nothing if it already ended."""
         with self._store.lock:
-            self._end(bid)
+            self._end(bid, by)
             self.tick()
 
-    def pause(self, bid: Bid) -> None:
+    def pause(self, bid: Bid, by: str | None = None) -> None:
         """Pauses ``bid``: its instances stop and its capacity frees."""
         with self._store.lock:
             if bid.status in ("Open", "Allocated"):
                 bid.status = "Paused"
+                bid.record("Paused", user_id=by)
                 for fid in bid.instances:
                     self._runner.halt(fid, "STATUS_PAUSED")
                 self.tick()
 
-    def resume(self, bid: Bid) -> None:
+    def resume(self, bid: Bid, by: str | None = None) -> None:
         """Resumes a paused ``bid``: it is ``Open`` again and allocates when it can."""
         with self._store.lock:
             if bid.status == "Paused":
                 bid.status = "Open"
+                bid.record("Resumed", user_id=by)
                 self.tick()
 
     def tick(self) -> None:
@@ -171,10 +175,11 @@ class Market:
         while not self._stop.wait(TICK_SECONDS):
             self.tick()
 
-    def _end(self, bid: Bid) -> None:
+    def _end(self, bid: Bid, by: str | None = None) -> None:
         if bid.status == "Terminated":
             return
         bid.status = "Terminated"
+        bid.record("Terminated", user_id=by)
         bid.deactivated_at = utcnow()
         bid.preempt_at = None
         for fid in bid.instances:
@@ -202,6 +207,7 @@ class Market:
 
     def _allocate_bid(self, bid: Bid) -> None:
         bid.status = "Allocated"
+        bid.record("Allocated")
         if not bid.instances:
             for index in range(bid.instance_quantity):
                 self._add_instance(bid, index)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from flow_notebook.sandbox.bids import BidService
 from flow_notebook.sandbox.catalog import INSTANCE_TYPES
+from flow_notebook.sandbox.errors import NotFound
 from flow_notebook.sandbox.faults import FaultInjector
 from flow_notebook.sandbox.instances import Launcher, LaunchSpec
 from flow_notebook.sandbox.lifecycle import InstanceRunner
@@ -79,13 +80,52 @@ class Sandbox:
         """Returns the user of ``api_key``, or ``None``."""
         return self.store.user_by_key(api_key)
 
-    def add_user(self, email: str, project_name: str = "sandbox") -> Account:
-        """Adds a user with one project of its own; returns its credentials."""
-        project = self._add_project(project_name, DEFAULT_INSTANCE_QUOTA, DEFAULT_STORAGE_QUOTA_GB)
-        user = User(new_fid("user"), email, f"fkey_{secrets.token_hex(20)}", [project.fid])
+    def add_user(
+        self,
+        email: str,
+        project_name: str = "sandbox",
+        *,
+        role: str = "admin",
+        projects: list[str] | None = None,
+    ) -> Account:
+        """Adds a user of the sandbox's one organization; returns its credentials.
+
+        Args:
+            email: The user's email; its local part is the user name.
+            project_name: Name of the project made for the user when ``projects`` is empty.
+            role: ``"admin"`` (sees every user as a teammate) or ``"member"``.
+            projects: Fids of existing projects the user joins instead.
+
+        Raises:
+            NotFound: When a project of ``projects`` does not exist.
+        """
         with self.store.lock:
+            for fid in projects or []:
+                if fid not in self.store.projects:
+                    raise NotFound(f"Project {fid} not found")
+            if not projects:
+                quota, storage = DEFAULT_INSTANCE_QUOTA, DEFAULT_STORAGE_QUOTA_GB
+                projects = [self._add_project(project_name, quota, storage).fid]
+            key = f"fkey_{secrets.token_hex(20)}"
+            user = User(new_fid("user"), email, key, list(projects), role)
             self.store.users[user.fid] = user
-        return Account(user.api_key, project.fid, user.fid)
+        return Account(user.api_key, projects[0], user.fid)
+
+    def teammates(self, user: User) -> list[tuple[User, list[str]]]:
+        """Returns the users ``user`` may see, each with the project fids it may see.
+
+        An admin sees every user and all their projects; a member sees the users who
+        share a project with it (itself included), and only the shared projects.
+        """
+        with self.store.lock:
+            if user.role == "admin":
+                return [(u, list(u.projects)) for u in self.store.users.values()]
+            found = []
+            for other in self.store.users.values():
+                shared = [p for p in other.projects if p in user.projects]
+                if shared:
+                    found.append((other, shared))
+            return found
 
     def _create_accounts(self) -> Account:
         account = self.add_user("dev@sandbox.invalid")

@@ -34,6 +34,7 @@ class User:
     email: str
     api_key: str = field(repr=False)  # a secret: never in a repr or log line
     projects: list[str] = field(default_factory=list)
+    role: str = "admin"
 
 
 @dataclass
@@ -91,6 +92,20 @@ class Instance:
     status: str = "STATUS_NEW"
     ssh_destination: str | None = None
     private_ip: str | None = None
+    end_time: datetime | None = None
+
+
+@dataclass
+class BidEvent:
+    """One entry of a bid's history (``BidHistoryEventModel``)."""
+
+    timestamp: datetime
+    event_type: str
+    limit_price: str | None = None
+    user_id: str | None = None
+    memory_gb: int | None = None
+    attached: str | None = None
+    removed: str | None = None
 
 
 @dataclass
@@ -113,6 +128,11 @@ class Bid:
     instances: list[str] = field(default_factory=list)
     preempt_at: float | None = None
     memory_gb: int | None = None
+    history: list[BidEvent] = field(default_factory=list)
+
+    def record(self, event_type: str, at: datetime | None = None, **fields: Any) -> None:
+        """Appends a ``BidEvent`` stamped ``at`` (default now); ``fields`` are its others."""
+        self.history.append(BidEvent(at or utcnow(), event_type, **fields))
 
 
 class Store:

@@ -163,6 +163,13 @@ class SandboxHandle:
         body = {"count": count, "status": status, "project": project}
         return self.control("POST", "/seed", json=body)["created"]
 
+    def add_user(
+        self, email: str, role: str = "member", projects: list[str] | None = None
+    ) -> dict[str, str]:
+        """Adds a user; returns its ``user`` fid, ``api_key`` and first ``project``."""
+        body = {"email": email, "role": role, "projects": projects or []}
+        return self.control("POST", "/users", json=body)
+
     def place_bid(self, **kwargs: Any) -> dict[str, Any]:
         """Places a bid (``bid_body`` arguments) in the default project; returns its body."""
         response = self.api("POST", "/v2/spot/bids", json=bid_body(self.project, **kwargs))

@@ -88,7 +88,52 @@ def me_body(user: User) -> dict[str, Any]:
         "email": user.email,
         "user_name": user.email.split("@", 1)[0],
         "organization_id": "org_sandbox",
-        "organization_role": "admin",
+        "organization_role": user.role,
+    }
+
+
+def teammate_body(user: User, project_ids: list[str]) -> dict[str, Any]:
+    """Returns the ``TeammateResponse`` body of ``user`` with the projects the caller may see."""
+    return {
+        "id": user.fid.removeprefix("user_"),
+        "fid": user.fid,
+        "user_name": user.email.split("@", 1)[0],
+        "email": user.email,
+        "organization_role": user.role,
+        "project_ids": project_ids,
+        "deactivated_at": None,
+    }
+
+
+def bid_history_body(bid: Bid) -> dict[str, Any]:
+    """Returns the ``BidHistoryResponse`` body of ``bid`` (events oldest first)."""
+    events = []
+    for event in sorted(bid.history, key=lambda e: e.timestamp):
+        disk = None
+        if event.attached or event.removed:
+            disk = {"attached": event.attached, "removed": event.removed}
+        events.append(
+            {
+                "timestamp": event.timestamp,
+                "event_type": event.event_type,
+                "limit_price": event.limit_price,
+                "user_id": event.user_id,
+                "memory_gb": event.memory_gb,
+                "persistent_disk_change": disk,
+            }
+        )
+    return {"bid_fid": bid.fid, "events": events}
+
+
+def instance_status_body(instance: Instance) -> dict[str, Any]:
+    """Returns the ``InstanceStatusResponse`` body of ``instance``."""
+    return {
+        "fid": instance.fid,
+        "name": instance.name,
+        "status": instance.status,
+        "bid": instance.bid,
+        "reservation": None,
+        "end_time": instance.end_time,
     }
 
 

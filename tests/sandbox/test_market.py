@@ -126,3 +126,36 @@ def test_pause_frees_capacity_and_resume_reallocates_the_same_instances(world):
     market.resume(bid)
     assert bid.status == "Allocated"
     assert bid.instances == instances
+
+
+def test_history_records_only_real_status_changes_and_who_asked(world):
+    store, market, _ = world
+    auction = market.auctions[(A100, REGION)]
+    bid = _bid(store, cents=auction.price_cents)
+    market.tick()
+    market.pause(bid, by="user_a")
+    market.pause(bid, by="user_a")  # already paused: nothing changes
+    market.resume(bid, by="user_b")
+    market.terminate(bid)
+    market.terminate(bid)  # already ended
+    assert [(e.event_type, e.user_id) for e in bid.history] == [
+        ("Allocated", None),
+        ("Paused", "user_a"),
+        ("Resumed", "user_b"),
+        ("Allocated", None),
+        ("Terminated", None),
+    ]
+
+
+def test_terminated_instance_gets_an_end_time_and_a_paused_one_does_not(world):
+    store, market, _ = world
+    auction = market.auctions[(A100, REGION)]
+    bid = _bid(store, cents=auction.price_cents)
+    market.tick()
+    instance = store.instances[bid.instances[0]]
+    market.pause(bid)
+    assert instance.end_time is None
+    market.resume(bid)
+    market.terminate(bid)
+    assert instance.end_time is not None
+    assert abs((instance.end_time - bid.deactivated_at).total_seconds()) < 1

@@ -23,6 +23,12 @@ def me(user: UserDep) -> dict[str, Any]:
     return views.me_body(user)
 
 
+@router.get("/me/teammates", response_model=list[dto.TeammateResponse])
+def teammates(sandbox: SandboxDep, user: UserDep) -> list[dict[str, Any]]:
+    """Lists the users the caller may see: all for an admin, those sharing a project else."""
+    return [views.teammate_body(u, p) for u, p in sandbox.teammates(user)]
+
+
 @router.get("/projects", response_model=list[dto.ProjectModel])
 def projects(sandbox: SandboxDep, user: UserDep) -> list[dict[str, Any]]:
     """Lists the caller's projects."""

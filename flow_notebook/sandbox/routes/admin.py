@@ -7,6 +7,7 @@
 - ``POST /_sandbox/bids/{bid_fid}/preempt``: preempt an allocated bid now.
 - ``POST /_sandbox/seed``: add ``count`` historical bids without processes.
 - ``POST /_sandbox/quotas``: set a project's quota for an instance type or storage.
+- ``POST /_sandbox/users``: add a user (a teammate) and return its API key.
 - ``GET|DELETE /_sandbox/stats``: request counts per route and status; reset them.
 """
 
@@ -52,6 +53,14 @@ class QuotaChange(BaseModel):
     project: str
     instance_type: str
     total: int = Field(ge=0)
+
+
+class NewUser(BaseModel):
+    """Body of ``POST /_sandbox/users``; no ``projects`` gives the user a project of its own."""
+
+    email: str = Field(min_length=3, max_length=200)
+    role: Literal["admin", "member"] = "member"
+    projects: list[str] = Field(default_factory=list)
 
 
 @router.get("/info")
@@ -138,6 +147,13 @@ def set_quota(sandbox: SandboxDep, body: QuotaChange) -> dict[str, Any]:
         raise InvalidField(("body", "instance_type"), "Unknown instance type")
     project.quotas[key] = body.total
     return {"project": project.fid, "quota": key, "total": body.total}
+
+
+@router.post("/users")
+def add_user(sandbox: SandboxDep, body: NewUser) -> dict[str, Any]:
+    """Adds a user of the organization; returns its fid, API key and first project."""
+    account = sandbox.add_user(body.email, role=body.role, projects=body.projects)
+    return {"user": account.user, "api_key": account.api_key, "project": account.project}
 
 
 @router.get("/stats")

@@ -94,6 +94,20 @@ def bid_status(sandbox: SandboxDep, user: UserDep, bid_fid: str) -> dict[str, An
     return {"bid_fid": bid.fid, "status": bid.status}
 
 
+@router.get("/spot/bids/{bid_fid}/history", response_model=dto.BidHistoryResponse)
+def bid_history(sandbox: SandboxDep, user: UserDep, bid_fid: str) -> dict[str, Any]:
+    """Returns a bid's events (placed, allocated, paused, ...), oldest first."""
+    with sandbox.store.lock:
+        return views.bid_history_body(sandbox.bids.get(user, bid_fid))
+
+
+@router.get("/instances/{instance_fid}/status", response_model=dto.InstanceStatusResponse)
+def instance_status(sandbox: SandboxDep, user: UserDep, instance_fid: str) -> dict[str, Any]:
+    """Returns an instance's status, its bid and, once it ended, its end time."""
+    with sandbox.store.lock:
+        return views.instance_status_body(sandbox.bids.instance(user, instance_fid))
+
+
 @router.get("/instances", response_model=dto.GetInstancesResponse)
 def list_instances(
     sandbox: SandboxDep,
