@@ -18,8 +18,9 @@ import pytest
 from flow_notebook.sandbox.testing import start_sandbox, stop_sandbox
 
 OPERATIONS = (
-    r"^/v2/(me|projects|instance-types|spot/availability|spot/bids|spot/bids/\{bid_fid\}"
-    r"|spot/bids/\{bid_fid\}/status|instances|volumes|volumes/\{volume_fid\}|ssh-keys"
+    r"^/v2/(me|me/teammates|projects|instance-types|spot/availability|spot/bids"
+    r"|spot/bids/\{bid_fid\}|spot/bids/\{bid_fid\}/status|spot/bids/\{bid_fid\}/history"
+    r"|instances|instances/\{instance_fid\}/status|volumes|volumes/\{volume_fid\}|ssh-keys"
     r"|ssh-keys/\{ssh_key_fid\}|pricing/current|pricing/history|quotas)$"
 )
 NOT_IMPLEMENTED = "put_instance_status_v2_instances_patch"
