@@ -179,8 +179,8 @@ class Market:
         if bid.status == "Terminated":
             return
         bid.status = "Terminated"
-        bid.record("Terminated", user_id=by)
         bid.deactivated_at = utcnow()
+        bid.record("Terminated", at=bid.deactivated_at, user_id=by)
         bid.preempt_at = None
         for fid in bid.instances:
             self._runner.halt(fid, "STATUS_TERMINATED")
