@@ -238,7 +238,11 @@ class MithrilProvider:
         limit: int = 100,
         force_refresh: bool = False,
     ) -> list[Task]:
-        """Returns up to ``limit`` tasks, newest first (never cached, no SSH)."""
+        """Returns up to ``limit`` tasks, newest first (never cached, no SSH).
+
+        Running tasks are checked for an exit code in the background, so a task whose
+        command ended shows ``completed``/``failed`` in a later listing.
+        """
         return self._tasks.list(status, limit)
 
     def list_active_tasks(self, limit: int = 100) -> list[Task]:
