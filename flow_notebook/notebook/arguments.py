@@ -140,18 +140,30 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
         "--follow", action="store_true", help="stream the task's output until it ends"
     )
     mode.add_argument("--wait", action="store_true", help="wait until the task ends, quietly")
-    group.add_argument(
-        "--timeout",
-        type=positive_number,
-        metavar="SECONDS",
-        help="stop following/waiting after this long (the task keeps running)",
+    add_wait_options(
+        group,
+        timeout_help="stop following/waiting after this long (the task keeps running)",
+        interrupt_help="what interrupting the kernel while following does: detach (default; "
+        "the task keeps running) or cancel the task and wait until it ended",
     )
-    group.add_argument(
-        "--on-interrupt",
-        choices=("detach", "cancel"),
-        default="detach",
-        help="what interrupting the kernel while following does: detach (default; the "
-        "task keeps running) or cancel the task and wait until it ended",
+
+
+def add_wait_options(
+    parser: argparse.ArgumentParser | argparse._ArgumentGroup,
+    *,
+    timeout_help: str,
+    interrupt_help: str,
+) -> None:
+    """Adds ``--timeout`` (positive seconds) and ``--on-interrupt`` (detach or cancel).
+
+    Args:
+        parser: The parser or argument group to add them to.
+        timeout_help: Help of ``--timeout``.
+        interrupt_help: Help of ``--on-interrupt``.
+    """
+    parser.add_argument("--timeout", type=positive_number, metavar="SECONDS", help=timeout_help)
+    parser.add_argument(
+        "--on-interrupt", choices=("detach", "cancel"), default="detach", help=interrupt_help
     )
 
 

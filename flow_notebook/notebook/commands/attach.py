@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flow_notebook.notebook.arguments import FlowArgumentParser, make_parser
+from flow_notebook.notebook.arguments import FlowArgumentParser, add_wait_options, make_parser
 from flow_notebook.notebook.background import block_until_done
 from flow_notebook.notebook.cellfinish import CellFinisher
 from flow_notebook.notebook.commands.status import add_task_argument, task_id_or_last
@@ -32,14 +32,10 @@ def build_parser() -> FlowArgumentParser:
     )
     add_task_argument(parser, required=False)
     parser.add_argument("--wait", action="store_true", help="block until the task ends")
-    parser.add_argument(
-        "--timeout", type=float, metavar="SECONDS", help="stop waiting after this long"
-    )
-    parser.add_argument(
-        "--on-interrupt",
-        choices=("detach", "cancel"),
-        default="detach",
-        help="what interrupting --wait does (default: detach)",
+    add_wait_options(
+        parser,
+        timeout_help="stop waiting after this long",
+        interrupt_help="what interrupting --wait does (default: detach)",
     )
     parser.add_argument("--keep-kb", type=int, metavar="KB", help="output kept in the notebook")
     return parser

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flow_notebook.notebook.arguments import FlowArgumentParser, make_parser
+from flow_notebook.notebook.arguments import FlowArgumentParser, make_parser, positive_number
 from flow_notebook.notebook.commands.list import _positive_int
 from flow_notebook.notebook.commands.status import add_task_argument, task_id_or_last
 from flow_notebook.notebook.follow import emit, follow_logs
@@ -26,7 +26,7 @@ def build_parser() -> FlowArgumentParser:
     )
     parser.add_argument("--stderr", action="store_true", help="standard error instead of output")
     parser.add_argument(
-        "--timeout", type=float, metavar="SECONDS", help="stop following after this long"
+        "--timeout", type=positive_number, metavar="SECONDS", help="stop following after this long"
     )
     return parser
 

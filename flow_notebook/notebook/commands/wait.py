@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flow_notebook.notebook.arguments import FlowArgumentParser, make_parser
+from flow_notebook.notebook.arguments import FlowArgumentParser, add_wait_options, make_parser
 from flow_notebook.notebook.background import block_until_done
 from flow_notebook.notebook.commands.status import add_task_argument, task_id_or_last
 from flow_notebook.notebook.follow import emit, wait_for_task
@@ -22,14 +22,10 @@ def build_parser() -> FlowArgumentParser:
         "finishes its view there; this cell prints one line. A failure is an error.",
     )
     add_task_argument(parser, required=False)
-    parser.add_argument(
-        "--timeout", type=float, metavar="SECONDS", help="stop waiting after this long"
-    )
-    parser.add_argument(
-        "--on-interrupt",
-        choices=("detach", "cancel"),
-        default="detach",
-        help="what interrupting the wait does (default: detach)",
+    add_wait_options(
+        parser,
+        timeout_help="stop waiting after this long",
+        interrupt_help="what interrupting the wait does (default: detach)",
     )
     return parser
 
