@@ -1,7 +1,8 @@
 """Runs JupyterLab on 127.0.0.1 with every Jupyter directory in a temporary one.
 
 Settings make a notebook start its kernel without asking and keep the news popup
-away, so a browser can drive the page without dialogs.
+away, so a browser can drive the page without dialogs. Also: writing the notebook a
+test runs, running all its cells from the page, and saving screenshots.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -17,8 +19,13 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 START_TIMEOUT = 60.0
+WAIT_MS = 30_000
+DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
+# The active cell's floating toolbar would otherwise cover the top of a panel.
+SCREENSHOT_STYLE = ".jp-cell-toolbar { display: none !important; }"
 _SETTINGS = {
     "@jupyterlab/apputils-extension:notification": {
         "fetchNews": "false",
@@ -58,8 +65,23 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start(root: Path, state: Path, flow_home: Path) -> JupyterLab:
+def write_notebook(path: Path, cells: list[str]) -> None:
+    """Writes a Python 3 notebook whose code cells are ``cells``."""
+    import nbformat
+
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell(source) for source in cells]
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
+    nbformat.write(notebook, path)
+
+
+def start(
+    root: Path, state: Path, flow_home: Path, env: dict[str, str] | None = None
+) -> JupyterLab:
     """Starts JupyterLab serving ``root``, with Jupyter state under ``state``.
+
+    Its kernels inherit ``FLOW_HOME=flow_home``, ``FLOW_PROVIDER=local`` and then
+    ``env``, which may override both.
 
     Raises:
         AssertionError: The server did not answer within ``START_TIMEOUT`` seconds.
@@ -76,6 +98,7 @@ def start(root: Path, state: Path, flow_home: Path) -> JupyterLab:
         "IPYTHONDIR": str(dirs["ipython"]),
         "FLOW_HOME": str(flow_home),
         "FLOW_PROVIDER": "local",
+        **(env or {}),
     }
     port, token = free_port(), secrets.token_hex(16)
     log = state / "jupyterlab.log"
@@ -106,6 +129,36 @@ def stop(lab: JupyterLab, timeout: float = 15.0) -> None:
         os.killpg(lab.process.pid, signal.SIGKILL)  # kernels left in the group, if any
     except ProcessLookupError:
         pass
+
+
+def run_all_cells(page: Any, lab: JupyterLab, notebook: str) -> None:
+    """Opens ``notebook`` in ``page``, waits for its kernel, and runs every cell."""
+    from playwright.sync_api import expect
+
+    page.goto(lab.url(f"lab/tree/{notebook}"))
+    # The toolbar says idle before the kernel exists; the status bar waits for it.
+    expect(page.locator(".jp-StatusBar-TextItem", has_text="| Idle")).to_be_visible(timeout=WAIT_MS)
+    page.get_by_role("menuitem", name="Run", exact=True).click()
+    page.get_by_text("Run All Cells", exact=True).click()
+
+
+def save_screenshots(
+    shots: dict[str, Any], artifacts: Path, docs: dict[str, str] | None = None
+) -> None:
+    """Saves each element of ``shots`` as ``artifacts/<name>``.
+
+    Args:
+        shots: File name to Playwright locator.
+        artifacts: Where every screenshot goes.
+        docs: Artifact name to ``docs/img`` name; copied there only with
+            ``FLOW_UPDATE_SCREENSHOTS=1``.
+    """
+    for name, locator in shots.items():
+        locator.screenshot(path=str(artifacts / name), style=SCREENSHOT_STYLE)
+    if os.environ.get("FLOW_UPDATE_SCREENSHOTS") == "1":
+        DOCS_IMG.mkdir(parents=True, exist_ok=True)
+        for name, doc_name in (docs or {}).items():
+            shutil.copyfile(artifacts / name, DOCS_IMG / doc_name)
 
 
 def _wait_ready(lab: JupyterLab) -> None:

@@ -1,14 +1,31 @@
-"""The instance picker drawn with ipywidgets: offers, price chart, submit form."""
+"""The instance picker drawn with ipywidgets: offers, price chart, submit form.
+
+The offers list is a ``<select>`` under a header row. Both use a monospace font and
+the same padded columns, so each column lines up under its title.
+"""
 
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from typing import Any
 
 from flow_notebook.core.errors import FlowError
 from flow_notebook.core.models import Task
 from flow_notebook.notebook.session import FlowSession
-from flow_notebook.notebook.widgets.instances import InstanceCatalog, OfferRow
+from flow_notebook.notebook.widgets.instances import HEADERS, InstanceCatalog, OfferRow
+
+_NBSP = "\u00a0"
+_GAP = 3
+_RIGHT_ALIGNED = frozenset({3, 4})  # $/HOUR and AVAILABLE are numbers.
+# The header's 3px left padding matches the select's 1px border and its options' 2px.
+_STYLE = (
+    "<style>.flow-instance-picker .flow-offers-select select,"
+    ".flow-instance-picker .flow-offers-header{"
+    "font-family:var(--jp-code-font-family,monospace);font-size:12px}"
+    ".flow-instance-picker .flow-offers-header{font-weight:bold;white-space:pre;"
+    "padding-left:3px;line-height:20px}</style>"
+)
 
 
 class InstancePicker:
@@ -25,6 +42,7 @@ class InstancePicker:
         self.catalog = catalog
         self._session = session
         self.submitted: list[Task] = []
+        self.header = w.HTML(_header_html(aligned_lines([])[0]))
         self.offers = w.Select(options=[], rows=8, layout=w.Layout(width="560px"))
         self.offers.add_class("flow-offers-select")
         self.chart = w.HTML()
@@ -43,7 +61,7 @@ class InstancePicker:
         form = w.VBox(
             [self.chosen, self.command, self.instances, self.max_price, self.submit_button]
         )
-        self.root = w.VBox([self.offers, w.HBox([form, self.chart]), self.result])
+        self.root = w.VBox([self.header, self.offers, w.HBox([form, self.chart]), self.result])
         self.root.add_class("flow-instance-picker")
 
     @property
@@ -59,7 +77,10 @@ class InstancePicker:
         except FlowError as exc:
             self.result.value = _error(str(exc))
             return self
-        self.offers.options = [(row.label, index) for index, row in enumerate(rows)]
+        header, lines = aligned_lines(rows)
+        self.header.value = _header_html(header)
+        self.offers.layout.width = f"{max(560, 8 * len(header) + 40)}px"
+        self.offers.options = [(line, index) for index, line in enumerate(lines)]
         if not rows:
             self.result.value = "<i>no offers match</i>"
         return self
@@ -113,6 +134,30 @@ class InstancePicker:
         bundle["text/plain"] = self.catalog.text()
         bundle["text/html"] = self.catalog.html()
         return bundle
+
+
+def aligned_lines(rows: Sequence[OfferRow]) -> tuple[str, list[str]]:
+    """Returns the header line and one line per offer, in columns of equal width.
+
+    Text columns are left-aligned, numbers right-aligned. Spaces are no-break spaces
+    because a ``<select>`` collapses ordinary ones.
+    """
+    table = [HEADERS, *(row.cells() for row in rows)]
+    widths = [max(len(cells[column]) for cells in table) for column in range(len(HEADERS))]
+    lines = [
+        (" " * _GAP)
+        .join(
+            cell.rjust(width) if column in _RIGHT_ALIGNED else cell.ljust(width)
+            for column, (cell, width) in enumerate(zip(cells, widths, strict=True))
+        )
+        .replace(" ", _NBSP)
+        for cells in table
+    ]
+    return lines[0], lines[1:]
+
+
+def _header_html(line: str) -> str:
+    return f"{_STYLE}<div class='flow-offers-header'>{html.escape(line)}</div>"
 
 
 def _error(message: str) -> str:
