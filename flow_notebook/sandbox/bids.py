@@ -9,7 +9,7 @@ from flow_notebook.providers.mithril.api.dto import CreateBidRequest, UpdateBidR
 from flow_notebook.sandbox.catalog import REGIONS, find_instance_type, format_price, parse_price
 from flow_notebook.sandbox.errors import InvalidField, NotFound, QuotaExceeded
 from flow_notebook.sandbox.market import ACTIVE, Market
-from flow_notebook.sandbox.paging import BadCursor, page
+from flow_notebook.sandbox.paging import BadCursor, page, page_in_creation_order
 from flow_notebook.sandbox.state import Bid, Instance, Project, Store, User, new_fid, utcnow
 
 STATUS_ORDER = {"Open": 0, "Allocated": 1, "Preempting": 2, "Paused": 3, "Terminated": 4}
@@ -105,18 +105,20 @@ class BidService:
                 "status": query.get("status"),
                 "name": query.get("name"),
             }
-            bids = [
-                b
-                for b in self._store.bids.values()
-                if b.project in projects
-                and all(v is None or getattr(b, k) == v for k, v in wanted.items())
-            ]
-        by_status = query.get("sort_by") == "status"
+            filters = {k: v for k, v in wanted.items() if v is not None}
+
+            def keep(bid: Bid) -> bool:
+                return bid.project in projects and all(
+                    getattr(bid, k) == v for k, v in filters.items()
+                )
+
+            descending = query.get("sort_dir") != "asc"
+            if query.get("sort_by") != "status":
+                # Bids are stored in creation order: page without sorting them all.
+                return _page_in_order(list(self._store.bids.values()), keep, descending, query)
+            bids = [b for b in self._store.bids.values() if keep(b)]
         return _page(
-            bids,
-            sort_key=(lambda b: STATUS_ORDER[b.status]) if by_status else (lambda b: b.seq),
-            descending=query.get("sort_dir") != "asc",
-            query=query,
+            bids, sort_key=lambda b: STATUS_ORDER[b.status], descending=descending, query=query
         )
 
     def update(self, user: User, fid: str, request: UpdateBidRequest) -> Bid:
@@ -284,6 +286,22 @@ def _price(text: str, loc: tuple[str, ...]) -> int:
     if cents is None:
         raise InvalidField(loc, "Price must look like $25.60")
     return cents
+
+
+def _page_in_order(
+    records: list[Any], keep: Any, descending: bool, query: dict[str, Any]
+) -> tuple[list[Any], str | None]:
+    try:
+        return page_in_creation_order(
+            records,
+            keep=keep,
+            seq_of=lambda r: r.seq,
+            descending=descending,
+            limit=query.get("limit"),
+            cursor=query.get("next_cursor"),
+        )
+    except BadCursor as exc:
+        raise InvalidField(("query", "next_cursor"), "Unknown cursor") from exc
 
 
 def _page(

@@ -67,3 +67,40 @@ def page(
     chunk = list(ordered[start : start + size])
     more = start + size < len(ordered)
     return chunk, (encode_cursor(seq_of(chunk[-1])) if more and chunk else None)
+
+
+def page_in_creation_order(
+    records: Sequence[T],
+    *,
+    keep: Callable[[T], bool],
+    seq_of: Callable[[T], int],
+    descending: bool,
+    limit: int | None,
+    cursor: str | None,
+) -> tuple[list[T], str | None]:
+    """Like ``page`` sorted by creation, for ``records`` already in creation order.
+
+    Walks from the newest (or oldest) record and stops once a page is full, so the
+    first pages cost the page size, not the number of records: listing stays as fast
+    with 10,000 bids as with 100.
+
+    Raises:
+        BadCursor: When ``cursor`` is malformed or names no record that ``keep`` accepts.
+    """
+    last = decode_cursor(cursor) if cursor else None
+    size = limit or DEFAULT_LIMIT
+    ordered = reversed(records) if descending else iter(records)
+    seen_cursor = last is None
+    chunk: list[T] = []
+    for record in ordered:
+        if not seen_cursor:
+            seen_cursor = seq_of(record) == last and keep(record)
+            continue
+        if not keep(record):
+            continue
+        if len(chunk) == size:
+            return chunk, encode_cursor(seq_of(chunk[-1]))
+        chunk.append(record)
+    if not seen_cursor:
+        raise BadCursor(cursor)
+    return chunk, None

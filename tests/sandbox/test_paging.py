@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
-from flow_notebook.sandbox.paging import BadCursor, decode_cursor, encode_cursor, page
+from flow_notebook.sandbox.paging import (
+    BadCursor,
+    decode_cursor,
+    encode_cursor,
+    page,
+    page_in_creation_order,
+)
 
 
 def test_pages_cover_every_record_once_in_order():
@@ -41,3 +49,54 @@ def test_cursor_round_trips_and_garbage_is_refused():
     assert decode_cursor(encode_cursor(42)) == 42
     with pytest.raises(BadCursor):
         decode_cursor("not-a-cursor")
+
+
+@pytest.mark.parametrize("descending", [True, False])
+@pytest.mark.parametrize("limit", [1, 3, 7, 100])
+def test_paging_in_creation_order_matches_sorting_every_record(descending, limit):
+    records = [SimpleNamespace(seq=seq, keep=seq % 3 != 0) for seq in range(1, 41)]
+
+    def pages(pager, **kwargs):
+        seen, cursor = [], None
+        while True:
+            chunk, cursor = pager(
+                records,
+                seq_of=lambda r: r.seq,
+                descending=descending,
+                limit=limit,
+                cursor=cursor,
+                **kwargs,
+            )
+            seen.append([r.seq for r in chunk])
+            if cursor is None:
+                return seen
+
+    kept = [r for r in records if r.keep]
+    expected = []
+    cursor = None
+    while True:
+        chunk, cursor = page(
+            kept,
+            seq_of=lambda r: r.seq,
+            sort_key=lambda r: r.seq,
+            descending=descending,
+            limit=limit,
+            cursor=cursor,
+        )
+        expected.append([r.seq for r in chunk])
+        if cursor is None:
+            break
+    assert pages(page_in_creation_order, keep=lambda r: r.keep) == expected
+
+
+def test_paging_in_creation_order_refuses_a_cursor_naming_a_filtered_record():
+    records = [SimpleNamespace(seq=seq) for seq in range(1, 6)]
+    with pytest.raises(BadCursor):
+        page_in_creation_order(
+            records,
+            keep=lambda r: r.seq != 3,
+            seq_of=lambda r: r.seq,
+            descending=True,
+            limit=2,
+            cursor=encode_cursor(3),
+        )
