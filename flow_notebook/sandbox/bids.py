@@ -183,7 +183,7 @@ class BidService:
             bid_fids = set(query.get("bid_fid_in") or [])
             found = [
                 i
-                for i in self._store.instances.values()
+                for i in self._candidate_instances(bid_fids)
                 if i.project == project.fid
                 and (not statuses or i.status in statuses)
                 and (not bid_fids or i.bid in bid_fids)
@@ -199,6 +199,19 @@ class BidService:
         return _page(
             found, sort_key=keys[sort_by], descending=query.get("sort_dir") != "asc", query=query
         )
+
+    def _candidate_instances(self, bid_fids: set[str]) -> list[Instance]:
+        # A bid lists its instances: with bid_fid_in, look only at those, not at all.
+        if not bid_fids:
+            return list(self._store.instances.values())
+        store = self._store
+        return [
+            store.instances[fid]
+            for bid_fid in bid_fids
+            if bid_fid in store.bids
+            for fid in store.bids[bid_fid].instances
+            if fid in store.instances
+        ]
 
     def seed(self, project: Project, user: User, count: int, status: str) -> int:
         """Adds ``count`` historical bids (one instance each, no processes); returns count."""
