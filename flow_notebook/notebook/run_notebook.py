@@ -126,7 +126,16 @@ def _kernelspec_dir() -> Iterator[Path]:
         spec_dir = Path(root) / _KERNEL_NAME
         spec_dir.mkdir()
         spec = {
-            "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            # Warnings about the loopback TCP transport and shutdown are noise here;
+            # errors (a crashing kernel) still reach stderr.
+            "argv": [
+                sys.executable,
+                "-m",
+                "ipykernel_launcher",
+                "-f",
+                "{connection_file}",
+                "--IPKernelApp.log_level=ERROR",
+            ],
             "display_name": "Python 3 (flow_notebook)",
             "language": "python",
         }
