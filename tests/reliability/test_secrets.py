@@ -56,9 +56,11 @@ class Session:
 
 
 def widget_states() -> list[str]:
-    import ipywidgets
+    # The widget module's registry of every live widget; ``Widget._active_widgets`` is
+    # its deprecated alias (ipywidgets 8.1).
+    from ipywidgets.widgets.widget import _instances
 
-    instances = dict(ipywidgets.Widget._active_widgets)  # noqa: SLF001 - every live widget
+    instances = dict(_instances)
     return [repr(widget.get_state()) for widget in instances.values()]
 
 
