@@ -117,3 +117,15 @@ def test_display_surface_updates_one_display_with_text_and_html(ip):
         "status": "completed",
         "exit_code": None,
     }
+
+
+def test_summary_html_escapes_the_task_name_and_output(ip):
+    xss = "<script>alert(1)</script>"
+    task = Task(task_id="t-1", name=xss, status=TaskStatus.FAILED, provider="p")
+    with capture_output() as captured:
+        view = _view(DisplaySurface({"task_id": "t-1"}), interval=0)
+        view.add(xss)
+        view.close(lambda kept, dropped: RunSummary(task, kept, dropped))
+    markup = captured.outputs[-1].data["text/html"]
+    assert "<script>" not in markup
+    assert markup.count("&lt;script&gt;alert(1)&lt;/script&gt;") == 2

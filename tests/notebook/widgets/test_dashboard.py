@@ -231,3 +231,20 @@ def test_widget_bundle_carries_text_and_html_fallbacks(fake):
         assert "flow-tasks" in bundle["text/html"]
     finally:
         dashboard.close()
+
+
+def test_widget_dashboard_escapes_task_names_ids_and_errors():
+    xss = "<script>alert(1)</script>"
+    task = make_task(xss).model_copy(update={"name": xss, "region": xss})
+    dashboard = WidgetDashboard(_model(WidgetFakeProvider([task])))
+    try:
+        dashboard.refresh()
+        row = dashboard._views[xss]
+        dashboard.ask_cancel(xss)
+        prompt = dashboard.detail.children[0].children[0].value
+        dashboard._draw_error(xss)
+        shown = [cell.value for cell in row.cells] + [prompt, dashboard.status.value]
+        assert all("<script>" not in value for value in shown)
+        assert sum("&lt;script&gt;alert(1)&lt;/script&gt;" in value for value in shown) == 5
+    finally:
+        dashboard.close()

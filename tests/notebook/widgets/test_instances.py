@@ -118,3 +118,16 @@ def test_widget_bundle_has_a_table_fallback(priced, session_for):
     assert "flow-offers" in bundle["text/html"]
     assert bundle["text/plain"].startswith("INSTANCE")
     picker.close()
+
+
+def test_chosen_offer_and_errors_are_escaped(session_for):
+    xss = "<script>alert(1)</script>"
+    provider = WidgetFakeProvider()
+    provider.offers = [offer(region=xss).model_copy(update={"instance_type": xss})]
+    picker = _picker(provider, session_for)
+    picker.choose(0)
+    picker.submit()
+    shown = [picker.chosen.value, picker.chart.value, picker.result.value, picker.header.value]
+    assert all("<script>" not in value for value in shown)
+    assert picker.chosen.value.count("&lt;script&gt;alert(1)&lt;/script&gt;") == 2
+    picker.close()

@@ -91,3 +91,15 @@ def test_save_before_check_asks_for_the_check():
     form.api_key.value = KEY
     form.save()
     assert "check the API key first" in form.status.value
+
+
+def test_error_message_markup_is_shown_as_text():
+    class MarkupInit(FakeInit):
+        def list_projects(self):
+            raise AuthenticationError("<script>alert(1)</script> rejected")
+
+    form = SetupForm(SetupModel(load_config(), init_factory=MarkupInit))
+    form.api_key.value = KEY
+    form.check()
+    assert "<script>" not in form.status.value
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; rejected" in form.status.value
