@@ -116,7 +116,13 @@ class IComputeProvider(Protocol):
         ...
 
     def get_task_status(self, task_id: str) -> TaskStatus:
-        """Returns the task's current status."""
+        """Returns the task's current status, as ``get_task(task_id).status`` would.
+
+        May block on the provider (an API call, or a remote read of the exit code).
+
+        Raises:
+            TaskNotFoundError: Unknown task id.
+        """
         ...
 
     def stop_task(self, task_id: str) -> bool:
@@ -145,7 +151,14 @@ class IComputeProvider(Protocol):
         ...
 
     def get_task_instances(self, task_id: str) -> list[Instance]:
-        """Returns the task's instances."""
+        """Returns the task's instances in rank order (rank 0 first).
+
+        May be empty before the provider has allocated any; an ended task may still
+        list instances that are no longer reachable.
+
+        Raises:
+            TaskNotFoundError: Unknown task id.
+        """
         ...
 
 
@@ -203,7 +216,11 @@ class IProvider(IComputeProvider, IStorageProvider, Protocol):
         ...
 
     def get_user(self, user_id: str) -> User:
-        """Returns a user of the provider."""
+        """Returns the user with ``user_id``; ``"me"`` means the caller.
+
+        Raises:
+            NotFoundError: No user with this id is visible to the caller.
+        """
         ...
 
     def get_capabilities(self) -> ProviderCapabilities:
@@ -300,7 +317,11 @@ class IInitInterface(Protocol):
     """Extension: an interactive setup interface."""
 
     def get_init_interface(self) -> IProviderInit:
-        """Returns the setup interface."""
+        """Returns the interface a setup form uses to check credentials and list choices.
+
+        Works before the provider is fully configured (e.g. without a project), so
+        the form can offer the projects the key can use. Makes no request itself.
+        """
         ...
 
 
@@ -309,7 +330,10 @@ class ISSHTunnels(Protocol):
     """Extension: forward local ports to services on instances."""
 
     def get_ssh_tunnel_manager(self) -> Any:
-        """Returns the tunnel manager, an ``ITunnelManager``."""
+        """Returns the provider's one ``ITunnelManager``; the same object on every call.
+
+        Its tunnels live until closed or until the provider is closed.
+        """
         ...
 
 

@@ -199,7 +199,14 @@ class MithrilProvider:
         return self._tasks.get(task_id)
 
     def get_task_status(self, task_id: str) -> TaskStatus:
-        """Returns the task's status."""
+        """Returns the task's status, read as ``get_task`` reads it.
+
+        May block on SSH: once every instance runs, the exit code is read, and a task
+        whose command ended has its bid terminated (when auto-terminate is on).
+
+        Raises:
+            TaskNotFoundError: No bid has this id.
+        """
         return self._tasks.status(task_id)
 
     def stop_task(self, task_id: str) -> bool:

@@ -44,7 +44,11 @@ class AccountApi(Protocol):
         ...
 
     def delete_ssh_key(self, ssh_key_fid: str) -> None:
-        """Deletes a key."""
+        """Deletes a key (a ``DELETE``, retried).
+
+        Raises:
+            NotFoundError: No key has this id.
+        """
         ...
 
 

@@ -57,15 +57,30 @@ class BidsApi(Protocol):
         ...
 
     def get_bid(self, bid_fid: str) -> dto.BidModel:
-        """Returns one bid."""
+        """Returns one bid; retried on network errors and 5xx.
+
+        Raises:
+            NotFoundError: No bid has this id.
+        """
         ...
 
     def update_bid(self, bid_fid: str, request: dto.UpdateBidRequest) -> dto.BidModel:
-        """Changes a bid."""
+        """Sets the fields given in ``request`` and returns the updated bid.
+
+        A ``PATCH`` that sets a state, so repeating it is harmless and it is retried.
+
+        Raises:
+            NotFoundError: No bid has this id.
+            TaskStateError: The bid's state does not allow the change (HTTP 409).
+        """
         ...
 
     def cancel_bid(self, bid_fid: str) -> None:
-        """Cancels a bid."""
+        """Terminates a bid and its instances (a ``DELETE``, retried).
+
+        Raises:
+            NotFoundError: No bid has this id.
+        """
         ...
 
 

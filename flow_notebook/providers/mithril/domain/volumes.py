@@ -41,11 +41,21 @@ class VolumesApi(Protocol):
         ...
 
     def create_volume(self, request: dto.CreateVolumeRequest) -> dto.VolumeModel:
-        """Creates a volume."""
+        """Creates a volume and returns it. A ``POST``: sent once, not retried.
+
+        Raises:
+            QuotaExceededError: The project's storage quota would be exceeded.
+            ValidationError: The API rejected the request's values.
+        """
         ...
 
     def delete_volume(self, volume_fid: str) -> None:
-        """Deletes a volume."""
+        """Deletes a volume (a ``DELETE``, retried).
+
+        Raises:
+            NotFoundError: No volume has this id (``VolumeService.delete`` maps it to
+                ``False``).
+        """
         ...
 
 
