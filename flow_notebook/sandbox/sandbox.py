@@ -6,6 +6,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from flow_notebook.sandbox.apikeys import ApiKeyService
 from flow_notebook.sandbox.bids import BidService
 from flow_notebook.sandbox.catalog import INSTANCE_TYPES
 from flow_notebook.sandbox.errors import NotFound
@@ -64,6 +65,7 @@ class Sandbox:
         self.bids = BidService(self.store, self.market)
         self.resources = ResourceService(self.store, root / "volumes")
         self.faults = FaultInjector(seed)
+        self.api_keys = ApiKeyService()
         self.reason_unreachable = reason_unreachable
         self.account = self._create_accounts()
 
@@ -77,8 +79,12 @@ class Sandbox:
         self.runner.shutdown()
 
     def user(self, api_key: str) -> User | None:
-        """Returns the user of ``api_key``, or ``None``."""
-        return self.store.user_by_key(api_key)
+        """Returns the user of ``api_key`` (own key or an active API key), or ``None``."""
+        user = self.store.user_by_key(api_key)
+        if user is None:
+            fid = self.api_keys.user_of(api_key)
+            user = self.store.users.get(fid) if fid else None
+        return user
 
     def add_user(
         self,
