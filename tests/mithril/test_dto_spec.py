@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import json
-import os
 import types
 import typing
-from pathlib import Path
 
 import pydantic
 import pytest
@@ -14,6 +11,7 @@ from annotated_types import Ge, Gt, MaxLen
 from pydantic import BaseModel
 
 from flow_notebook.providers.mithril.api import dto
+from flow_notebook.sandbox.spec import load_spec
 
 REQUIRED_SCHEMAS = [
     "BidModel",
@@ -45,22 +43,7 @@ REQUIRED_SCHEMAS = [
 ]
 
 
-def _find_spec() -> Path:
-    explicit = os.environ.get("MITHRIL_OPENAPI")
-    if explicit:
-        return Path(explicit)
-    for folder in Path(__file__).resolve().parents:
-        candidate = folder / "shared" / "mithril" / "openapi.json"
-        if candidate.is_file():
-            return candidate
-    raise FileNotFoundError(
-        "shared/mithril/openapi.json not found beside the repository; set MITHRIL_OPENAPI"
-    )
-
-
-SCHEMAS: dict[str, dict] = json.loads(_find_spec().read_text(encoding="utf-8"))["components"][
-    "schemas"
-]
+SCHEMAS: dict[str, dict] = load_spec()["components"]["schemas"]
 
 
 def _ref_name(prop: dict) -> str | None:

@@ -8,13 +8,10 @@ the ``"$25.60"`` price format and quotas, are stricter than the schemas).
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-from pathlib import Path
 
-import pytest
-
+from flow_notebook.sandbox.spec import spec_path
 from flow_notebook.sandbox.testing import start_sandbox, stop_sandbox
 
 OPERATIONS = (
@@ -24,18 +21,6 @@ OPERATIONS = (
     r"|ssh-keys/\{ssh_key_fid\}|pricing/current|pricing/history|quotas|api-keys|api-keys/\{key_fid\})$"
 )
 NOT_IMPLEMENTED = "put_instance_status_v2_instances_patch"
-
-
-def spec_path() -> Path:
-    configured = os.environ.get("MITHRIL_OPENAPI")
-    path = (
-        Path(configured)
-        if configured
-        else (Path(__file__).resolve().parents[2].parent / "shared" / "mithril" / "openapi.json")
-    )
-    if not path.is_file():
-        pytest.fail(f"Mithril OpenAPI document not found at {path}; set MITHRIL_OPENAPI")
-    return path
 
 
 def test_sandbox_conforms_to_the_openapi_document(tmp_path):
