@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import posixpath
 from pathlib import Path
 
@@ -10,8 +9,16 @@ from flow_notebook.core.config import flow_home
 from flow_notebook.core.errors import FlowError
 from flow_notebook.core.models import Task, TaskStatus
 from flow_notebook.notebook.background import PlainFinisher
-from flow_notebook.notebook.cellscript import PULL_MARKER, Pulled, unpack_pulled
+from flow_notebook.notebook.cellscript import (
+    PULL_MARKER,
+    Pulled,
+    PullLine,
+    join_pull_lines,
+    read_pull_line,
+    unpack_pulled,
+)
 from flow_notebook.notebook.provenance import Provenance, stale_warning
+from flow_notebook.notebook.pull_keys import pull_key
 from flow_notebook.notebook.render import RunSummary
 from flow_notebook.notebook.session import FlowSession
 
@@ -46,7 +53,8 @@ class CellFinisher(PlainFinisher):
         self._provenance = provenance
         self._working_dir = working_dir
         self.pulled: list[str] = []
-        self._from_log: list[str] = []
+        self._from_log: dict[int, PullLine] = {}
+        self._key: bytes | None = None
         self.pull_problem: str | None = None
 
     def ended(self, task: Task, kept: list[str], dropped: int) -> RunSummary:
@@ -58,6 +66,13 @@ class CellFinisher(PlainFinisher):
         if warning:
             facts.append(warning)
         return RunSummary(task, kept, dropped, facts)
+
+    def stopped(self, task: Task, kept: list[str], dropped: int, note: str) -> RunSummary:
+        """The summary of a task no longer followed; asked-for values did not come back."""
+        if self._pull_names:
+            wanted = ", ".join(self._pull_names)
+            self.pull_problem = f"not pulled ({wanted}): the follow stopped before the task's end"
+        return super().stopped(task, kept, dropped, note)
 
     def _pull(self, task: Task) -> str:
         wanted = ", ".join(self._pull_names)
@@ -74,15 +89,31 @@ class CellFinisher(PlainFinisher):
         return self._describe(pulled)
 
     def consume(self, line: str) -> bool:
-        """Collects the pulled values the epilogue printed; hides those lines."""
-        if not self._pull_names or not line.startswith(PULL_MARKER):
+        """Collects the signed pull lines the epilogue printed; hides only those.
+
+        A line whose signature does not check is shown like any other.
+        """
+        if not self._pull_file or not line.startswith(PULL_MARKER):
             return False
-        self._from_log.append(line[len(PULL_MARKER) :])
+        try:
+            carried = read_pull_line(self._pull_key(self._pull_file), line)
+        except FlowError:
+            return False  # No key to check it with: the line is shown.
+        if carried is None:
+            return False
+        self._from_log[carried.index] = carried
         return True
 
+    def _pull_key(self, pull_file: str) -> bytes:
+        if self._key is None:
+            self._key = pull_key(pull_file)
+        return self._key
+
     def _fetch(self, task_id: str, path: str) -> Pulled:
-        if self._from_log:
-            return unpack_pulled(base64.b64decode("".join(self._from_log)))
+        key = self._pull_key(path)
+        signed = join_pull_lines(self._from_log)
+        if signed is not None:
+            return unpack_pulled(signed, key)
         ops = self._session.provider.get_remote_operations()
         if ops is None:
             raise FlowError("this provider cannot fetch files from a task")
@@ -92,7 +123,7 @@ class CellFinisher(PlainFinisher):
             if not self._working_dir:
                 raise
             data = ops.retrieve_file(task_id, posixpath.join(self._working_dir, path))
-        return unpack_pulled(data)
+        return unpack_pulled(data, key)
 
     def _describe(self, pulled: Pulled) -> str:
         parts = []

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from flow_notebook.core.config import flow_home
 from flow_notebook.core.models import Task, TaskConfig
 from flow_notebook.notebook.arguments import (
@@ -27,6 +29,7 @@ from flow_notebook.notebook.arguments import (
 from flow_notebook.notebook.background import TaskFollower, block_until_done
 from flow_notebook.notebook.cellfinish import CellFinisher
 from flow_notebook.notebook.cellscript import (
+    PULL_KEY_ENV,
     CellScript,
     build_cell_script,
     pack_variables,
@@ -36,6 +39,7 @@ from flow_notebook.notebook.commands.run import submit, volume_id_check
 from flow_notebook.notebook.notebook_tasks import TaskRecord, notebook_key
 from flow_notebook.notebook.pinned import follow_in_cell, raise_on_failure
 from flow_notebook.notebook.provenance import Provenance, capture, default_code_root
+from flow_notebook.notebook.pull_keys import pull_key
 from flow_notebook.notebook.redact import redactor_for
 from flow_notebook.notebook.session import FlowSession
 
@@ -131,6 +135,9 @@ def plan_cell(session: FlowSession, args: argparse.Namespace, body: str) -> Cell
         prompt=prompt if ask is not None else None,
         is_volume_id=volume_id_check(session),
     )
+    if cell.pull_file:
+        # Signs the values the task sends back; it travels as a secret, never printed.
+        config.secrets[PULL_KEY_ENV] = SecretStr(pull_key(cell.pull_file).hex())
     config.interpreter = cell.interpreter
     config.upload_code = upload
     config.code_root = root.resolve() if upload else None

@@ -4,17 +4,25 @@ A Python cell runs as a module-level script after one prologue line (so line N o
 cell is line N + 1 of the script). The prologue sends standard error to standard output
 (a traceback shows in the cell), makes the working directory importable and, with
 ``--push``, loads the pushed values (pickled here with cloudpickle, embedded in base64)
-into the script's globals. A bash cell gets ``exec 2>&1`` first. With ``--pull``, an
-epilogue pickles the named globals into a file in the working directory, which the
-kernel fetches through ``IRemoteOperations.retrieve_file`` once the task ends; values
-up to 1 MB are also printed in base64 on ``::flow-pull::`` lines, which the live view
-hides, for instances that are gone when the task ends. The epilogue runs only when the
-cell body finished without an exception.
+into the script's globals. A bash cell gets ``exec 2>&1`` first.
+
+With ``--pull``, an epilogue pickles the named globals and signs them with HMAC-SHA256
+under the task's pull key (``pull_keys``; it arrives as the secret ``FLOW_PULL_KEY``,
+which the prologue takes out of the environment). The signed data goes to a file in
+the working directory, which the kernel fetches through
+``IRemoteOperations.retrieve_file`` once the task ends; up to 1 MB of it is also
+printed in base64 on ``::flow-pull::`` lines, each line signed on its own, for
+instances that are gone when the task ends. The kernel unpickles nothing whose
+signature does not check: a line the task printed that merely looks like a pull line
+is shown as any other line. The epilogue runs only when the cell body finished
+without an exception.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
+import hmac
 import pickle
 import secrets
 from collections.abc import Mapping
@@ -22,12 +30,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from flow_notebook.core.errors import ValidationError
+from flow_notebook.notebook.pull_keys import sign
 
 MAX_PUSH_BYTES = 8 * 1024 * 1024
 PULL_FILE_PREFIX = ".flow-pull-"
 PULL_MARKER = "::flow-pull::"
-"""Prefix of the log lines that carry pulled values (hidden from the live view)."""
+"""Prefix of the signed log lines that carry pulled values (hidden from the live view)."""
 MAX_PULL_IN_LOG = 1024 * 1024
+PULL_KEY_ENV = "FLOW_PULL_KEY"
+"""Secret environment variable carrying the task's pull key (hex)."""
+_TAG_BYTES = 32
+_PULL_KEY_PROLOGUE = f"; _flow_pull_key = _flow_os.environ.pop({PULL_KEY_ENV!r}, '')"
 
 PYTHON_PROLOGUE = (
     "import os as _flow_os, sys as _flow_sys; _flow_os.dup2(1, 2); "
@@ -40,9 +53,13 @@ BASH_PROLOGUE = "exec 2>&1\n"
 """One line before every bash cell: errors join the output."""
 _EPILOGUE = """
 
-def _flow_save_pulled(names, path):
+def _flow_save_pulled(names, path, key):
+    import base64
+    import hashlib
+    import hmac
     import os
     import pickle
+    import sys
     try:
         import cloudpickle as dumper
     except ImportError:
@@ -57,22 +74,26 @@ def _flow_save_pulled(names, path):
         except Exception as exc:
             errors[name] = f"{{type(exc).__name__}}: {{exc}}"
     missing = [name for name in names if name not in found]
-    result = {{"values": values, "missing": missing, "errors": errors}}
-    data = pickle.dumps(result)
+    data = pickle.dumps({{"values": values, "missing": missing, "errors": errors}})
+    # Signed with the kernel's key for this task: printed text cannot pass for it.
+    signed = hmac.new(key, data, hashlib.sha256).digest() + data
     with open(path + ".part", "wb") as handle:
-        handle.write(data)
+        handle.write(signed)
     os.replace(path + ".part", path)
-    if len(data) <= {log_limit}:
+    if len(signed) <= {log_limit}:
         # Also in the log, for instances that are gone by the time the kernel asks.
-        import base64
-        import sys
-        text = base64.b64encode(data).decode("ascii")
-        for start in range(0, len(text), 4000):
-            print({marker!r} + text[start:start + 4000])
+        text = base64.b64encode(signed).decode("ascii")
+        chunks = [text[start:start + 4000] for start in range(0, len(text), 4000)]
+        for index, chunk in enumerate(chunks):
+            head = f"{{index}}/{{len(chunks)}}"
+            tag = hmac.new(key, f"{{head}}:{{chunk}}".encode(), hashlib.sha256).hexdigest()
+            print(f"{marker}{{head}}:{{tag}}:{{chunk}}")
         sys.stdout.flush()
 
 
-_flow_save_pulled({names!r}, _flow_os.path.join(_flow_cwd, {file!r}))
+_flow_save_pulled(
+    {names!r}, _flow_os.path.join(_flow_cwd, {file!r}), bytes.fromhex(_flow_pull_key)
+)
 """
 
 
@@ -180,6 +201,8 @@ def build_cell_script(
             "globals().update({_k: _flow_pickle.loads(_v) for _k, _v in "
             f"_flow_pickle.loads(_flow_b64.b64decode({blob!r})).items()}})"
         )
+    if pull:
+        prologue += _PULL_KEY_PROLOGUE
     script = prologue + "\n" + body.rstrip("\n") + "\n"
     pull_file = None
     if pull:
@@ -190,14 +213,56 @@ def build_cell_script(
     return CellScript(script, "python", pull_file)
 
 
-def unpack_pulled(data: bytes) -> Pulled:
-    """Reads the file the epilogue wrote.
+@dataclass(frozen=True)
+class PullLine:
+    """One signed ``::flow-pull::`` line: chunk ``index`` of ``total``."""
+
+    index: int
+    total: int
+    chunk: str
+
+
+def read_pull_line(key: bytes, line: str) -> PullLine | None:
+    """Returns the chunk a pull line carries, or ``None`` when its signature does not check.
+
+    A line the task printed itself (whatever it says) is ``None``: it is just a line.
+    """
+    if not line.startswith(PULL_MARKER):
+        return None
+    head, _, rest = line[len(PULL_MARKER) :].partition(":")
+    tag, _, chunk = rest.partition(":")
+    expected = sign(key, f"{head}:{chunk}".encode()).hex()
+    if not hmac.compare_digest(tag.encode(), expected.encode()):
+        return None
+    index, _, total = head.partition("/")
+    return PullLine(int(index), int(total), chunk)
+
+
+def join_pull_lines(lines: Mapping[int, PullLine]) -> bytes | None:
+    """Returns the signed data the lines carry, or ``None`` when some are missing."""
+    totals = {line.total for line in lines.values()}
+    if len(totals) != 1 or set(lines) != set(range(totals.pop())):
+        return None
+    try:
+        return base64.b64decode("".join(lines[index].chunk for index in sorted(lines)))
+    except binascii.Error:
+        return None
+
+
+def unpack_pulled(data: bytes, key: bytes) -> Pulled:
+    """Checks the signature of what the epilogue saved, then reads it.
 
     Raises:
-        ValidationError: The file is not what the epilogue writes.
+        ValidationError: The data is not signed with ``key`` (nothing is unpickled),
+            or is not what the epilogue writes.
     """
+    tag, body = data[:_TAG_BYTES], data[_TAG_BYTES:]
+    if len(tag) < _TAG_BYTES or not hmac.compare_digest(tag, sign(key, body)):
+        raise ValidationError(
+            "the pulled values are not signed with this task's key; nothing was read"
+        )
     try:
-        raw = pickle.loads(data)
+        raw = pickle.loads(body)
         values = {name: pickle.loads(blob) for name, blob in raw["values"].items()}
         return Pulled(values, list(raw["missing"]), dict(raw["errors"]))
     except Exception as exc:  # Unpickling can fail with any exception type.

@@ -75,9 +75,14 @@ def detach_previous(session: FlowSession, task_id: str) -> None:
 def raise_on_failure(summary: RunSummary | None, pull_problem: str | None = None) -> None:
     """Raises one line when a waited-for task failed or its ``--pull`` did not work.
 
+    With ``--pull`` it is an error whenever the values did not come back, also when
+    the follow stopped (detached, timed out, the API unavailable) before the end.
+
     Raises:
         UsageError: ``task ID failed (exit N): last | lines; full log: ...``.
     """
+    if summary is not None and summary.note and pull_problem:
+        raise UsageError(f"{pull_problem}; {summary.note}")
     if summary is None or summary.note:
         return  # Detached, timed out or cancelled on request: the view says so.
     task = summary.task
