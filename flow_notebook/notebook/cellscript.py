@@ -184,7 +184,8 @@ def build_cell_script(
         pull: Names of variables to save for the kernel at the end.
 
     Raises:
-        ValidationError: An empty cell, or push/pull asked of a bash cell.
+        ValidationError: An empty cell, a Python cell that does not compile, or
+            push/pull asked of a bash cell.
     """
     if not body.strip():
         raise ValidationError("the cell is empty: write the code to run below %%flow run")
@@ -192,6 +193,7 @@ def build_cell_script(
         if pushed is not None or pull:
             raise ValidationError("--push and --pull need a Python cell, not --bash")
         return CellScript(BASH_PROLOGUE + body.rstrip("\n") + "\n", "bash", None)
+    check_syntax(body)
     prologue = PYTHON_PROLOGUE
     if pushed is not None:
         # Each value was pickled on its own, so one that needs cloudpickle fails alone.
@@ -211,6 +213,24 @@ def build_cell_script(
             names=list(pull), file=pull_file, marker=PULL_MARKER, log_limit=MAX_PULL_IN_LOG
         )
     return CellScript(script, "python", pull_file)
+
+
+def check_syntax(body: str) -> None:
+    """Compiles a Python cell here, so a syntax error costs nothing remote.
+
+    Raises:
+        ValidationError: ``line N: message: the line``, numbered as in the cell.
+    """
+    try:
+        compile(body, "<cell>", "exec", dont_inherit=True)
+    except SyntaxError as exc:
+        where = f"line {exc.lineno}: " if exc.lineno else ""
+        text = f": {exc.text.strip()[:120]}" if exc.text and exc.text.strip() else ""
+        raise ValidationError(
+            f"the cell does not compile ({where}{exc.msg}{text}); nothing was submitted"
+        ) from None
+    except ValueError as exc:  # e.g. a NUL byte in the source
+        raise ValidationError(f"the cell does not compile ({exc}); nothing was submitted") from None
 
 
 @dataclass(frozen=True)
