@@ -13,7 +13,8 @@ from typing import Any
 from benchmarks.env import BenchEnv
 from benchmarks.stats import Result, summarize
 
-TARGET_SECONDS = 0.100
+FIRST_DRAW_TARGET = 0.300
+REFRESH_TARGET = 0.050
 
 
 def _timed(action: Any) -> tuple[float, float]:
@@ -23,7 +24,7 @@ def _timed(action: Any) -> tuple[float, float]:
 
 
 def run(env: BenchEnv) -> list[Result]:
-    """Times refreshes of the widget dashboard (first draw apart)."""
+    """Times the first draw and later refreshes of the widget dashboard."""
     from flow_notebook.notebook.widgets.dashboard import DashboardModel
     from flow_notebook.notebook.widgets.dashboard_widget import WidgetDashboard
 
@@ -37,35 +38,48 @@ def run(env: BenchEnv) -> list[Result]:
     dashboard = WidgetDashboard(model)
     try:
         first_wall, first_cpu = _timed(dashboard.refresh)
-        shown = len(dashboard.rows.children)
-        walls, cpus, lists = [], [], []
+        shown = len(dashboard.row_views)
+        walls, cpus, lists, draws = [], [], [], []
         for _ in range(env.sizes.dashboard_runs):
             wall, cpu = _timed(dashboard.refresh)
             walls.append(wall)
             cpus.append(cpu)
-            lists.append(_timed(model.refresh)[1])
+            lists.append(_timed(model.refresh)[1])  # the limit the dashboard set
+            draws.append(_timed(lambda: dashboard._draw(model.rows))[1])
     finally:
         dashboard.close()
-    cpu, wall, listing = summarize(cpus), summarize(walls), summarize(lists)
+    cpu, wall = summarize(cpus), summarize(walls)
+    listing, drawing = summarize(lists), summarize(draws)
+    details = [
+        f"- tasks in the account: {count:,}; rows drawn (one page): {shown}",
+        f"- first draw: CPU {first_cpu * 1000:.0f} ms, wall {first_wall * 1000:.0f} ms",
+        f"- refresh, kernel CPU time: {cpu.show(1000)}",
+        f"- refresh, wall time: {wall.show(1000)}",
+        f"- of which listing the page's tasks (`list_tasks(limit={model.limit})`), CPU: "
+        f"{listing.show(1000)}",
+        f"- of which drawing (updating the page's widgets), CPU: {drawing.show(1000)}",
+    ]
+    note = (
+        "The header and rows share one CSS grid; rows are drawn a page (50) at a time, "
+        "their widgets reused across refreshes and pages, layouts and styles shared by "
+        "all cells. A refresh lists only the tasks up to the page shown (51 for the "
+        "first page), so its cost does not grow with the account's 1,000 tasks."
+    )
     return [
         Result(
+            what=f"dashboard first draw with {count:,} tasks (widgets, Mithril on the sandbox)",
+            target=f"<= {FIRST_DRAW_TARGET * 1000:.0f} ms of kernel time",
+            measured=f"CPU {first_cpu * 1000:.0f} ms, wall {first_wall * 1000:.0f} ms",
+            met=first_cpu <= FIRST_DRAW_TARGET,
+            note=note,
+            details=details,
+        ),
+        Result(
             what=f"dashboard refresh with {count:,} tasks (widgets, Mithril on the sandbox)",
-            target=f"<= {TARGET_SECONDS * 1000:.0f} ms of kernel time per refresh",
+            target=f"<= {REFRESH_TARGET * 1000:.0f} ms of kernel time per refresh",
             measured=f"CPU p50 {cpu.p50 * 1000:.0f} ms (max {cpu.high * 1000:.0f}), "
-            f"wall p50 {wall.p50 * 1000:.0f} ms; first draw CPU {first_cpu * 1000:.0f} ms",
-            met=cpu.p50 <= TARGET_SECONDS,
-            note="A refresh only updates the widgets whose text changed. The first draw "
-            "builds 11 widgets per row, so showing 1,000 rows costs seconds once; the "
-            "dashboard shows 50 tasks unless told otherwise. Most of a refresh's CPU time is "
-            "the listing itself (10 pages of bids and 10 batched instance lookups).",
-            details=[
-                f"- rows drawn: {shown}",
-                f"- refresh, kernel CPU time: {cpu.show(1000)}",
-                f"- refresh, wall time: {wall.show(1000)}",
-                f"- of which listing the tasks (`list_tasks(limit={count})`), CPU: "
-                f"{listing.show(1000)}",
-                f"- first draw (builds every row's widgets): CPU {first_cpu * 1000:.0f} ms, "
-                f"wall {first_wall * 1000:.0f} ms",
-            ],
-        )
+            f"of which drawing p50 {drawing.p50 * 1000:.1f} ms; wall p50 {wall.p50 * 1000:.0f} ms",
+            met=cpu.p50 <= REFRESH_TARGET,
+            note="Details under the first draw's row above.",
+        ),
     ]

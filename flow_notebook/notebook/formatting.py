@@ -105,3 +105,9 @@ def _instance_text(task: Task) -> str | None:
     if task.num_instances > 1:
         return f"{task.num_instances} x {task.instance_type}"
     return task.instance_type
+
+
+def count_noun(count: int, noun: str, plural: str | None = None) -> str:
+    """Returns ``"1 task"`` / ``"2 tasks"``: the count with the noun agreeing with it."""
+    word = noun if count == 1 else (plural or f"{noun}s")
+    return f"{count:,} {word}"

@@ -60,15 +60,19 @@ def start_lab(
 ) -> Iterator[Callable[..., jupyterlab.JupyterLab]]:
     """Starts JupyterLab serving ``panels.ipynb`` made of the given cells; stops it after.
 
-    Call it as ``start_lab(cells, env)``: ``env`` goes to the server and its kernels.
+    Call it as ``start_lab(cells, env, app)``: ``env`` goes to the server and its
+    kernels; ``app`` is ``lab`` (JupyterLab) or ``notebook`` (Notebook 7).
     """
     started: list[jupyterlab.JupyterLab] = []
 
-    def start(cells: list[str], env: dict[str, str] | None = None) -> jupyterlab.JupyterLab:
+    def start(
+        cells: list[str], env: dict[str, str] | None = None, app: str = "lab"
+    ) -> jupyterlab.JupyterLab:
         root = tmp_path / "work"
         root.mkdir()
         jupyterlab.write_notebook(root / NOTEBOOK, cells)
-        started.append(jupyterlab.start(root, tmp_path / "jupyter", isolated_flow_home, env))
+        state = tmp_path / "jupyter"
+        started.append(jupyterlab.start(root, state, isolated_flow_home, env, app))
         return started[-1]
 
     yield start

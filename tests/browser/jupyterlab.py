@@ -1,8 +1,12 @@
-"""Runs JupyterLab on 127.0.0.1 with every Jupyter directory in a temporary one.
+"""Runs JupyterLab or Notebook 7 on 127.0.0.1 with every Jupyter directory in a temporary one.
 
 Settings make a notebook start its kernel without asking and keep the news popup
 away, so a browser can drive the page without dialogs. Also: writing the notebook a
 test runs, running all its cells from the page, and saving screenshots.
+
+``APPS`` names the two front ends: ``lab`` (JupyterLab 4) and ``notebook``
+(Notebook 7, ``jupyter notebook``). Both are built on the same JupyterLab
+components, so the same page selectors reach the cells and panels.
 """
 
 from __future__ import annotations
@@ -35,9 +39,16 @@ _SETTINGS = {
 }
 
 
+# Front end name -> (Python module that serves it, its settings option, notebook URL path).
+APPS = {
+    "lab": ("jupyterlab", "LabApp", "lab/tree"),
+    "notebook": ("notebook", "JupyterNotebookApp", "notebooks"),
+}
+
+
 @dataclass
 class JupyterLab:
-    """A running JupyterLab server.
+    """A running JupyterLab (or Notebook 7) server.
 
     Attributes:
         process: The server process.
@@ -45,6 +56,7 @@ class JupyterLab:
         token: The access token.
         root: The directory it serves.
         log: The file holding its output.
+        app: ``lab`` or ``notebook`` (a key of ``APPS``).
     """
 
     process: subprocess.Popen[bytes]
@@ -52,6 +64,11 @@ class JupyterLab:
     token: str
     root: Path
     log: Path
+    app: str = "lab"
+
+    def notebook_url(self, notebook: str) -> str:
+        """Returns the URL that opens ``notebook`` in this front end."""
+        return self.url(f"{APPS[self.app][2]}/{notebook}")
 
     def url(self, path: str) -> str:
         """Returns the URL of ``path`` (e.g. ``lab/tree/x.ipynb``) with the token."""
@@ -76,12 +93,16 @@ def write_notebook(path: Path, cells: list[str]) -> None:
 
 
 def start(
-    root: Path, state: Path, flow_home: Path, env: dict[str, str] | None = None
+    root: Path,
+    state: Path,
+    flow_home: Path,
+    env: dict[str, str] | None = None,
+    app: str = "lab",
 ) -> JupyterLab:
-    """Starts JupyterLab serving ``root``, with Jupyter state under ``state``.
+    """Starts JupyterLab (or Notebook 7: ``app="notebook"``) serving ``root``.
 
-    Its kernels inherit ``FLOW_HOME=flow_home``, ``FLOW_PROVIDER=local`` and then
-    ``env``, which may override both.
+    Jupyter state lives under ``state``. Its kernels inherit ``FLOW_HOME=flow_home``,
+    ``FLOW_PROVIDER=local`` and then ``env``, which may override both.
 
     Raises:
         AssertionError: The server did not answer within ``START_TIMEOUT`` seconds.
@@ -102,16 +123,17 @@ def start(
     }
     port, token = free_port(), secrets.token_hex(16)
     log = state / "jupyterlab.log"
+    module, settings_owner, _ = APPS[app]
     argv = [
-        sys.executable, "-m", "jupyterlab", "--no-browser", "--ip", "127.0.0.1",
+        sys.executable, "-m", module, "--no-browser", "--ip", "127.0.0.1",
         "--port", str(port), f"--IdentityProvider.token={token}", "--allow-root",
-        f"--ServerApp.root_dir={root}", f"--LabApp.app_settings_dir={dirs['settings']}",
+        f"--ServerApp.root_dir={root}", f"--{settings_owner}.app_settings_dir={dirs['settings']}",
     ]  # fmt: skip
     with log.open("wb") as out:
         process = subprocess.Popen(
             argv, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
-    lab = JupyterLab(process, port, token, root, log)
+    lab = JupyterLab(process, port, token, root, log, app)
     _wait_ready(lab)
     return lab
 
@@ -133,13 +155,23 @@ def stop(lab: JupyterLab, timeout: float = 15.0) -> None:
 
 def run_all_cells(page: Any, lab: JupyterLab, notebook: str) -> None:
     """Opens ``notebook`` in ``page``, waits for its kernel, and runs every cell."""
-    from playwright.sync_api import expect
-
-    page.goto(lab.url(f"lab/tree/{notebook}"))
-    # The toolbar says idle before the kernel exists; the status bar waits for it.
-    expect(page.locator(".jp-StatusBar-TextItem", has_text="| Idle")).to_be_visible(timeout=WAIT_MS)
+    open_notebook(page, lab, notebook)
     page.get_by_role("menuitem", name="Run", exact=True).click()
     page.get_by_text("Run All Cells", exact=True).click()
+
+
+def open_notebook(page: Any, lab: JupyterLab, notebook: str) -> None:
+    """Opens ``notebook`` in ``page`` and waits until its kernel is idle."""
+    from playwright.sync_api import expect
+
+    page.goto(lab.notebook_url(notebook))
+    # The toolbar says idle before the kernel exists: wait for the server's session.
+    _wait_kernel_idle(lab, notebook)
+    if lab.app == "lab":
+        idle = page.locator(".jp-StatusBar-TextItem", has_text="| Idle")
+    else:  # Notebook 7 has no status bar; its toolbar indicator follows the kernel.
+        idle = page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").first
+    expect(idle).to_be_visible(timeout=WAIT_MS)
 
 
 def save_screenshots(
@@ -159,6 +191,22 @@ def save_screenshots(
         DOCS_IMG.mkdir(parents=True, exist_ok=True)
         for name, doc_name in (docs or {}).items():
             shutil.copyfile(artifacts / name, DOCS_IMG / doc_name)
+
+
+def _wait_kernel_idle(lab: JupyterLab, notebook: str) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(lab.url("api/sessions"), timeout=5) as answer:
+            sessions = json.loads(answer.read())
+        states = [
+            (s.get("kernel") or {}).get("execution_state")
+            for s in sessions
+            if s.get("path", "").endswith(notebook)
+        ]
+        if "idle" in states:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"no idle kernel for {notebook} in {START_TIMEOUT} s")
 
 
 def _wait_ready(lab: JupyterLab) -> None:

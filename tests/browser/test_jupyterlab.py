@@ -30,20 +30,37 @@ CELLS = [
 ]
 
 
-@pytest.fixture
-def lab(start_lab, isolated_flow_home):
-    yield start_lab(CELLS)
+@pytest.fixture(params=["lab", "notebook"])
+def lab(request, start_lab, isolated_flow_home):
+    """JupyterLab 4, then Notebook 7, serving the notebook above."""
+    yield start_lab(CELLS, app=request.param)
     _cancel_leftover_tasks(isolated_flow_home)
+
+
+def assert_headers_align(page, dashboard) -> None:
+    """Each header cell's left edge is within 2 px of its column's cells, on screen."""
+    header = dashboard.locator(".flow-tasks-header")
+    rows = dashboard.locator(".flow-task-row")
+    for column in range(1, 12):
+        edge = header.locator(f":scope > :nth-child({column})").bounding_box()["x"]
+        for index in range(rows.count()):
+            cell = rows.nth(index).locator(f":scope > :nth-child({column})")
+            assert abs(cell.bounding_box()["x"] - edge) <= 2, (column, index)
 
 
 def test_dashboard_and_log_viewer_in_jupyterlab(page, lab, artifacts):
     from playwright.sync_api import expect
 
     jupyterlab.run_all_cells(page, lab, NOTEBOOK)
-    dashboard = page.locator(".flow-dashboard")
+    dashboard = page.locator(".flow-dashboard").first
     row = dashboard.locator(".flow-task-row", has_text="browser-demo")
     expect(row).to_contain_text("running", timeout=WAIT_MS)
-    expect(dashboard).to_contain_text("tasks · refreshed")
+    expect(dashboard).to_contain_text("1 task · refreshed")
+    expect(dashboard.locator("select").first).to_have_value("all")
+    for width in (1400, 900):
+        page.set_viewport_size({"width": width, "height": 1000})
+        assert_headers_align(page, dashboard)
+    page.set_viewport_size({"width": 1400, "height": 1000})
     viewer = page.locator(".flow-log-viewer")
     expect(viewer).to_contain_text("log line 3", timeout=WAIT_MS)
 
@@ -54,7 +71,11 @@ def test_dashboard_and_log_viewer_in_jupyterlab(page, lab, artifacts):
     expect(picker.get_by_text("max $/h")).to_be_visible()
     expect(picker).to_contain_text("this provider has no price history")
     jupyterlab.save_screenshots(
-        {"dashboard.png": dashboard, "log_viewer.png": viewer, "instance_picker.png": picker},
+        {
+            f"{lab.app}-dashboard.png": dashboard,
+            f"{lab.app}-log_viewer.png": viewer,
+            f"{lab.app}-instance_picker.png": picker,
+        },
         artifacts,
     )
 
@@ -62,7 +83,8 @@ def test_dashboard_and_log_viewer_in_jupyterlab(page, lab, artifacts):
     dashboard.get_by_role("button", name="Yes, cancel it").click()
     expect(row).to_contain_text("cancelled", timeout=WAIT_MS)
     expect(viewer).to_contain_text("stream ended", timeout=WAIT_MS)
-    page.screenshot(path=str(artifacts / "notebook.png"), full_page=True)
+    expect(row.get_by_role("button", name="Cancel")).to_be_disabled()
+    page.screenshot(path=str(artifacts / f"{lab.app}-notebook.png"), full_page=True)
 
 
 def _cancel_leftover_tasks(flow_home: Path) -> None:

@@ -3,17 +3,26 @@
 The refresh thread only sets widget values (``HTML.value``, ``Box.children``), which
 reach the browser over the widget comm; it never prints, so nothing lands in other
 cells. Buttons per task: follow logs, cancel (asks first), show the SSH command.
+
+Layout: one CSS grid holds the header and every row, so a header sits on its column
+at every width. Each row is a ``display: contents`` box (its cells are the grid's
+items, the box keeps the row's class for styling and tests). Rows are shown a page
+at a time and their widgets are reused across refreshes and pages; layouts and
+styles are shared by all cells, so a first draw builds one page of widgets only.
+A refresh lists only the tasks up to the page shown (plus one, to know whether an
+older page exists), so its cost does not grow with the account's history.
 """
 
 from __future__ import annotations
 
 import html
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 from flow_notebook.core.models import TaskStatus
+from flow_notebook.notebook.formatting import count_noun
 from flow_notebook.notebook.widgets.dashboard import (
     HEADERS,
     DashboardModel,
@@ -23,37 +32,65 @@ from flow_notebook.notebook.widgets.dashboard import (
 from flow_notebook.notebook.widgets.html import status_html
 from flow_notebook.notebook.widgets.poller import Poller
 
-_WIDTHS = ("200px", "130px", "100px", "90px", "120px", "80px", "80px", "70px")
+PAGE_SIZE = 50
+ALL_STATUSES = "all"
+_ACTIONS = ("Logs", "Cancel", "SSH")
+_GRID_COLUMNS = f"repeat({len(HEADERS) + len(_ACTIONS)}, max-content)"
 LogOpener = Callable[[str], Any]
+SSHCommand = Callable[[str], str]
+
+
+class _Shared:
+    """Layouts and styles shared by every cell and button (one comm each, not one per row)."""
+
+    def __init__(self) -> None:
+        import ipywidgets as w
+        from ipywidgets.widgets.widget_string import HTMLStyle
+
+        self.row = w.Layout(display="contents")
+        self.cell = w.Layout(width="auto", margin="1px 14px 1px 0")
+        self.cell_style = HTMLStyle()
+        self.button = w.Layout(width="88px", margin="1px 4px 1px 0")
+        self.button_style = w.ButtonStyle()
 
 
 class _RowView:
-    """The widgets of one task row."""
+    """The widgets of one grid row; rebound to another task when the page changes."""
 
-    def __init__(self, dashboard: WidgetDashboard, row: TaskRow) -> None:
+    def __init__(self, dashboard: WidgetDashboard, shared: _Shared, row: TaskRow) -> None:
         import ipywidgets as w
 
         self.task_id = row.task_id
-        self.cells = [w.HTML(layout=w.Layout(width=width)) for width in _WIDTHS]
-        self.logs = w.Button(description="Logs", icon="align-left", layout=_button_layout())
-        self.cancel = w.Button(
-            description="Cancel", icon="stop", button_style="danger", layout=_button_layout()
+        self.cells = [
+            w.HTML(layout=shared.cell, style=shared.cell_style) for _ in range(len(HEADERS))
+        ]
+        self.logs, self.cancel, self.ssh = (
+            w.Button(description=name, layout=shared.button, style=shared.button_style)
+            for name in _ACTIONS
         )
-        self.ssh = w.Button(description="SSH", icon="terminal", layout=_button_layout())
         self.logs.on_click(lambda _: dashboard.open_logs(self.task_id))
         self.cancel.on_click(lambda _: dashboard.ask_cancel(self.task_id))
         self.ssh.on_click(lambda _: dashboard.show_ssh(self.task_id))
-        self.box = w.HBox([*self.cells, self.logs, self.cancel, self.ssh])
+        self.box = w.Box([*self.cells, self.logs, self.cancel, self.ssh], layout=shared.row)
         self.box.add_class("flow-task-row")
         self.update(row)
 
     def update(self, row: TaskRow) -> None:
+        """Shows ``row`` (another task's row too); only changed values are sent."""
+        self.task_id = row.task_id
         for index, (cell, text) in enumerate(zip(self.cells, row.cells(), strict=True)):
             value = status_html(row.status) if index == 2 else html.escape(text)
             if cell.value != value:
                 cell.value = value
+        # A disabled danger button stays bright red; a plain one greys out.
+        self.cancel.button_style = "danger" if row.cancellable else ""
         self.cancel.disabled = not row.cancellable
         self.ssh.disabled = row.ssh_command is None
+
+    def close(self) -> None:
+        """Closes the row's widgets (not the shared layouts)."""
+        for widget in (*self.cells, self.logs, self.cancel, self.ssh, self.box):
+            widget.close()
 
 
 class WidgetDashboard(DashboardView):
@@ -64,7 +101,10 @@ class WidgetDashboard(DashboardView):
         interval: Seconds between refreshes.
         open_log_viewer: Builds the log viewer of a task (an object with ``root`` and
             ``close()``); the Logs button shows it below the table.
+        ssh_command: Returns the ssh command that logs in to a task (with key and
+            host-key file); defaults to the row's address only.
         clock: Returns "now", for the refresh time shown.
+        page_size: Rows drawn at once; the pager moves through the rest.
     """
 
     def __init__(
@@ -73,36 +113,64 @@ class WidgetDashboard(DashboardView):
         *,
         interval: float = 2.0,
         open_log_viewer: LogOpener | None = None,
+        ssh_command: SSHCommand | None = None,
         clock: Callable[[], datetime] = datetime.now,
+        page_size: int = PAGE_SIZE,
     ) -> None:
         import ipywidgets as w
 
         super().__init__(model)
         self._open_log_viewer = open_log_viewer
+        self._ssh_command = ssh_command
         self._clock = clock
+        self._page_size = page_size
+        self._shared = _Shared()
         self._views: dict[str, _RowView] = {}
+        self._spare: list[_RowView] = []
         self._viewer: Any = None
         self._draw_lock = threading.RLock()
+        self.page = 0
         self.refreshes = 0
+        self.closed = False
         self.filter = w.Dropdown(
-            options=[("all", None)] + [(s.value, s) for s in TaskStatus], description="status"
+            options=[ALL_STATUSES, *(s.value for s in TaskStatus)],
+            value=_filter_value(model.status_filter),
+            description="status",
+            layout=w.Layout(width="220px"),
         )
         self.refresh_button = w.Button(description="Refresh", icon="refresh")
         self.close_button = w.Button(description="Close", icon="times")
         self.status = w.HTML()
-        self.header = w.HBox(
+        self.header = w.Box(
             [
-                w.HTML(f"<b>{h}</b>", layout=w.Layout(width=x))
-                for h, x in zip(HEADERS, _WIDTHS, strict=True)
-            ]
+                w.HTML(f"<b>{html.escape(title)}</b>", layout=self._shared.cell)
+                for title in (*HEADERS, *(" " for _ in _ACTIONS))
+            ],
+            layout=self._shared.row,
         )
-        self.rows = w.VBox()
-        self.detail = w.VBox()
+        self.header.add_class("flow-tasks-header")
+        self.grid = w.GridBox(
+            [self.header],
+            layout=w.Layout(
+                grid_template_columns=_GRID_COLUMNS, align_items="center", overflow="auto"
+            ),
+        )
+        self.grid.add_class("flow-tasks-grid")
+        self.newer = w.Button(description="◀ newer", layout=w.Layout(width="90px"))
+        self.older = w.Button(description="older ▶", layout=w.Layout(width="90px"))
+        self.page_label = w.HTML()
+        self.pager = w.HBox([self.newer, self.page_label, self.older])
+        self.prompt = w.VBox()
+        self.prompt.add_class("flow-dashboard-prompt")
+        self.logs = w.VBox()
+        self.logs.add_class("flow-dashboard-logs")
         self.filter.observe(self._on_filter, names="value")
         self.refresh_button.on_click(lambda _: self.refresh())
         self.close_button.on_click(lambda _: self.close())
+        self.newer.on_click(lambda _: self.show_page(self.page - 1))
+        self.older.on_click(lambda _: self.show_page(self.page + 1))
         toolbar = w.HBox([self.filter, self.refresh_button, self.close_button, self.status])
-        self.root = w.VBox([toolbar, self.header, self.rows, self.detail])
+        self.root = w.VBox([toolbar, self.grid, self.pager, self.prompt, self.logs])
         self.root.add_class("flow-dashboard")
         self._poller = Poller(self.refresh, interval, name="flow-dashboard")
 
@@ -111,24 +179,55 @@ class WidgetDashboard(DashboardView):
         """Whether the background refresh runs."""
         return self._poller.running
 
+    @property
+    def row_views(self) -> list[_RowView]:
+        """The rows drawn now, top to bottom."""
+        return list(self._views.values())
+
     def start(self) -> WidgetDashboard:
         """Starts refreshing in the background; returns ``self`` at once."""
         self._poller.start()
         return self
 
     def close(self) -> None:
-        """Stops refreshing, closes an open log viewer and the widgets. Safe twice."""
+        """Stops refreshing, closes an open log viewer and leaves a one-line note. Safe twice."""
+        import ipywidgets as w
+
         self._poller.stop()
         with self._draw_lock:
+            if self.closed:
+                return
+            self.closed = True
             if self._viewer is not None:
                 self._viewer.close()
                 self._viewer = None
-        self.root.close()
+            stamp = self._clock().strftime("%H:%M:%S")
+            note = w.HTML(
+                f"<i>dashboard closed at {stamp} · run <code>%flow dashboard</code> "
+                "to open it again</i>"
+            )
+            note.add_class("flow-dashboard-closed")
+            parts = (*self.root.children, *self.grid.children)
+            self.root.children = (note,)
+            for view in (*self._views.values(), *self._spare):
+                view.close()
+            for widget in parts:
+                widget.close()
+            self._views, self._spare = {}, []
 
     def refresh(self) -> None:
         """Fetches and draws the rows now (also called by the background thread)."""
+        if self.closed:
+            return
+        # Up to the page shown, and one more to know whether an older page exists.
+        self.model.limit = (self.page + 1) * self._page_size + 1
         super().refresh()
         self.refreshes += 1
+
+    def show_page(self, page: int) -> None:
+        """Fetches and draws page ``page`` (0 holds the newest tasks)."""
+        self.page = max(page, 0)
+        self.refresh()
 
     # --- actions ------------------------------------------------------------------
 
@@ -137,13 +236,14 @@ class WidgetDashboard(DashboardView):
         import ipywidgets as w
 
         if self._open_log_viewer is None:
-            self._set_detail([w.HTML("<i>no log viewer available here</i>")])
+            self._set(self.logs, [w.HTML("<i>no log viewer available here</i>")])
             return
         with self._draw_lock:
             if self._viewer is not None:
                 self._viewer.close()
             self._viewer = self._open_log_viewer(task_id)
-        self._set_detail([w.HTML(f"<b>logs of {html.escape(task_id)}</b>"), self._viewer.root])
+        title = w.HTML(f"<b>logs of {html.escape(task_id)}</b>")
+        self._set(self.logs, [title, self._viewer.root])
 
     def ask_cancel(self, task_id: str) -> None:
         """Asks for confirmation below the table before cancelling the task."""
@@ -153,60 +253,98 @@ class WidgetDashboard(DashboardView):
         keep = w.Button(description="Keep running")
         confirm.add_class("flow-confirm-cancel")
         confirm.on_click(lambda _: self.confirm_cancel(task_id))
-        keep.on_click(lambda _: self._set_detail([]))
+        keep.on_click(lambda _: self._set(self.prompt, []))
         prompt = w.HTML(f"Cancel task <b>{html.escape(task_id)}</b>?")
-        self._set_detail([w.HBox([prompt, confirm, keep])])
+        self._set(self.prompt, [w.HBox([prompt, confirm, keep])])
 
     def confirm_cancel(self, task_id: str) -> None:
-        """Cancels the task (the confirmation's Yes button) and refreshes."""
+        """Cancels the task (the confirmation's Yes button) and refreshes; logs stay open."""
         import ipywidgets as w
 
         message = self.model.cancel(task_id)
-        self._set_detail([w.HTML(html.escape(message))])
+        self._set(self.prompt, [w.HTML(html.escape(message))])
         self.refresh()
 
     def show_ssh(self, task_id: str) -> None:
         """Shows the task's ssh command in a text box, selected for copying."""
         import ipywidgets as w
 
-        row = self.model.row(task_id)
-        command = row.ssh_command if row else None
+        command = self._ssh_for(task_id)
         if not command:
-            self._set_detail([w.HTML(f"task {html.escape(task_id)} has no SSH access")])
+            self._set(self.prompt, [w.HTML(f"task {html.escape(task_id)} has no SSH access")])
             return
-        box = w.Text(value=command, description="ssh", layout=w.Layout(width="520px"))
+        box = w.Textarea(value=command, layout=w.Layout(width="95%", height="4em"))
         box.add_class("flow-ssh-command")
-        self._set_detail([box, w.HTML("<i>select the command and copy it</i>")])
+        self._set(self.prompt, [box, w.HTML("<i>copy the command into a terminal</i>")])
+
+    def _ssh_for(self, task_id: str) -> str | None:
+        row = self.model.row(task_id)
+        if row is None or row.ssh_command is None:
+            return None
+        if self._ssh_command is None:
+            return row.ssh_command
+        try:
+            return self._ssh_command(task_id)
+        except Exception as exc:  # noqa: BLE001 - a button handler has nowhere to raise to
+            return f"# cannot build the ssh command: {exc}"
 
     # --- drawing hooks ------------------------------------------------------------
 
     def _draw(self, rows: list[TaskRow]) -> None:
         with self._draw_lock:
-            seen = []
-            for row in rows:
-                view = self._views.get(row.task_id)
-                if view is None:
-                    view = self._views[row.task_id] = _RowView(self, row)
-                else:
-                    view.update(row)
-                seen.append(view)
-            self._views = {view.task_id: view for view in seen}
-            children = tuple(view.box for view in seen)
-            if self.rows.children != children:
-                self.rows.children = children
+            if self.closed:
+                return
+            more = len(rows) >= self.model.limit  # an older page exists
+            pages = max(1, -(-len(rows) // self._page_size))
+            self.page = min(max(self.page, 0), pages - 1)
+            start = self.page * self._page_size
+            shown = rows[start : start + self._page_size]
+            self._place(shown)
+            self._draw_pager(start, len(shown), more)
             stamp = self._clock().strftime("%H:%M:%S")
-            self.status.value = f"<span>{len(rows)} tasks · refreshed {stamp}</span>"
+            count = f"{len(rows) - 1:,}+ tasks" if more else count_noun(len(rows), "task")
+            self.status.value = f"<span>{count} · refreshed {stamp}</span>"
+
+    def _place(self, shown: Sequence[TaskRow]) -> None:
+        old = self._views
+        kept = {row.task_id for row in shown} & set(old)
+        self._spare.extend(view for task_id, view in old.items() if task_id not in kept)
+        views: dict[str, _RowView] = {}
+        for row in shown:
+            view = old.get(row.task_id) if row.task_id in kept else None
+            if view is not None:
+                view.update(row)
+            elif self._spare:
+                view = self._spare.pop()
+                view.update(row)
+            else:
+                view = _RowView(self, self._shared, row)
+            views[row.task_id] = view
+        self._views = views
+        children = (self.header, *(view.box for view in views.values()))
+        if self.grid.children != children:
+            self.grid.children = children
+
+    def _draw_pager(self, start: int, shown: int, more: bool) -> None:
+        self.pager.layout.display = "flex" if more or self.page > 0 else "none"
+        self.newer.disabled = self.page == 0
+        self.older.disabled = not more
+        if shown:
+            self.page_label.value = f"tasks {start + 1:,}–{start + shown:,}"
 
     def _draw_error(self, message: str) -> None:
         self.status.value = f"<span style='color:#cf222e'>{html.escape(message)}</span>"
 
     def _on_filter(self, change: dict[str, Any]) -> None:
-        self.model.status_filter = change["new"]
+        value = change["new"]
+        self.model.status_filter = None if value == ALL_STATUSES else TaskStatus(value)
+        self.page = 0
         self.refresh()
 
-    def _set_detail(self, children: list[Any]) -> None:
+    def _set(self, box: Any, children: list[Any]) -> None:
         with self._draw_lock:
-            self.detail.children = tuple(children)
+            if not self.closed:
+                box.children = tuple(children)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
         bundle = self.root._repr_mimebundle_(**kwargs) or {}
@@ -215,7 +353,5 @@ class WidgetDashboard(DashboardView):
         return bundle
 
 
-def _button_layout() -> Any:
-    import ipywidgets as w
-
-    return w.Layout(width="100px")
+def _filter_value(status: TaskStatus | None) -> str:
+    return ALL_STATUSES if status is None else status.value

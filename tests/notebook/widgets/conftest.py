@@ -80,6 +80,9 @@ class WidgetFakeProvider:
         tasks = [t for t in self.tasks.values() if status in (None, t.status)]
         return tasks[:limit]
 
+    def get_remote_operations(self) -> None:
+        return None
+
     def cancel_task(self, task_id: str) -> bool:
         task = self.get_task(task_id)
         if task.is_terminal:

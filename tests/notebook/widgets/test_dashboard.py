@@ -95,13 +95,14 @@ def test_widget_rows_hold_values_and_status_colours(fake):
     dashboard = WidgetDashboard(_model(fake))
     try:
         dashboard.refresh()
-        assert len(dashboard.rows.children) == 2
+        assert len(dashboard.row_views) == 2
         running, failed = (dashboard._views[t] for t in ("task-1", "task-2"))
         assert STATUS_COLOURS[TaskStatus.RUNNING] in running.cells[2].value
         assert STATUS_COLOURS[TaskStatus.FAILED] in failed.cells[2].value
         assert running.cells[7].value == "$1.00"
         assert failed.cancel.disabled and not running.cancel.disabled
-        assert "2 tasks" in dashboard.status.value
+        assert (failed.cancel.button_style, running.cancel.button_style) == ("", "danger")
+        assert "2 tasks ·" in dashboard.status.value
     finally:
         dashboard.close()
 
@@ -112,11 +113,11 @@ def test_cancel_asks_first_then_cancels_on_yes(fake):
         dashboard.refresh()
         dashboard._views["task-1"].cancel.click()
         assert fake.cancelled == []
-        prompt = dashboard.detail.children[0]
+        prompt = dashboard.prompt.children[0]
         confirm = next(c for c in prompt.children if "flow-confirm-cancel" in c._dom_classes)
         confirm.click()
         assert fake.cancelled == ["task-1"]
-        assert "cancelled task task-1" in dashboard.detail.children[0].value
+        assert "cancelled task task-1" in dashboard.prompt.children[0].value
         assert "cancelled" in dashboard._views["task-1"].cells[2].value
         assert dashboard._views["task-1"].cancel.disabled
     finally:
@@ -128,9 +129,9 @@ def test_keep_running_dismisses_the_question(fake):
     try:
         dashboard.refresh()
         dashboard.ask_cancel("task-1")
-        keep = dashboard.detail.children[0].children[2]
+        keep = dashboard.prompt.children[0].children[2]
         keep.click()
-        assert dashboard.detail.children == ()
+        assert dashboard.prompt.children == ()
         assert fake.cancelled == []
     finally:
         dashboard.close()
@@ -141,7 +142,7 @@ def test_ssh_button_shows_the_command_to_copy(fake):
     try:
         dashboard.refresh()
         dashboard._views["task-1"].ssh.click()
-        assert dashboard.detail.children[0].value == "ssh -p 2222 ubuntu@10.0.0.5"
+        assert dashboard.prompt.children[0].value == "ssh -p 2222 ubuntu@10.0.0.5"
     finally:
         dashboard.close()
 
@@ -173,8 +174,11 @@ def test_logs_button_opens_the_viewer_below_the_table(fake):
     dashboard.refresh()
     dashboard._views["task-1"].logs.click()
     dashboard._views["task-2"].logs.click()
-    assert dashboard.detail.children[1] is opened[1].root
+    assert dashboard.logs.children[1] is opened[1].root
     assert opened[0].closed and not opened[1].closed
+    dashboard.ask_cancel("task-2")
+    dashboard.confirm_cancel("task-2")
+    assert dashboard.logs.children[1] is opened[1].root and not opened[1].closed
     dashboard.close()
     assert opened[1].closed
 
@@ -182,7 +186,8 @@ def test_logs_button_opens_the_viewer_below_the_table(fake):
 def test_filter_dropdown_refreshes_with_that_status(fake):
     dashboard = WidgetDashboard(_model(fake))
     try:
-        dashboard.filter.value = TaskStatus.FAILED
+        assert dashboard.filter.value == "all"
+        dashboard.filter.value = "failed"
         assert list(dashboard._views) == ["task-2"]
     finally:
         dashboard.close()
@@ -196,7 +201,7 @@ def test_new_tasks_appear_and_existing_rows_keep_their_widgets(fake):
         fake.tasks["task-3"] = make_task("task-3")
         dashboard.refresh()
         assert dashboard._views["task-1"] is before
-        assert len(dashboard.rows.children) == 3
+        assert len(dashboard.grid.children) == 4  # the header and three rows
     finally:
         dashboard.close()
 
@@ -241,10 +246,67 @@ def test_widget_dashboard_escapes_task_names_ids_and_errors():
         dashboard.refresh()
         row = dashboard._views[xss]
         dashboard.ask_cancel(xss)
-        prompt = dashboard.detail.children[0].children[0].value
+        prompt = dashboard.prompt.children[0].children[0].value
         dashboard._draw_error(xss)
         shown = [cell.value for cell in row.cells] + [prompt, dashboard.status.value]
         assert all("<script>" not in value for value in shown)
         assert sum("&lt;script&gt;alert(1)&lt;/script&gt;" in value for value in shown) == 5
     finally:
         dashboard.close()
+
+
+def test_one_task_is_singular_and_the_filter_starts_at_the_model_status():
+    model = _model(WidgetFakeProvider([make_task()]))
+    model.status_filter = TaskStatus.RUNNING
+    dashboard = WidgetDashboard(model)
+    try:
+        dashboard.refresh()
+        assert dashboard.filter.value == "running"
+        assert "1 task ·" in dashboard.status.value
+    finally:
+        dashboard.close()
+
+
+def test_header_and_rows_are_items_of_one_grid(fake):
+    dashboard = WidgetDashboard(_model(fake))
+    try:
+        dashboard.refresh()
+        header, *rows = dashboard.grid.children
+        columns = dashboard.grid.layout.grid_template_columns
+        assert columns.startswith("repeat(11,")
+        for box in (header, *rows):
+            assert box.layout.display == "contents"
+            assert len(box.children) == 11
+    finally:
+        dashboard.close()
+
+
+def test_rows_are_paged_listed_only_up_to_the_page_and_reused():
+    provider = WidgetFakeProvider([make_task(f"task-{i:03d}") for i in range(120)])
+    limits = []
+    listing = provider.list_tasks
+    provider.list_tasks = lambda **kw: limits.append(kw["limit"]) or listing(**kw)
+    dashboard = WidgetDashboard(_model(provider), page_size=50)
+    try:
+        dashboard.refresh()
+        first = {id(view) for view in dashboard.row_views}
+        assert len(first) == 50 and dashboard.page_label.value == "tasks 1–50"
+        assert "50+ tasks" in dashboard.status.value
+        assert dashboard.newer.disabled and not dashboard.older.disabled
+        dashboard.older.click()
+        dashboard.older.click()
+        assert dashboard.page_label.value == "tasks 101–120"
+        assert "120 tasks" in dashboard.status.value and dashboard.older.disabled
+        assert limits == [51, 101, 151]
+        assert {id(view) for view in dashboard.row_views} <= first
+    finally:
+        dashboard.close()
+
+
+def test_close_leaves_a_one_line_note_and_stops(fake):
+    dashboard = WidgetDashboard(_model(fake), interval=0.01).start()
+    dashboard.close()
+    dashboard.close()
+    (note,) = dashboard.root.children
+    assert "dashboard closed at" in note.value and "%flow dashboard" in note.value
+    assert not dashboard.refreshing
