@@ -232,6 +232,21 @@ class IProvider(IComputeProvider, IStorageProvider, Protocol):
 
 
 @runtime_checkable
+class IShellCommand(Protocol):
+    """Extension of remote operations: the ``ssh`` command line that logs in to a task."""
+
+    def shell_command(self, task_id: str, command: str | None = None) -> str:
+        """Returns an ``ssh`` command that works as pasted into a terminal.
+
+        It names the login key (``-i``), the port and the trusted host-key file.
+
+        Raises:
+            TaskStateError: The task has no instance reachable over SSH yet.
+        """
+        ...
+
+
+@runtime_checkable
 class IActiveTasks(Protocol):
     """Extension: lists only the tasks that have not ended."""
 

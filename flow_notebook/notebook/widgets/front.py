@@ -62,14 +62,16 @@ def show_dashboard(
         view.refresh()
         emit(repr(view))
         return None
+    from flow_notebook.notebook.ssh_login import login_command
     from flow_notebook.notebook.widgets.dashboard_widget import WidgetDashboard
 
     dashboard = WidgetDashboard(
-        model, interval=interval, open_log_viewer=log_viewer_factory(session)
+        model,
+        interval=interval,
+        open_log_viewer=log_viewer_factory(session),
+        ssh_command=lambda task_id: login_command(session.provider, task_id),
     )
-    dashboard.filter.value = status
-    if status is None:
-        dashboard.refresh()  # Drawn before display, so a saved notebook shows the tasks.
+    dashboard.refresh()  # Drawn before display, so a saved notebook shows the tasks.
     session.on_close(dashboard.close)
     display(dashboard)
     return dashboard.start()

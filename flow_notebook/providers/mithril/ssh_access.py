@@ -74,9 +74,9 @@ class LazyKeyPool:
         """See ``SSHConnectionPool.discard_if_dead``."""
         self.get().discard_if_dead(endpoint)
 
-    def ssh_args(self, endpoint: Any) -> list[str]:
+    def ssh_args(self, endpoint: Any, *, batch: bool = True) -> list[str]:
         """See ``SSHConnectionPool.ssh_args``."""
-        return self.get().ssh_args(endpoint)
+        return self.get().ssh_args(endpoint, batch=batch)
 
     def close(self) -> None:
         """Closes the pool if it was built. Safe to call twice."""

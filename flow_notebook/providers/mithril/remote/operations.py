@@ -113,9 +113,13 @@ class MithrilRemoteOperations:
             return files.read_bytes(remote_path)
 
     def shell_command(self, task_id: str, command: str | None = None) -> str:
-        """Returns the ``ssh`` command line that opens a shell (or runs ``command``)."""
+        """Returns the ``ssh`` command line that opens a shell (or runs ``command``).
+
+        It works as pasted into a terminal: port, login key and the trusted host-key
+        file are named, and it may prompt (e.g. for a key's passphrase).
+        """
         endpoint = self.endpoint(task_id)
-        args = self.pool.ssh_args(endpoint) + [f"{endpoint.user}@{endpoint.host}"]
+        args = self.pool.ssh_args(endpoint, batch=False) + [f"{endpoint.user}@{endpoint.host}"]
         if command:
             args.append(command)
         return shlex.join(args)

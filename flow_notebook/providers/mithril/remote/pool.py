@@ -83,7 +83,7 @@ class SSHConnectionPool:
             del self._clients[endpoint]
         current.close()
 
-    def ssh_args(self, endpoint: SSHEndpoint) -> list[str]:
+    def ssh_args(self, endpoint: SSHEndpoint, *, batch: bool = True) -> list[str]:
         """Returns ``ssh`` command-line arguments (without the destination) for ``endpoint``.
 
         Connects once first when the instance's host key is not trusted yet, so the
@@ -91,6 +91,8 @@ class SSHConnectionPool:
 
         Args:
             endpoint: The server to reach.
+            batch: Never prompt (for tools such as rsync); ``False`` for a command a
+                person runs, so a key's passphrase can be asked.
 
         Returns:
             ``["ssh", "-p", ..., "-o", ...]``; append ``user@host`` and a command.
@@ -105,7 +107,7 @@ class SSHConnectionPool:
             f"UserKnownHostsFile={known_hosts}",
             "GlobalKnownHostsFile=/dev/null",
             "StrictHostKeyChecking=yes",
-            "BatchMode=yes",
+            *(["BatchMode=yes"] if batch else []),
             f"ConnectTimeout={max(1, int(self.connect_timeout))}",
             f"ServerAliveInterval={self._keepalive}",
             "LogLevel=ERROR",
