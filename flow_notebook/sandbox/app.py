@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException
 
 from flow_notebook.sandbox.errors import ApiError
 from flow_notebook.sandbox.middleware import SandboxMiddleware, Stats
-from flow_notebook.sandbox.routes import account, admin, api_keys, pricing, spot
+from flow_notebook.sandbox.routes import account, admin, api_keys, pricing, reservations, spot
 from flow_notebook.sandbox.sandbox import Sandbox
 
 
@@ -42,7 +42,7 @@ def create_app(sandbox: Sandbox) -> Any:
     )
     app.state.sandbox = sandbox
     app.state.stats = Stats()
-    for module in (account, api_keys, spot, pricing, admin):
+    for module in (account, api_keys, spot, pricing, reservations, admin):
         app.include_router(module.router)
 
     @app.exception_handler(ApiError)

@@ -57,7 +57,7 @@ class BidService:
             if request.instance_quantity < 1:
                 raise InvalidField(("body", "instance_quantity"), "Must be at least 1")
             spec = request.launch_specification.model_dump(mode="json")
-            self._check_references(project, spec)
+            self.check_references(project, spec)
             self._check_quota(project, itype.fid, request.instance_quantity)
             bid = Bid(
                 fid=new_fid("bid"),
@@ -260,14 +260,19 @@ class BidService:
     def _change_volumes(self, user: User, bid: Bid, volumes: list[str]) -> None:
         old = list(bid.launch_specification.get("volumes", []))
         spec = dict(bid.launch_specification, volumes=volumes)
-        self._check_references(self._store.projects[bid.project], spec)
+        self.check_references(self._store.projects[bid.project], spec)
         bid.launch_specification = spec
         for fid in [v for v in volumes if v not in old]:
             bid.record("Volumes Attached", attached=fid, user_id=user.fid)
         for fid in [v for v in old if v not in volumes]:
             bid.record("Volumes Removed", removed=fid, user_id=user.fid)
 
-    def _check_references(self, project: Project, spec: dict[str, Any]) -> None:
+    def check_references(self, project: Project, spec: dict[str, Any]) -> None:
+        """Checks that every SSH key and volume a launch specification names is the project's.
+
+        Raises:
+            InvalidField: For the first unknown key or volume.
+        """
         for key_fid in spec.get("ssh_keys", []):
             key = self._store.ssh_keys.get(key_fid)
             if key is None or key.project != project.fid:

@@ -69,6 +69,11 @@ DEFAULT_CAPACITY = 8
 _PRICE = re.compile(r"^\$(\d{1,7})(?:\.(\d{1,2}))?$")
 
 
+def reserved_price_cents(spot_cents: int) -> int:
+    """Returns the reserved price that goes with a spot price (half again as much)."""
+    return spot_cents * 3 // 2
+
+
 def find_instance_type(key: str) -> InstanceType | None:
     """Returns the instance type whose fid or name is ``key``, or ``None``."""
     for itype in INSTANCE_TYPES:

@@ -45,19 +45,26 @@ class InstanceRunner:
         self._fid_locks_guard = threading.Lock()
         self._pool = ThreadPoolExecutor(MAX_PARALLEL_BOOTS, thread_name_prefix="sandbox-boot")
 
-    def boot(self, fid: str, spec_factory: Callable[[], LaunchSpec]) -> None:
-        """Starts instance ``fid`` in the background (caller holds ``store.lock``)."""
+    def boot(
+        self, fid: str, spec_factory: Callable[[], LaunchSpec], status: str = "STATUS_NEW"
+    ) -> None:
+        """Starts instance ``fid`` in the background (caller holds ``store.lock``).
+
+        ``status`` is the instance's status until the boot begins (``STATUS_CONFIRMED``
+        for a paused instance asked to start).
+        """
         generation = self._bump(fid)
         self._last_boot[fid] = generation
-        self._store.instances[fid].status = "STATUS_NEW"
+        self._store.instances[fid].status = status
         self._store.instances[fid].ssh_destination = None
         spec = spec_factory()
         self._pool.submit(self._boot, fid, generation, spec)
 
-    def halt(self, fid: str, status: str) -> None:
+    def halt(self, fid: str, status: str, then: str | None = None) -> None:
         """Marks ``fid`` with ``status`` now and stops its processes in the background.
 
-        The caller holds ``store.lock``.
+        With ``then``, the instance gets that status once its processes are gone
+        (``STATUS_STOPPING`` then ``STATUS_PAUSED``). The caller holds ``store.lock``.
         """
         generation = self._bump(fid)
         instance = self._store.instances[fid]
@@ -67,7 +74,7 @@ class InstanceRunner:
         if status in ("STATUS_TERMINATED", "STATUS_PREEMPTED"):
             instance.end_time = utcnow()
         if status != "STATUS_PREEMPTING":
-            self._pool.submit(self._stop, fid, generation)
+            self._pool.submit(self._stop, fid, generation, then)
 
     def shutdown(self) -> None:
         """Stops accepting work, waits for pending boots, then stops every instance."""
@@ -85,13 +92,17 @@ class InstanceRunner:
         with self._fid_locks_guard:
             return self._fid_locks.setdefault(fid, threading.Lock())
 
-    def _stop(self, fid: str, generation: int) -> None:
+    def _stop(self, fid: str, generation: int, then: str | None = None) -> None:
         with self._lock_of(fid):
             with self._store.lock:
                 # A boot asked for after this stop replaces the processes itself.
                 if self._last_boot.get(fid, 0) > generation:
                     return
             self._launcher.stop(fid)
+            with self._store.lock:
+                if then is not None and self._current(fid, generation):
+                    self._store.instances[fid].status = then
+                    self._store.instances[fid].ssh_destination = None
 
     def _boot(self, fid: str, generation: int, spec: LaunchSpec) -> None:
         with self._lock_of(fid):

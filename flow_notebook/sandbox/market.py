@@ -81,6 +81,8 @@ class Market:
         self._thread: threading.Thread | None = None
         self._live: dict[str, Bid] = {}
         self._bids_seen = 0
+        self.followers: list[Callable[[], None]] = []
+        """Rules run after each tick (reservations start and end on the market's clock)."""
 
     def used(self, auction: Auction, bids: list[Bid] | None = None) -> int:
         """Returns how many instances of ``auction`` allocated bids (of ``bids``) hold."""
@@ -162,6 +164,8 @@ class Market:
             for key, auction in self.auctions.items():
                 self._preempt_misfits(auction, live.get(key, []))
                 self._allocate(auction, live.get(key, []))
+            for follower in self.followers:
+                follower()
 
     def live_bids(self) -> list[Bid]:
         """Returns the bids that have not terminated, oldest first.

@@ -14,8 +14,18 @@ from flow_notebook.sandbox.faults import FaultInjector
 from flow_notebook.sandbox.instances import Launcher, LaunchSpec
 from flow_notebook.sandbox.lifecycle import InstanceRunner
 from flow_notebook.sandbox.market import Market
+from flow_notebook.sandbox.reservations import ReservationService
 from flow_notebook.sandbox.resources import STORAGE_QUOTA, ResourceService
-from flow_notebook.sandbox.state import Bid, Instance, Project, Store, User, new_fid, utcnow
+from flow_notebook.sandbox.state import (
+    Bid,
+    Instance,
+    Project,
+    Reservation,
+    Store,
+    User,
+    new_fid,
+    utcnow,
+)
 
 DEFAULT_INSTANCE_QUOTA = 16
 DEFAULT_STORAGE_QUOTA_GB = 10_000
@@ -63,6 +73,15 @@ class Sandbox:
             self.store, self.runner, self._launch_spec, preempt_delay=preempt_delay
         )
         self.bids = BidService(self.store, self.market)
+        self.reservations = ReservationService(
+            self.store,
+            self.market,
+            self.runner,
+            self._launch_spec,
+            self.bids.project,
+            self.bids.check_references,
+        )
+        self.market.followers.append(self.reservations.tick)
         self.resources = ResourceService(self.store, root / "volumes")
         self.faults = FaultInjector(seed)
         self.api_keys = ApiKeyService()
@@ -148,15 +167,16 @@ class Sandbox:
             self.store.projects[project.fid] = project
         return project
 
-    def _launch_spec(self, bid: Bid, instance: Instance) -> LaunchSpec:
-        spec = bid.launch_specification
+    def _launch_spec(self, order: Bid | Reservation, instance: Instance) -> LaunchSpec:
+        """Returns what ``instance`` of a bid or a reservation (its ``order``) boots with."""
+        spec = order.launch_specification
         keys = [
             self.store.ssh_keys[k] for k in spec.get("ssh_keys", []) if k in self.store.ssh_keys
         ]
         keys += [
             k
             for k in self.store.ssh_keys.values()
-            if k.required and k.project == bid.project and k not in keys
+            if k.required and k.project == order.project and k not in keys
         ]
         volumes = [
             (v, self.store.volumes[v].path)
@@ -166,11 +186,14 @@ class Sandbox:
         env = {
             "MITHRIL_INSTANCE_FID": instance.fid,
             "MITHRIL_INSTANCE_NAME": instance.name,
-            "MITHRIL_BID_FID": bid.fid,
-            "MITHRIL_PROJECT": bid.project,
-            "MITHRIL_INSTANCE_TYPE": bid.instance_type,
-            "MITHRIL_REGION": bid.region,
+            "MITHRIL_PROJECT": order.project,
+            "MITHRIL_INSTANCE_TYPE": order.instance_type,
+            "MITHRIL_REGION": order.region,
         }
+        order_variable = (
+            "MITHRIL_RESERVATION_FID" if isinstance(order, Reservation) else "MITHRIL_BID_FID"
+        )
+        env[order_variable] = order.fid
         return LaunchSpec(
             instance.fid, env, [k.public_key for k in keys], spec.get("startup_script"), volumes
         )

@@ -87,12 +87,20 @@ class Instance:
     created_by: str
     instance_type: str
     region: str
-    bid: str
+    bid: str | None
     seq: int
     status: str = "STATUS_NEW"
     ssh_destination: str | None = None
     private_ip: str | None = None
     end_time: datetime | None = None
+    reservation: str | None = None
+    status_history: list[tuple[datetime, str]] = field(default_factory=list)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Every status change is recorded where it happens, for /v2/instances/status/history.
+        if name == "status" and getattr(self, "status", None) != value:
+            self.__dict__.setdefault("status_history", []).append((utcnow(), value))
+        super().__setattr__(name, value)
 
 
 @dataclass
@@ -135,6 +143,59 @@ class Bid:
         self.history.append(BidEvent(at or utcnow(), event_type, **fields))
 
 
+@dataclass
+class ReservationEvent:
+    """One entry of a reservation's history (``ReservationHistoryEventModel``)."""
+
+    timestamp: datetime
+    event_type: str
+    user_id: str | None = None
+    unit_price_cents: int | None = None
+
+
+@dataclass
+class Grant:
+    """A stretch of reserved capacity paid for (the window at creation, then each extension)."""
+
+    fid: str
+    starts_at: datetime
+    ends_at: datetime
+    quantity: int
+    unit_cents: int
+
+
+@dataclass
+class Reservation:
+    """Capacity held for a window at a price fixed when it was placed.
+
+    ``unit_cents`` is the price of one instance-hour; the reservation costs
+    ``unit_cents`` x ``instance_quantity`` x the window's hours (its ``grants``).
+    """
+
+    fid: str
+    name: str
+    project: str
+    created_by: str
+    created_at: datetime
+    instance_type: str
+    region: str
+    start_time: datetime
+    end_time: datetime
+    instance_quantity: int
+    unit_cents: int
+    launch_specification: dict[str, Any]
+    seq: int
+    status: str = "Pending"
+    deactivated_at: datetime | None = None
+    instances: list[str] = field(default_factory=list)
+    grants: list[Grant] = field(default_factory=list)
+    history: list[ReservationEvent] = field(default_factory=list)
+
+    def record(self, event_type: str, **fields: Any) -> None:
+        """Appends a ``ReservationEvent`` stamped now; ``fields`` are its others."""
+        self.history.append(ReservationEvent(utcnow(), event_type, **fields))
+
+
 class Store:
     """All records, keyed by fid, in creation order.
 
@@ -150,6 +211,7 @@ class Store:
         self.volumes: dict[str, Volume] = {}
         self.bids: dict[str, Bid] = {}
         self.instances: dict[str, Instance] = {}
+        self.reservations: dict[str, Reservation] = {}
         self._seq = itertools.count(1)
 
     def next_seq(self) -> int:

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import datetime
+from itertools import pairwise
 from typing import Any
 
 from flow_notebook.sandbox.catalog import format_price
 from flow_notebook.sandbox.market import Auction, Market
-from flow_notebook.sandbox.state import Bid, Instance, Project, SshKey, User, Volume
+from flow_notebook.sandbox.reservations import cost_cents
+from flow_notebook.sandbox.state import (
+    Bid,
+    Instance,
+    Project,
+    Reservation,
+    SshKey,
+    User,
+    Volume,
+)
 
 
 def bid_body(bid: Bid) -> dict[str, Any]:
@@ -39,7 +51,7 @@ def instance_body(instance: Instance) -> dict[str, Any]:
         "instance_type": instance.instance_type,
         "region": instance.region,
         "bid": instance.bid,
-        "reservation": None,
+        "reservation": instance.reservation,
         "ssh_destination": instance.ssh_destination,
         "private_ip": instance.private_ip,
         "status": instance.status,
@@ -132,7 +144,7 @@ def instance_status_body(instance: Instance) -> dict[str, Any]:
         "name": instance.name,
         "status": instance.status,
         "bid": instance.bid,
-        "reservation": None,
+        "reservation": instance.reservation,
         "end_time": instance.end_time,
     }
 
@@ -150,3 +162,145 @@ def auction_body(market: Market, auction: Auction) -> dict[str, Any]:
         "adjustable_memory": False,
         "default_image_version": None,
     }
+
+
+def reservation_body(reservation: Reservation) -> dict[str, Any]:
+    """Returns the ``ReservationModel`` body of ``reservation``."""
+    return {
+        "fid": reservation.fid,
+        "name": reservation.name,
+        "project": reservation.project,
+        "created_by": reservation.created_by,
+        "created_at": reservation.created_at,
+        "deactivated_at": reservation.deactivated_at,
+        "instance_quantity": reservation.instance_quantity,
+        "instance_type": reservation.instance_type,
+        "region": reservation.region,
+        "instances": list(reservation.instances),
+        "launch_specification": dict(reservation.launch_specification),
+        "status": reservation.status,
+        "start_time": reservation.start_time,
+        "end_time": reservation.end_time,
+        "total_price": format_price(committed_cents(reservation)),
+        "unit_price": format_price(reservation.unit_cents),
+    }
+
+
+def committed_cents(reservation: Reservation) -> int:
+    """Returns what the reservation's windows cost: price x instances x hours, per grant."""
+    return sum(
+        cost_cents(g.unit_cents, g.quantity, g.starts_at, g.ends_at) for g in reservation.grants
+    )
+
+
+def reservation_history_body(reservation: Reservation) -> dict[str, Any]:
+    """Returns the ``ReservationHistoryResponse`` body of ``reservation``, oldest first."""
+    events = [
+        {
+            "timestamp": e.timestamp,
+            "event_type": e.event_type,
+            "user_id": e.user_id,
+            "unit_price_cents": e.unit_price_cents,
+            "pause_credit_cents": None,
+            "return_credit_cents": None,
+        }
+        for e in sorted(reservation.history, key=lambda e: e.timestamp)
+    ]
+    return {"reservation_fid": reservation.fid, "events": events}
+
+
+USAGE_STATUS = {
+    "Pending": "Open",
+    "Active": "Allocated",
+    "Paused": "Paused",
+    "Canceled": "Terminated",
+    "Ended": "Terminated",
+}
+"""``ReservationInfoModel`` speaks of a reservation in bid statuses."""
+USAGE_EVENTS = {"Active": "Started", "Paused": "Paused", "Terms Changed": "Extended"}
+
+
+def reservation_usage_body(
+    reservation: Reservation, instances: list[Instance], now: datetime
+) -> dict[str, Any]:
+    """Returns the ``ReservationUsageResponse`` body of ``reservation`` as of ``now``.
+
+    Reserved hours are the instances held times the part of the window that has
+    passed; active hours are the hours its instances were ``STATUS_RUNNING``.
+    """
+    committed = committed_cents(reservation)
+    until = min(now, reservation.deactivated_at or now, reservation.end_time)
+    reserved = reservation.instance_quantity * _seconds(reservation.start_time, until)
+    active = sum(_running_seconds(i, reservation.start_time, until) for i in instances)
+    return {
+        "reservation": {
+            "fid": reservation.fid,
+            "order_name": reservation.name,
+            "start_date": reservation.start_time,
+            "end_date": reservation.end_time,
+            "status": USAGE_STATUS[reservation.status],
+            "committed_cost_cents": committed,
+        },
+        "summary": {
+            "committed_cost_cents": committed,
+            "flex_use_credits_cents": 0,
+            "early_termination_credits_cents": 0,
+            "net_cost_cents": committed,
+            "reserved_instance_hours": iso_duration(reserved),
+            "active_instance_hours": iso_duration(active),
+            "idle_instance_hours": iso_duration(max(reserved - active, 0.0)),
+            "as_of": now,
+        },
+        "grants": [
+            {
+                "fid": g.fid,
+                "starts_at": g.starts_at,
+                "ends_at": g.ends_at,
+                "quantity": g.quantity,
+                "unit_price": g.unit_cents,
+                "price_credit": 0,
+                "return_credit": 0,
+            }
+            for g in reservation.grants
+        ],
+        "pricing_events": [
+            {
+                "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{i.fid}/{n}")),
+                "occurred_at": at,
+                "instance_fid": i.fid,
+                "instance_name": i.name,
+                "instance_status": status,
+            }
+            for i in instances
+            for n, (at, status) in enumerate(i.status_history)
+        ],
+        "reservation_events": [
+            {
+                "occurred_at": e.timestamp,
+                "event_type": USAGE_EVENTS[e.event_type],
+                "reservation_name": reservation.name,
+            }
+            for e in reservation.history
+            if e.event_type in USAGE_EVENTS
+        ],
+    }
+
+
+def iso_duration(seconds: float) -> str:
+    """Returns ``seconds`` as an ISO 8601 duration (``PT2H0M30S``)."""
+    whole = round(seconds)
+    return f"PT{whole // 3600}H{whole % 3600 // 60}M{whole % 60}S"
+
+
+def _seconds(start: datetime, end: datetime) -> float:
+    return max((end - start).total_seconds(), 0.0)
+
+
+def _running_seconds(instance: Instance, start: datetime, end: datetime) -> float:
+    """Returns how long ``instance`` was ``STATUS_RUNNING`` between ``start`` and ``end``."""
+    total = 0.0
+    changes = [*instance.status_history, (end, "")]
+    for (at, status), (next_at, _) in pairwise(changes):
+        if status == "STATUS_RUNNING":
+            total += _seconds(max(at, start), min(next_at, end))
+    return total

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import Request
 
 from flow_notebook.sandbox.errors import InvalidField
@@ -34,3 +36,20 @@ def split_list(
         if allowed is not None and item not in allowed:
             raise InvalidField(("query", name), f"Unknown value {item!r}")
     return items
+
+
+def check_fields(body: Any, required: dict[str, type | tuple[type, ...]]) -> dict[str, Any]:
+    """Returns ``body`` once it is an object holding each ``required`` field with its type.
+
+    Raises:
+        InvalidField: For the first missing or mistyped field (422, ``("body", name)``).
+    """
+    if not isinstance(body, dict):
+        raise InvalidField(("body",), "Input should be an object")
+    for name, kind in required.items():
+        value = body.get(name)
+        if value is None:
+            raise InvalidField(("body", name), "Field required")
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
+            raise InvalidField(("body", name), "Wrong type")
+    return body

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 
 from flow_notebook.providers.mithril.api import dto
-from flow_notebook.sandbox.catalog import find_instance_type, format_price
+from flow_notebook.sandbox.catalog import find_instance_type, format_price, reserved_price_cents
 from flow_notebook.sandbox.errors import InvalidField, NotFound
 from flow_notebook.sandbox.market import Auction
 from flow_notebook.sandbox.routes.deps import sandbox_of
@@ -16,11 +16,6 @@ from flow_notebook.sandbox.sandbox import Sandbox
 
 router = APIRouter(prefix="/v2/pricing")
 SandboxDep = Annotated[Sandbox, Depends(sandbox_of)]
-
-
-def reserved_cents(spot_cents: int) -> int:
-    """Returns the reserved price that goes with a spot price (half again as much)."""
-    return spot_cents * 3 // 2
 
 
 @router.get("/current", response_model=dto.CurrentPricesResponse)
@@ -38,7 +33,7 @@ def current_prices(
         free = sum(max(a.capacity - sandbox.market.used(a), 0) for a in auctions)
         return {
             "spot_price_cents": cheapest.price_cents,
-            "reserved_price_cents": reserved_cents(cheapest.price_cents),
+            "reserved_price_cents": reserved_price_cents(cheapest.price_cents),
             "minimum_price_cents": max(cheapest.price_cents // 4, 1),
             "lowest_allocated_bid_cents": min(lowest) if lowest else None,
             "dynamic_win_price_cents": cheapest.price_cents,
@@ -81,7 +76,7 @@ def price_history(
                     "region": auction.region,
                     "timestamps": [t for t, _ in points],
                     "spot_prices": [format_price(c) for _, c in points],
-                    "reserved_prices": [format_price(reserved_cents(c)) for _, c in points],
+                    "reserved_prices": [format_price(reserved_price_cents(c)) for _, c in points],
                     "region_disabled": False,
                 }
             )
