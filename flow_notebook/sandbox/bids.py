@@ -181,12 +181,16 @@ class BidService:
             project = self.project(user, query["project"])
             statuses = set(query.get("status_in") or [])
             bid_fids = set(query.get("bid_fid_in") or [])
+            reservation_fids = set(query.get("reservation_fid_in") or [])
+            order_types = set(query.get("order_type_in") or [])
             found = [
                 i
                 for i in self._candidate_instances(bid_fids)
                 if i.project == project.fid
                 and (not statuses or i.status in statuses)
                 and (not bid_fids or i.bid in bid_fids)
+                and (not reservation_fids or i.reservation in reservation_fids)
+                and (not order_types or _order_type(i) in order_types)
                 and query.get("instance_type") in (None, i.instance_type)
                 and query.get("region") in (None, i.region)
             ]
@@ -297,6 +301,10 @@ class BidService:
             raise QuotaExceeded(
                 f"Quota exceeded: {used} of {limit} {itype} instances in use, {quantity} asked"
             )
+
+
+def _order_type(instance: Instance) -> str:
+    return "Reservation" if instance.reservation else "Bid"
 
 
 def _price(text: str, loc: tuple[str, ...]) -> int:

@@ -96,10 +96,14 @@ class Instance:
     reservation: str | None = None
     status_history: list[tuple[datetime, str]] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        if not self.status_history:
+            self.status_history.append((self.created_at, self.status))
+
     def __setattr__(self, name: str, value: Any) -> None:
         # Every status change is recorded where it happens, for /v2/instances/status/history.
-        if name == "status" and getattr(self, "status", None) != value:
-            self.__dict__.setdefault("status_history", []).append((utcnow(), value))
+        if name == "status" and "status_history" in self.__dict__ and self.status != value:
+            self.status_history.append((utcnow(), value))
         super().__setattr__(name, value)
 
 

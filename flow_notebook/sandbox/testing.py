@@ -55,6 +55,57 @@ def wait_for(check: Callable[[], Any], timeout: float = 15.0, interval: float = 
         time.sleep(interval)
 
 
+def spec_schema(method: str, route: str, status: int) -> dict[str, Any] | None:
+    """Returns the JSON Schema of an operation's ``status`` answer in the vendored spec.
+
+    OpenAPI 3.0's ``nullable`` becomes ``anyOf`` with ``null``; ``$ref`` resolves into
+    the spec's components. ``None`` when the spec gives the answer no JSON body.
+
+    Raises:
+        AssertionError: When the spec has no such operation or status.
+    """
+    from flow_notebook.sandbox.spec import load_spec
+
+    spec = load_spec()
+    operation = spec["paths"].get(route, {}).get(method.lower())
+    assert operation is not None, f"the spec has no {method} {route}"
+    answer = operation["responses"].get(str(status))
+    assert answer is not None, f"the spec lists no {status} for {method} {route}"
+    schema = answer.get("content", {}).get("application/json", {}).get("schema")
+    if schema is None:
+        return None
+    return {**_json_schema(schema), "components": _json_schema(spec["components"])}
+
+
+def _json_schema(node: Any) -> Any:
+    if isinstance(node, list):
+        return [_json_schema(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    converted = {k: _json_schema(v) for k, v in node.items() if k != "nullable"}
+    if node.get("nullable"):
+        return {"anyOf": [converted, {"type": "null"}]}
+    return converted
+
+
+def check_response(response: Any, method: str, route: str) -> Any:
+    """Asserts that a ``requests`` response's body matches the spec; returns the JSON body.
+
+    Args:
+        response: The answer to check.
+        method: HTTP method of the operation (``"GET"``).
+        route: Path template as the spec spells it (``"/v2/reservation/{reservation_fid}"``).
+    """
+    import jsonschema
+
+    schema = spec_schema(method, route, response.status_code)
+    if schema is None:
+        return None if not response.content else response.json()
+    body = response.json()
+    jsonschema.validate(body, schema, cls=jsonschema.Draft202012Validator)
+    return body
+
+
 def bid_body(
     project: str,
     *,

@@ -18,7 +18,10 @@ OPERATIONS = (
     r"^/v2/(me|me/teammates|projects|instance-types|spot/availability|spot/bids"
     r"|spot/bids/\{bid_fid\}|spot/bids/\{bid_fid\}/status|spot/bids/\{bid_fid\}/history"
     r"|instances|instances/\{instance_fid\}/status|volumes|volumes/\{volume_fid\}|ssh-keys"
-    r"|ssh-keys/\{ssh_key_fid\}|pricing/current|pricing/history|quotas|api-keys|api-keys/\{key_fid\})$"
+    r"|ssh-keys/\{ssh_key_fid\}|pricing/current|pricing/history|quotas|api-keys|api-keys/\{key_fid\}"
+    r"|reservation|reservation/(instance-types|quote|availability)"
+    r"|reservation/\{reservation_fid\}(/extension-availability|/extend|/terminate-instances"
+    r"|/history|/usage)?)$"
 )
 NOT_IMPLEMENTED = "put_instance_status_v2_instances_patch"
 

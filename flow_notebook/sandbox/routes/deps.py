@@ -53,3 +53,33 @@ def check_fields(body: Any, required: dict[str, type | tuple[type, ...]]) -> dic
         if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
             raise InvalidField(("body", name), "Wrong type")
     return body
+
+
+def check_strings(value: Any, loc: tuple[str, ...]) -> list[str]:
+    """Returns ``value`` once it is a list of strings.
+
+    Raises:
+        InvalidField: Otherwise.
+    """
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise InvalidField(loc, "Input should be a list of strings")
+    return value
+
+
+def check_launch_specification(spec: Any, loc: tuple[str, ...]) -> dict[str, Any]:
+    """Returns a ``LaunchSpecificationModel`` body once its fields have the spec's types.
+
+    Raises:
+        InvalidField: For the first field that does not.
+    """
+    if not isinstance(spec, dict):
+        raise InvalidField(loc, "Input should be an object")
+    for name in ("volumes", "ssh_keys"):
+        check_strings(spec.get(name), (*loc, name))
+    for name in ("startup_script", "kubernetes_cluster", "image_version"):
+        if not isinstance(spec.get(name), str | None):
+            raise InvalidField((*loc, name), "Input should be a string")
+    memory = spec.get("memory_gb")
+    if memory is not None and (not isinstance(memory, int) or isinstance(memory, bool)):
+        raise InvalidField((*loc, "memory_gb"), "Input should be an integer")
+    return spec

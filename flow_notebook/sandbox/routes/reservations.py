@@ -11,7 +11,13 @@ from flow_notebook.sandbox import views
 from flow_notebook.sandbox.catalog import INSTANCE_TYPES, format_price
 from flow_notebook.sandbox.errors import InvalidField
 from flow_notebook.sandbox.reservations import HORIZON, cost_cents, parse_time
-from flow_notebook.sandbox.routes.deps import check_fields, sandbox_of, user_of
+from flow_notebook.sandbox.routes.deps import (
+    check_fields,
+    check_launch_specification,
+    check_strings,
+    sandbox_of,
+    user_of,
+)
 from flow_notebook.sandbox.sandbox import Sandbox
 from flow_notebook.sandbox.state import User, utcnow
 
@@ -130,7 +136,9 @@ def _slot(start: datetime, end: datetime, quantity: int) -> dict[str, Any]:
 @router.post("", status_code=201)
 def create(sandbox: SandboxDep, user: UserDep, body: JsonBody) -> dict[str, Any]:
     """Places a reservation."""
-    reservation = sandbox.reservations.create(user, check_fields(body, CREATE_FIELDS))
+    body = check_fields(body, CREATE_FIELDS)
+    check_launch_specification(body["launch_specification"], ("body", "launch_specification"))
+    reservation = sandbox.reservations.create(user, body)
     with sandbox.store.lock:
         return views.reservation_body(reservation)
 
@@ -184,11 +192,8 @@ def update(
     body = check_fields(body, {})
     if body.get("paused") is not None and not isinstance(body["paused"], bool):
         raise InvalidField(("body", "paused"), "Input should be a valid boolean")
-    volumes = body.get("volumes")
-    if volumes is not None and not (
-        isinstance(volumes, list) and all(isinstance(v, str) for v in volumes)
-    ):
-        raise InvalidField(("body", "volumes"), "Input should be a list of volume fids")
+    if body.get("volumes") is not None:
+        check_strings(body["volumes"], ("body", "volumes"))
     reservation = sandbox.reservations.update(user, reservation_fid, body)
     with sandbox.store.lock:
         return views.reservation_body(reservation)
@@ -200,7 +205,7 @@ def terminate_instances(
 ) -> dict[str, Any]:
     """Ends the named instances of the reservation and gives their capacity back."""
     body = check_fields(body, {"instances": list, "reduce_capacity": bool})
-    instances = body["instances"]
+    instances = check_strings(body["instances"], ("body", "instances"))
     if not instances or len(set(instances)) != len(instances):
         raise InvalidField(("body", "instances"), "Name each instance once, at least one")
     if body["reduce_capacity"] is not True:

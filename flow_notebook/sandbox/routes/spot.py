@@ -125,7 +125,6 @@ def list_instances(
     limit: Limit = None,
 ) -> dict[str, Any]:
     """Lists a project's instances, newest first unless ``sort_dir=asc``."""
-    split_list(order_type_in, "order_type_in", ("Bid", "Reservation"))
     query = {
         "project": project,
         "next_cursor": next_cursor,
@@ -134,11 +133,11 @@ def list_instances(
         "instance_type": instance_type,
         "region": region,
         "status_in": split_list(status_in, "status_in", INSTANCE_STATUSES),
+        "order_type_in": split_list(order_type_in, "order_type_in", ("Bid", "Reservation")),
         "bid_fid_in": split_list(bid_fid_in, "bid_fid_in"),
+        "reservation_fid_in": split_list(reservation_fid_in, "reservation_fid_in"),
         "limit": limit,
     }
-    if split_list(reservation_fid_in, "reservation_fid_in"):
-        query["bid_fid_in"] = ["-"]  # The sandbox has no reservations.
     instances, cursor = sandbox.bids.instances(user, query)
     with sandbox.store.lock:
         return {"data": [views.instance_body(i) for i in instances], "next_cursor": cursor}
