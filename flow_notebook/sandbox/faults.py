@@ -28,6 +28,9 @@ class FaultRule:
         latency_ms: Delay added to every matching request.
         spike_rate: Share of requests delayed by ``spike_ms`` more.
         spike_ms: Size of a latency spike.
+        process_delay_ms: For requests that pass: the request is read at once, then
+            handled only after this delay, so a client whose read timeout is shorter
+            gives up before the server acts on it (the request still takes effect).
     """
 
     pattern: str = "* /v2/*"
@@ -39,19 +42,22 @@ class FaultRule:
     latency_ms: int = 0
     spike_rate: float = 0.0
     spike_ms: int = 0
+    process_delay_ms: int = 0
 
 
 @dataclass(frozen=True)
 class Decision:
     """What happens to one request: wait ``delay_s``, then do ``action``.
 
-    ``action`` is ``"pass"``, ``"error"``, ``"rate_limit"`` or ``"drop"``.
+    ``action`` is ``"pass"``, ``"error"``, ``"rate_limit"`` or ``"drop"``. A request
+    that passes is handled ``process_delay_s`` after it was read.
     """
 
     delay_s: float
     action: str
     status: int = 200
     retry_after: int = 0
+    process_delay_s: float = 0.0
 
 
 class FaultInjector:
@@ -101,4 +107,4 @@ class FaultInjector:
                 return Decision(delay, "rate_limit", 429, rule.retry_after)
             if rule.error_rate and draw() < rule.error_rate:
                 return Decision(delay, "error", rule.error_status)
-            return Decision(delay, "pass")
+            return Decision(delay, "pass", process_delay_s=rule.process_delay_ms / 1000)

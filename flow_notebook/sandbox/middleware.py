@@ -13,6 +13,7 @@ import threading
 from collections import Counter
 from typing import Any
 
+from flow_notebook.sandbox.faults import Decision
 from flow_notebook.sandbox.sandbox import Sandbox
 from flow_notebook.sandbox.server import drop_connection
 
@@ -100,8 +101,11 @@ class SandboxMiddleware:
                 await _json(send, 403, {"detail": "Sandbox controls answer loopback only"})
                 return
         elif path.startswith("/v2/"):
-            if await self._fault(scope, send):
+            decision = self._sandbox.faults.decide(scope["method"], scope["path"])
+            if await self._fault(decision, send):
                 return
+            if decision.process_delay_s:
+                receive = await _read_then_wait(receive, decision.process_delay_s)
             user = self._authenticate(scope)
             if user is None:
                 await _json(
@@ -111,8 +115,7 @@ class SandboxMiddleware:
             scope.setdefault("state", {})["user"] = user
         await self._app(scope, receive, send)
 
-    async def _fault(self, scope: Scope, send: Any) -> bool:
-        decision = self._sandbox.faults.decide(scope["method"], scope["path"])
+    async def _fault(self, decision: Decision, send: Any) -> bool:
         if decision.delay_s:
             await asyncio.sleep(decision.delay_s)
         if decision.action == "drop":
@@ -134,6 +137,26 @@ class SandboxMiddleware:
         if scheme.lower() != "bearer" or not token.strip():
             return None
         return self._sandbox.user(token.strip())
+
+
+async def _read_then_wait(receive: Any, seconds: float) -> Any:
+    """Reads the whole request now, waits, and returns a ``receive`` that replays it.
+
+    The client may have given up meanwhile; the request is handled all the same, as a
+    server that is slow to act on a request it already read would.
+    """
+    messages = []
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request" or not message.get("more_body"):
+            break
+    await asyncio.sleep(seconds)
+
+    async def replay() -> dict[str, Any]:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    return replay
 
 
 async def _json(

@@ -48,7 +48,8 @@ class FakeMithril:
         self.instances: dict[str, dict[str, Any]] = {}
         self.volumes: dict[str, dict[str, Any]] = {}
         self.requests: list[TransportRequest] = []
-        self.lose_next_post: str | None = None  # "after_create" or "before_create"
+        # "after_create", "before_create" or "never_sent" (refused before it left)
+        self.lose_next_post: str | None = None
         self.fail_lookups = False
         self.fail_bids_with: int | None = None
         self.keys: list[dict[str, Any]] = []
@@ -193,6 +194,8 @@ class FakeMithril:
         mode, self.lose_next_post = self.lose_next_post, None
         if mode == "before_create":
             raise TransportError("connection reset before the answer")
+        if mode == "never_sent":
+            raise TransportError("connection refused", request_sent=False)
         bid = self.add_bid(status="Open", name=body["name"], region=body["region"])
         bid.update(
             instance_quantity=body["instance_quantity"],

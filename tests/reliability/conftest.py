@@ -72,10 +72,14 @@ class ProviderFactory:
             sleep=self.scaled_sleep,
         )
 
-    def provider(self, handle: SandboxHandle, api: ApiClient | None = None) -> MithrilProvider:
-        """Returns a provider whose bid reconciliation waits 0.2 s between lookups."""
+    def provider(
+        self, handle: SandboxHandle, api: ApiClient | None = None, *, reconcile_timeout: float = 1.0
+    ) -> MithrilProvider:
+        """Returns a provider whose bid reconciliation looks a lost bid up every 0.2 s."""
         api = api or self.client(handle)
-        bids = BidService(api, handle.project, reconcile_delay=0.2)
+        bids = BidService(
+            api, handle.project, reconcile_delay=0.2, reconcile_timeout=reconcile_timeout
+        )
         provider = MithrilProvider.from_config(
             sandbox_config(handle, self.home), api=api, bids=bids
         )

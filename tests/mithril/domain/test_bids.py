@@ -14,9 +14,27 @@ from flow_notebook.providers.mithril.domain.bids import BidService
 BIDS = "/v2/spot/bids"
 
 
-def _service(fake, **kwargs) -> BidService:
-    options = {"reconcile_attempts": 2, "reconcile_delay": 0.0, "sleep": lambda s: None}
-    return BidService(fake.client(), "proj_test", **{**options, **kwargs})
+class FakeTime:
+    """A clock that only moves when slept on; ``on_sleep`` runs at every sleep."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps = 0
+        self.on_sleep = lambda: None
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        self.sleeps += 1
+        self.on_sleep()
+
+
+def _service(fake, time: FakeTime | None = None, **kwargs) -> BidService:
+    time = time or FakeTime()
+    options = {"reconcile_timeout": 10.0, "reconcile_delay": 2.0}
+    return BidService(
+        fake.client(), "proj_test", sleep=time.sleep, clock=lambda: time.now,
+        **{**options, **kwargs},
+    )  # fmt: skip
 
 
 def _request(service: BidService, name: str = "train-abc"):
@@ -64,26 +82,49 @@ def test_lost_answer_after_the_server_created_the_bid_never_makes_a_second_bid(f
     assert list(fake.bids) == [bid.fid]
 
 
-def test_request_lost_before_the_server_saw_it_is_sent_once_more(fake):
-    service = _service(fake)
+def test_a_post_acted_on_after_the_client_gave_up_is_found_and_never_sent_again(fake):
+    time = FakeTime()
+    service = _service(fake, time, reconcile_timeout=90.0)
+    request = _request(service)
     fake.lose_next_post = "before_create"
-    bid = service.place(_request(service))
-    assert fake.count("POST", BIDS) == 2
-    assert list(fake.bids) == [bid.fid]
-    assert fake.count("GET", BIDS) == 2  # both lookups said absent before the re-send
+
+    def server_acts_late() -> None:
+        if time.sleeps == 20:  # 40 s after the client's timeout
+            fake.add_bid(status="Open", name=request.name, region="r1")
+
+    time.on_sleep = server_acts_late
+    bid = service.place(request)
+    assert bid.name == request.name
+    assert fake.count("POST", BIDS) == 1
+    assert len(fake.bids) == 1
 
 
-def test_two_lost_sends_raise_and_leave_no_bid(fake):
-    def always_lose(request):
-        fake.lose_next_post = "before_create"
-        return original(request)
-
-    original, fake.handle = fake.handle, always_lose
-    service = _service(fake)
-    with pytest.raises(ProviderUnavailableError, match="could not be placed"):
+def test_a_lost_answer_with_no_bid_by_the_deadline_is_one_line_naming_it_not_a_second_post(fake):
+    time = FakeTime()
+    service = _service(fake, time)
+    fake.lose_next_post = "before_create"
+    with pytest.raises(ProviderUnavailableError, match="may or may not have been placed") as caught:
         service.place(_request(service))
-    assert sum(1 for r in fake.requests if r.method == "POST") == 2
+    message = str(caught.value)
+    assert "train-abc" in message and "not sent again" in message and "\n" not in message
+    assert fake.count("POST", BIDS) == 1
     assert fake.bids == {}
+    assert time.now <= 10.0  # bounded by reconcile_timeout
+    assert fake.count("GET", BIDS) == 6  # looked up at 0, 2, 4, 6, 8 and 10 s
+
+
+def test_a_post_that_never_left_is_not_placed_and_not_looked_up(fake):
+    fake.handle, original = (lambda r: _never_sent(fake, original, r)), fake.handle
+    service = _service(fake)
+    with pytest.raises(ProviderUnavailableError, match="bid train-abc was not placed"):
+        service.place(_request(service))
+    assert fake.bids == {}
+    assert fake.count("GET", BIDS) == 0
+
+
+def _never_sent(fake, original, request):
+    fake.lose_next_post = "never_sent"
+    return original(request)
 
 
 def test_failed_lookup_after_a_lost_answer_reports_an_unknown_outcome_without_resending(fake):

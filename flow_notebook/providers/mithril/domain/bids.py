@@ -2,11 +2,12 @@
 
 Money is real, so a lost answer must never turn into a second bid. Every bid gets
 a unique name (the task name plus a random suffix). ``ApiClient`` never retries a
-POST; when one fails without a readable answer (connection lost, timeout, 5xx),
-``BidService.place`` looks the name up (``GET``, retried by the client) a few
-times before concluding anything. Found: that bid is the result. Definitively
-absent: the request is sent once more, at most. If the lookup itself fails, the
-outcome is unknown and the error says so instead of guessing.
+POST that may have reached the server. When one fails that way (timeout, connection
+lost after sending, 5xx), the server may still act on it later, so it is never sent
+again: ``BidService.place`` looks the name up (``GET``) until a bid of that name
+appears or ``reconcile_timeout`` passes, and then reports the ambiguity in one line
+with the name. A POST that certainly never left (connection refused, circuit open)
+is reported as not placed.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from flow_notebook.core.errors import (
     TaskStateError,
 )
 from flow_notebook.providers.mithril.api import dto
+from flow_notebook.providers.mithril.api.transport import HTTPStatusError, TransportError
 from flow_notebook.providers.mithril.domain.pricing import format_price
 
 MAX_PAGE = 100
@@ -96,10 +98,12 @@ class BidService:
         api: The bid endpoints.
         project: Project id.
         suffix: Makes the random part of bid names (tests pass a fixed one).
-        reconcile_attempts: Name lookups after a lost answer before it counts as absent.
-        reconcile_delay: Seconds between those lookups (the server may still be
-            writing the bid when the answer was lost).
+        reconcile_timeout: Seconds a bid whose answer was lost is looked up by name
+            before the outcome is reported as unknown (the server may act on a
+            request well after the client gave up on its answer).
+        reconcile_delay: Seconds between those lookups.
         sleep: Waits between lookups.
+        clock: Monotonic time source of the deadline.
     """
 
     def __init__(
@@ -108,18 +112,18 @@ class BidService:
         project: str,
         *,
         suffix: Callable[[], str] = random_suffix,
-        reconcile_attempts: int = 4,
-        reconcile_delay: float = 1.0,
+        reconcile_timeout: float = 90.0,
+        reconcile_delay: float = 2.0,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if reconcile_attempts < 1:
-            raise ValueError("reconcile_attempts must be at least 1")
         self._api = api
         self._project = project
         self._suffix = suffix
-        self._attempts = reconcile_attempts
+        self._timeout = reconcile_timeout
         self._delay = reconcile_delay
         self._sleep = sleep
+        self._clock = clock
 
     @property
     def project(self) -> str:
@@ -159,7 +163,7 @@ class BidService:
         )
 
     def place(self, request: dto.CreateBidRequest) -> dto.BidModel:
-        """Places the bid; one call never leaves two bids behind.
+        """Places the bid with one POST at most; one call never leaves two bids behind.
 
         Args:
             request: The bid; its ``name`` must be unique (see ``unique_name``).
@@ -168,23 +172,20 @@ class BidService:
             The bid that exists under ``request.name``.
 
         Raises:
-            ProviderUnavailableError: The API failed and whether the bid exists could
-                not be established, or both sends were lost without a trace.
+            ProviderUnavailableError: The POST certainly never reached the API, or it
+                may have and no bid of that name appeared before ``reconcile_timeout``
+                (the message names the bid; nothing was sent again).
             FlowError: Any refusal of the API (price, quota, validation ...).
         """
-        for attempt in (1, 2):
-            try:
-                return self._api.create_bid(request)
-            except ProviderUnavailableError as exc:
-                found = self._reconcile(request.name, exc)
-                if found is not None:
-                    return found
-                if attempt == 2:
-                    raise ProviderUnavailableError(
-                        f"bid {request.name} could not be placed: {exc.message}",
-                        suggestion="try again shortly",
-                    ) from exc
-        raise AssertionError("unreachable")
+        try:
+            return self._api.create_bid(request)
+        except ProviderUnavailableError as exc:
+            if not _may_have_reached_the_server(exc):
+                raise ProviderUnavailableError(
+                    f"bid {request.name} was not placed: {exc.message}",
+                    suggestion="try again shortly",
+                ) from exc
+            return self._reconcile(request.name, exc)
 
     def find_by_name(self, name: str) -> dto.BidModel | None:
         """Returns the project's bid named ``name``, or ``None``."""
@@ -253,19 +254,33 @@ class BidService:
         self._api.update_bid(bid_fid, dto.UpdateBidRequest(paused=paused))
         return True
 
-    def _reconcile(self, name: str, cause: FlowError) -> dto.BidModel | None:
-        """Looks ``name`` up until found or ``reconcile_attempts`` lookups said absent."""
-        for attempt in range(self._attempts):
-            if attempt:
-                self._sleep(self._delay)
+    def _reconcile(self, name: str, cause: FlowError) -> dto.BidModel:
+        """Looks ``name`` up until found; raises the ambiguity once the deadline passed."""
+        deadline = self._clock() + self._timeout
+        failed: FlowError | None = None
+        while True:
             try:
                 found = self.find_by_name(name)
             except FlowError as exc:
-                raise ProviderUnavailableError(
-                    f"bid {name} may or may not have been placed ({cause.message}) and the"
-                    f" lookup failed: {exc.message}",
-                    suggestion="run %flow list before submitting again",
-                ) from exc
-            if found is not None:
-                return found
-        return None
+                failed = exc  # The API may be down for a while: keep looking until the deadline.
+            else:
+                if found is not None:
+                    return found
+            if self._clock() + self._delay > deadline:
+                break
+            self._sleep(self._delay)
+        lookup = f"; the last lookup failed: {failed.message}" if failed else ""
+        raise ProviderUnavailableError(
+            f"bid {name} may or may not have been placed ({cause.message}); no bid of that"
+            f" name appeared within {self._timeout:g}s{lookup}; it was not sent again",
+            suggestion=f"run %flow list: a task whose bid is {name} is this one; "
+            "submit again only if none appears",
+        ) from cause
+
+
+def _may_have_reached_the_server(error: FlowError) -> bool:
+    """Whether a failed POST may still take effect (sent, and no refusal was read)."""
+    cause = error.__cause__
+    if isinstance(cause, TransportError):
+        return cause.request_sent
+    return isinstance(cause, HTTPStatusError)
