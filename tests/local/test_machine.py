@@ -49,3 +49,45 @@ def test_gpu_machine_offers_itself_and_warns_on_other_models(tmp_path):
         assert (offer.gpu_count, offer.price_per_hour, offer.memory_gb) == (1, 0.0, 15)
     finally:
         provider.close()
+
+
+def test_gpu_specs_this_machine_lacks_are_refused_naming_what_it_has(tmp_path):
+    import pytest
+
+    from flow_notebook.core.errors import ValidationError
+    from flow_notebook.core.models import TaskConfig
+
+    cpu = LocalProvider(tmp_path / "cpu", probe=_probe(tmp_path, None))
+    gpu = LocalProvider(tmp_path / "gpu", probe=_probe(tmp_path, "NVIDIA A100-SXM4-80GB, 1 MiB\n"))
+    try:
+        for spec in ("cpu", "CPU-8", "cpu-8"):
+            assert cpu.resolve_instance_type(spec) == "cpu-8"
+        with pytest.raises(ValidationError) as caught:
+            cpu.resolve_instance_type("h200x")
+        assert str(caught.value).startswith("this machine has cpu-8 (no GPU): ")
+        assert "--gpu h200x" in str(caught.value)
+        for spec in ("a100", "1xa100", "a100x1", "1xA100"):
+            assert gpu.resolve_instance_type(spec) == "1xa100"
+        for spec in ("h100", "2xa100", "a100x8"):
+            with pytest.raises(ValidationError, match="this machine has 1xa100: "):
+                gpu.resolve_instance_type(spec)
+        with pytest.raises(ValidationError, match="--gpu 8xh100"):
+            cpu.submit_task("", TaskConfig(command="true", instance_type="8xh100"))
+    finally:
+        cpu.close()
+        gpu.close()
+
+
+def test_an_image_is_refused_on_this_machine(tmp_path):
+    import pytest
+
+    from flow_notebook.core.errors import ValidationError
+    from flow_notebook.core.models import TaskConfig
+
+    provider = LocalProvider(tmp_path / "state", probe=_probe(tmp_path, None))
+    try:
+        with pytest.raises(ValidationError, match="cannot run the image ubuntu:22.04"):
+            provider.submit_task("", TaskConfig(command="true", image="ubuntu:22.04"))
+        assert provider.list_tasks() == []
+    finally:
+        provider.close()

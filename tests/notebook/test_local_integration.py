@@ -81,3 +81,19 @@ def test_follow_timeout_leaves_the_task_running_for_a_later_attach(local, flow):
     assert lines[0] == f"(resuming {task.task_id} after {shown} lines already shown)"
     assert lines[1:-1] == [str(i) for i in range(shown, 40)]
     assert lines[-1].startswith(f"task {task.task_id} completed")
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ("--gpu h200x", r"^this machine has \S+.*: the local provider cannot run --gpu h200x"),
+        ("--image ubuntu:22.04", "cannot run the image ubuntu:22.04"),
+    ],
+)
+def test_gpu_and_image_this_machine_cannot_honour_are_one_line(local, flow, options, message):
+    import re
+
+    with pytest.raises(UsageError) as caught:
+        flow(f"run {options} -- echo hi")
+    assert "\n" not in str(caught.value) and re.search(message, str(caught.value))
+    assert local.provider.list_tasks() == []

@@ -180,3 +180,11 @@ def test_a_bad_line_shows_as_one_usage_error_line_without_a_traceback(bench):
     shown = (captured.stdout + captured.stderr).strip()
     assert shown.startswith("UsageError: ") and "\n" not in shown
     assert "Traceback" not in shown
+
+
+def test_an_image_is_refused_in_one_line_and_never_sent(bench):
+    shell, provider = bench
+    message = one_line_usage_error(shell, "run --image ubuntu:22.04 -- echo hi")
+    assert "cannot run a container image yet (ubuntu:22.04)" in message
+    with pytest.raises(FlowError, match="container image"):
+        provider.submit_task("a100", TaskConfig(command="echo hi", image="ubuntu:22.04"))

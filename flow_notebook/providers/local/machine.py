@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from flow_notebook.core.errors import ValidationError
 from flow_notebook.core.models import AvailableInstance
 
 _GPU_QUERY = ["nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader"]
@@ -125,6 +126,45 @@ class MachineProbe:
                     GpuInfo(name=name.strip(), memory_mb=int(digits.group()) if digits else 0)
                 )
         return gpus
+
+
+_COUNT_FIRST = re.compile(r"^(\d+)\s*x\s*(.+)$")
+_COUNT_LAST = re.compile(r"^(.+?)\s*x\s*(\d+)$")
+_CPU_SPEC = re.compile(r"^cpu(-\d+)?$")
+
+
+def parse_gpu_spec(spec: str) -> tuple[int, str]:
+    """Splits ``8xh100``, ``h100x8`` or ``a100`` into ``(count, model)``; count 1 by default."""
+    text = spec.strip().lower()
+    if match := _COUNT_FIRST.match(text):
+        return int(match.group(1)), match.group(2).strip()
+    if match := _COUNT_LAST.match(text):
+        return int(match.group(2)), match.group(1).strip()
+    return 1, text
+
+
+def match_spec(facts: MachineFacts, spec: str) -> str:
+    """Returns this machine's instance type when it can honour ``spec``.
+
+    ``cpu``/``cpu-N`` and this machine's own type always match; a GPU spec matches
+    when this machine has at least that many GPUs of that model.
+
+    Raises:
+        ValidationError: One line naming what this machine has.
+    """
+    text = spec.strip().lower()
+    if _CPU_SPEC.match(text) or text == facts.instance_type:
+        return facts.instance_type
+    count, model = parse_gpu_spec(text)
+    names = {gpu.short_name for gpu in facts.gpus}
+    if model in names and 0 < count <= len(facts.gpus):
+        return facts.instance_type
+    have = f"{facts.instance_type} (no GPU)" if not facts.gpus else facts.instance_type
+    raise ValidationError(
+        f"this machine has {have}: the local provider cannot run --gpu {spec.strip()}",
+        field="instance_type",
+        suggestion="drop --gpu to run here, or use a provider with that GPU (%flow use mithril)",
+    )
 
 
 def normalize_request(

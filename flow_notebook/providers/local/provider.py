@@ -93,15 +93,30 @@ class LocalProvider:
         return machine.offers(self._machine.describe(), requirements)[: max(0, limit)]
 
     def resolve_instance_type(self, user_spec: str) -> str:
-        """Every spec resolves to this machine's type: everything runs here."""
-        return self._machine.describe().instance_type
+        """Returns this machine's type when it has the GPUs ``user_spec`` asks for.
+
+        Raises:
+            ValidationError: This machine lacks them (one line naming what it has).
+        """
+        return machine.match_spec(self._machine.describe(), user_spec)
 
     def prepare_task_config(self, config: TaskConfig) -> TaskConfig:
         """Validates ``config`` for a local run and fills the instance type and code root.
 
         Raises:
-            ValidationError: More than one instance, or a code root that is not a directory.
+            ValidationError: More than one instance, an instance type (GPU) this machine
+                lacks, a container image (commands run directly here), or a code root
+                that is not a directory.
         """
+        if config.image:
+            raise ValidationError(
+                f"the local provider runs commands directly on this machine and cannot run "
+                f"the image {config.image}",
+                field="image",
+                suggestion="drop --image, or use a provider that runs images",
+            )
+        if config.instance_type:
+            machine.match_spec(self._machine.describe(), config.instance_type)
         if config.num_instances > 1:
             raise ValidationError(
                 f"the local provider runs one instance, not {config.num_instances}",

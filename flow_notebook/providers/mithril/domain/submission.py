@@ -92,8 +92,17 @@ class SubmissionService:
         """Returns a copy with the instance type (as an id), region and code root filled.
 
         Raises:
-            ValidationError: Unknown instance type or a code root that is not a directory.
+            ValidationError: Unknown instance type, a container image (not supported on
+                Mithril yet: refused rather than ignored), or a code root that is not a
+                directory.
         """
+        if config.image:
+            raise ValidationError(
+                f"the mithril provider cannot run a container image yet ({config.image}); "
+                "tasks run on the instance's own image",
+                field="image",
+                suggestion="drop --image and install what the task needs in its command",
+            )
         prepared = config.model_copy(deep=True)
         prepared.instance_type = self._p.catalog.resolve(
             config.instance_type or self._instance_type
