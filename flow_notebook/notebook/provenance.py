@@ -17,6 +17,7 @@ from flow_notebook.core.errors import FlowError
 GitRunner = Callable[[Path, list[str]], str | None]
 """Runs ``git ARGS`` in a directory; returns its output, or ``None`` when it failed."""
 _GIT_TIMEOUT = 5.0
+NOTEBOOK_SUFFIX = ".ipynb"
 
 
 def run_git(directory: Path, args: list[str]) -> str | None:
@@ -95,10 +96,15 @@ def changed_since(
     """Returns up to ``limit`` selected files of ``root`` modified after ``since``.
 
     Used to warn that the task runs an older copy than the one being edited.
+    Notebooks (``*.ipynb``) are left out: Jupyter saves the open notebook while its
+    cells run, and a task does not import it; ``.ipynb_checkpoints`` is never
+    selected (``code_tree.ALWAYS_SKIPPED``).
     """
     found: list[str] = []
     try:
         for rel in iter_code_files(root, exclude=exclude):
+            if rel.suffix == NOTEBOOK_SUFFIX:
+                continue
             try:
                 modified = (root / rel).stat().st_mtime
             except OSError:

@@ -112,3 +112,16 @@ def test_a_warning_follows_local_edits_made_while_the_task_ran(ip, kernel, proje
         "warning: local files changed after the code was synced (helper.py); "
         "the task runs the older copy"
     ]
+
+
+def test_saving_the_notebook_or_its_checkpoint_is_not_a_code_change(project):
+    synced_at = time.time() - 60
+    os.utime(project / "helper.py", (synced_at - 10, synced_at - 10))
+    (project / "analysis.ipynb").write_text("{}")
+    (project / ".ipynb_checkpoints").mkdir()
+    (project / ".ipynb_checkpoints" / "analysis-checkpoint.ipynb").write_text("{}")
+    (project / ".ipynb_checkpoints" / "helper-checkpoint.py").write_text("x = 1\n")
+    assert changed_since(project, synced_at) == []
+    assert stale_warning(project, synced_at) is None
+    (project / "helper.py").write_text("OFFSET = 8\n")
+    assert changed_since(project, synced_at) == ["helper.py"]
