@@ -11,7 +11,7 @@ from flow_notebook.providers.mithril.domain.instance_types import InstanceTypeCa
 from flow_notebook.providers.mithril.domain.offers import OfferService
 from flow_notebook.providers.mithril.domain.price_history import PriceHistoryService
 from flow_notebook.providers.mithril.domain.pricing import AuctionPricingSource, PricingService
-from flow_notebook.providers.mithril.domain.region import CapacityThenPricePolicy, RegionSelector
+from flow_notebook.providers.mithril.domain.region import CheapestWithCapacityPolicy, RegionSelector
 from flow_notebook.providers.mithril.init_interface import MithrilInit
 from flow_notebook.providers.mithril.wiring_base import WiringBase, provided
 
@@ -58,7 +58,10 @@ class MarketWiring(WiringBase):
     def regions(self) -> RegionSelector:
         """Availability and region choice."""
         return RegionSelector(
-            self.api, CapacityThenPricePolicy(), self.availability_cache, self.catalog.display_name
+            self.api,
+            CheapestWithCapacityPolicy(),
+            self.availability_cache,
+            self.catalog.display_name,
         )
 
     @provided

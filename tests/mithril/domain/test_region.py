@@ -6,7 +6,7 @@ from flow_notebook.core.errors import InsufficientCapacityError
 from flow_notebook.providers.mithril.api.dto import AuctionModel
 from flow_notebook.providers.mithril.domain.caches import TtlCache
 from flow_notebook.providers.mithril.domain.region import (
-    CapacityThenPricePolicy,
+    CheapestWithCapacityPolicy,
     RegionOffer,
     RegionRequest,
     RegionSelector,
@@ -25,31 +25,38 @@ def _request(**kwargs):
     return RegionRequest(**kwargs)
 
 
-def test_region_policy_prefers_capacity_then_price():
+def test_region_policy_prefers_the_cheapest_region_with_room_then_capacity():
     offers = [_offer("a", 2, 1.0), _offer("b", 8, 3.0), _offer("c", 8, 2.0)]
-    assert CapacityThenPricePolicy().select(offers, _request()).region == "c"
+    assert CheapestWithCapacityPolicy().select(offers, _request()).region == "a"
+    tied = [_offer("a", 2, 2.0), _offer("b", 7, 2.0), _offer("c", 8, 3.0)]
+    assert CheapestWithCapacityPolicy().select(tied, _request()).region == "b"
+
+
+def test_region_policy_skips_the_cheapest_region_when_it_is_full():
+    offers = [_offer("a", 1, 1.0), _offer("b", 7, 1.34), _offer("c", 8, 2.0)]
+    assert CheapestWithCapacityPolicy().select(offers, _request(quantity=2)).region == "b"
 
 
 def test_region_policy_skips_regions_without_enough_capacity_or_over_max_price():
     offers = [_offer("a", 1, 1.0), _offer("b", 9, 5.0), _offer("c", 3, 2.0)]
-    chosen = CapacityThenPricePolicy().select(offers, _request(quantity=2, max_price=4.0))
+    chosen = CheapestWithCapacityPolicy().select(offers, _request(quantity=2, max_price=4.0))
     assert chosen.region == "c"
 
 
 def test_region_policy_ignores_other_instance_types():
     offers = [_offer("a", 50, 0.5, it="it_a100x1"), _offer("b", 1, 3.0)]
-    assert CapacityThenPricePolicy().select(offers, _request()).region == "b"
+    assert CheapestWithCapacityPolicy().select(offers, _request()).region == "b"
 
 
 def test_explicit_region_wins_when_it_has_capacity():
     offers = [_offer("a", 100, 1.0), _offer("b", 1, 3.0)]
-    assert CapacityThenPricePolicy().select(offers, _request(region="b")).region == "b"
+    assert CheapestWithCapacityPolicy().select(offers, _request(region="b")).region == "b"
 
 
 def test_explicit_region_without_capacity_names_where_capacity_exists():
     offers = [_offer("a", 4, 2.4), _offer("b", 0, 1.0), _offer("x", 2, 0.9, it="it_a100x1")]
     with pytest.raises(InsufficientCapacityError) as info:
-        CapacityThenPricePolicy().select(offers, _request(region="b"))
+        CheapestWithCapacityPolicy().select(offers, _request(region="b"))
     assert info.value.message == (
         "b has no capacity at that price for 1 x 8xh100 in b; capacity exists for:"
         " 8xh100 in a (4 free at $2.40/h); 1xa100 in x (2 free at $0.90/h)"
@@ -59,7 +66,7 @@ def test_explicit_region_without_capacity_names_where_capacity_exists():
 def test_no_fitting_region_raises_one_line_error_listing_types_regions_prices():
     offers = [_offer("a", 1, 2.4), _offer("x", 2, 0.9, it="it_a100x1")]
     with pytest.raises(InsufficientCapacityError) as info:
-        CapacityThenPricePolicy().select(offers, _request(quantity=4, max_price=2.0))
+        CheapestWithCapacityPolicy().select(offers, _request(quantity=4, max_price=2.0))
     text = str(info.value)
     assert "\n" not in text
     assert "no region has capacity for 4 x 8xh100 at <= $2.00/h" in text
@@ -90,7 +97,7 @@ def _auction(region, capacity, price, it="it_h100x8"):
 
 def _selector(api):
     return RegionSelector(
-        api, CapacityThenPricePolicy(), TtlCache(ttl_seconds=60), display_name=NAMES.get
+        api, CheapestWithCapacityPolicy(), TtlCache(ttl_seconds=60), display_name=NAMES.get
     )
 
 

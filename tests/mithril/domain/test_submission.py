@@ -29,10 +29,10 @@ def _bodies(fake, method: str, path: str) -> list[dict]:
     return [r.json for r in fake.requests if r.method == method and r.url.endswith(path)]
 
 
-def test_submit_bids_once_in_the_region_with_most_capacity_at_the_recommended_price(fake, wiring):
+def test_submit_bids_once_in_the_cheapest_region_with_room_at_the_recommended_price(fake, wiring):
     task = wiring.submission.submit("a100", TaskConfig(name="train", command="echo hi"))
     [body] = _bodies(fake, "POST", "/v2/spot/bids")
-    assert (body["region"], body["limit_price"]) == ("r2", "$3.30")  # 8 free at $3 + 10 %
+    assert (body["region"], body["limit_price"]) == ("r1", "$2.20")  # 4 free at $2 + 10 %
     assert body["name"].startswith("train-") and body["launch_specification"]["ssh_keys"]
     assert (task.status, task.name, task.metadata["startup_script_strategy"]) == (
         TaskStatus.PENDING,
@@ -43,10 +43,16 @@ def test_submit_bids_once_in_the_region_with_most_capacity_at_the_recommended_pr
     assert task.metadata["upload"] is None  # one instance, inline script, no code
 
 
-def test_max_price_steers_to_a_cheaper_region_and_caps_the_limit(fake, wiring):
+def test_max_price_caps_the_limit(fake, wiring):
     wiring.submission.submit("a100", TaskConfig(command="true", max_price_per_hour=2.1))
     [body] = _bodies(fake, "POST", "/v2/spot/bids")
     assert (body["region"], body["limit_price"]) == ("r1", "$2.10")
+
+
+def test_a_full_cheapest_region_sends_the_bid_where_there_is_room(fake, wiring):
+    wiring.submission.submit("a100", TaskConfig(command="true", num_instances=5))
+    [body] = _bodies(fake, "POST", "/v2/spot/bids")
+    assert body["region"] == "r2"  # r1 ($2) has 4 free, r2 ($3) has 8
 
 
 def test_no_capacity_fails_before_any_bid_or_volume(fake, wiring):
@@ -59,7 +65,7 @@ def test_no_capacity_fails_before_any_bid_or_volume(fake, wiring):
 def test_refused_price_names_the_current_price_and_new_volumes_are_deleted(fake, wiring):
     fake.fail_bids_with = 422
     config = TaskConfig(command="true", volumes=[VolumeSpec(name="scratch", size_gb=5)])
-    with pytest.raises(PriceValidationError, match=r"current spot price is \$3.00/h for 1xa100"):
+    with pytest.raises(PriceValidationError, match=r"current spot price is \$2.00/h for 1xa100"):
         wiring.submission.submit("a100", config)
     assert _bodies(fake, "POST", "/v2/volumes") and fake.volumes == {}
 

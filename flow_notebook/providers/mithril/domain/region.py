@@ -1,8 +1,10 @@
 """Region selection: gather spot availability per (instance type, region) and pick one.
 
-``CapacityThenPricePolicy`` ranks regions that can hold the request by free
-capacity (more is better: less likely to be outbid), then by price. An explicit
-region always wins when it has capacity; otherwise the error says where capacity is.
+``CheapestWithCapacityPolicy`` picks, among the regions that can hold the request
+(enough free capacity, price within the limit), the cheapest; more free capacity
+breaks a tie. Capacity still decides when the cheapest region is full: a region
+without room for the request is never chosen. An explicit region always wins when
+it has capacity; otherwise the error says where capacity is.
 """
 
 from __future__ import annotations
@@ -90,8 +92,8 @@ class IRegionSelectionPolicy(Protocol):
         ...
 
 
-class CapacityThenPricePolicy:
-    """Most free capacity first, then the lowest price, then the region name."""
+class CheapestWithCapacityPolicy:
+    """Lowest price among regions with room, then most free capacity, then the name."""
 
     def select(self, offers: Sequence[RegionOffer], request: RegionRequest) -> RegionOffer:
         """Returns the best fitting offer; an explicit region wins whenever it fits.
@@ -114,8 +116,8 @@ class CapacityThenPricePolicy:
         return min(fitting, key=_rank)
 
 
-def _rank(offer: RegionOffer) -> tuple[int, float, str]:
-    return (-offer.capacity, offer.price if math.isfinite(offer.price) else math.inf, offer.region)
+def _rank(offer: RegionOffer) -> tuple[float, int, str]:
+    return (offer.price if math.isfinite(offer.price) else math.inf, -offer.capacity, offer.region)
 
 
 def _hints(offers: Sequence[RegionOffer], request: RegionRequest) -> list[CapacityHint]:
