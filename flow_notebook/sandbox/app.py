@@ -14,7 +14,17 @@ from starlette.exceptions import HTTPException
 
 from flow_notebook.sandbox.errors import ApiError
 from flow_notebook.sandbox.middleware import SandboxMiddleware, Stats
-from flow_notebook.sandbox.routes import account, admin, api_keys, pricing, reservations, spot
+from flow_notebook.sandbox.routes import (
+    account,
+    admin,
+    api_keys,
+    instances,
+    kubernetes,
+    lifecycle_scripts,
+    pricing,
+    reservations,
+    spot,
+)
 from flow_notebook.sandbox.sandbox import Sandbox
 
 
@@ -42,8 +52,19 @@ def create_app(sandbox: Sandbox) -> Any:
     )
     app.state.sandbox = sandbox
     app.state.stats = Stats()
-    for module in (account, api_keys, spot, pricing, reservations, admin):
+    for module in (
+        account,
+        api_keys,
+        spot,
+        instances,
+        pricing,
+        reservations,
+        lifecycle_scripts,
+        kubernetes,
+        admin,
+    ):
         app.include_router(module.router)
+    app.include_router(instances.image_router)
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:

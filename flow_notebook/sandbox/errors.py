@@ -63,3 +63,9 @@ class InvalidField(ApiError):
     def body(self) -> dict[str, Any]:
         """Returns the ``HTTPValidationError`` body."""
         return {"detail": [{"loc": self.loc, "msg": self.detail, "type": "value_error"}]}
+
+
+class Unsupported(ApiError):
+    """The operation exists but not for this resource, e.g. a spot instance's boot disk (501)."""
+
+    status = 501

@@ -76,6 +76,15 @@ class InstanceRunner:
         if status != "STATUS_PREEMPTING":
             self._pool.submit(self._stop, fid, generation, then)
 
+    def erase(self, fid: str) -> None:
+        """Deletes the disk of stopped instance ``fid`` (blocks until done).
+
+        Waits for a stop of the instance still under way; the caller must not hold
+        ``store.lock`` (a stop in progress takes it when it ends).
+        """
+        with self._lock_of(fid):
+            self._launcher.erase(fid)
+
     def shutdown(self) -> None:
         """Stops accepting work, waits for pending boots, then stops every instance."""
         self._pool.shutdown(wait=True, cancel_futures=True)

@@ -21,7 +21,8 @@ from itertools import pairwise
 from typing import Any
 
 from flow_notebook.sandbox.catalog import REGIONS, find_instance_type, reserved_price_cents
-from flow_notebook.sandbox.errors import ApiError, InvalidField, NotFound
+from flow_notebook.sandbox.errors import ApiError, Conflict, InvalidField, NotFound, Unsupported
+from flow_notebook.sandbox.images import DEFAULT_IMAGE_VERSION, find_image_version
 from flow_notebook.sandbox.lifecycle import InstanceRunner
 from flow_notebook.sandbox.market import Market
 from flow_notebook.sandbox.paging import BadCursor, page
@@ -387,6 +388,32 @@ class ReservationService:
             ):
                 self._runner.halt(instance.fid, "STATUS_STOPPING", then="STATUS_PAUSED")
             return instance.status
+
+    def refresh_boot_disk(self, user: User, fid: str, image_version: str | None) -> Instance:
+        """Recreates the disk of a paused reserved instance (from ``image_version`` if named).
+
+        Raises:
+            NotFound: Unknown instance.
+            Unsupported: A spot instance.
+            InvalidField: An unknown image version.
+            Conflict: The instance is not paused.
+        """
+        with self._store.lock:
+            instance = self._store.instances.get(fid)
+            if instance is None or instance.project not in user.projects:
+                raise NotFound(f"Instance {fid} not found")
+            if instance.reservation is None:
+                raise Unsupported("Only reserved instances support refreshing the boot disk")
+            if image_version is not None and find_image_version(image_version) is None:
+                raise InvalidField(("body", "image_version"), f"Unknown image {image_version}")
+            if instance.status != "STATUS_PAUSED":
+                raise Conflict(f"Instance {fid} is {instance.status}; pause it first")
+        self._runner.erase(fid)
+        with self._store.lock:
+            instance.image_version = (
+                image_version or instance.image_version or DEFAULT_IMAGE_VERSION
+            )
+            return instance
 
     def tick(self) -> None:
         """Starts reservations whose window began and ends those whose window is over."""

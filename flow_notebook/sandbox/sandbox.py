@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from flow_notebook.sandbox.apikeys import ApiKeyService
@@ -166,6 +167,31 @@ class Sandbox:
         with self.store.lock:
             self.store.projects[project.fid] = project
         return project
+
+    def price_periods(self, instance: Instance) -> list[tuple[datetime, datetime | None, int]]:
+        """Returns the instance's price periods: (start, end or ``None`` if open, cents/hour).
+
+        A spot instance pays its auction's price from each change to the next while it
+        lives; a reserved one each stretch of its reservation at that stretch's price.
+        Caller holds ``store.lock``.
+        """
+        alive_from, alive_to = instance.created_at, instance.end_time
+        if instance.reservation is not None:
+            reservation = self.store.reservations[instance.reservation]
+            changes = [(g.starts_at, g.ends_at, g.unit_cents) for g in reservation.grants]
+        else:
+            auction = self.market.auctions.get((instance.instance_type, instance.region))
+            history = auction.history if auction else []
+            ends = [t for t, _ in history[1:]] + [None]
+            changes = [(t, end, cents) for (t, cents), end in zip(history, ends, strict=True)]
+        periods = []
+        for start, end, cents in changes:
+            start = max(start, alive_from)
+            if alive_to is not None:
+                end = alive_to if end is None else min(end, alive_to)
+            if end is None or end > start:
+                periods.append((start, end, cents))
+        return periods
 
     def _launch_spec(self, order: Bid | Reservation, instance: Instance) -> LaunchSpec:
         """Returns what ``instance`` of a bid or a reservation (its ``order``) boots with."""

@@ -94,6 +94,7 @@ class Instance:
     private_ip: str | None = None
     end_time: datetime | None = None
     reservation: str | None = None
+    image_version: str | None = None
     status_history: list[tuple[datetime, str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -200,6 +201,42 @@ class Reservation:
         self.history.append(ReservationEvent(utcnow(), event_type, **fields))
 
 
+@dataclass
+class LifecycleScript:
+    """A stored script; ``token`` makes its unauthenticated ``content_url`` unguessable."""
+
+    fid: str
+    name: str
+    description: str
+    content: str = field(repr=False)
+    project: str
+    scope: str
+    created_at: datetime
+    created_by: str
+    last_modified_at: datetime
+    last_modified_by: str
+    token: str = field(repr=False)
+    seq: int = 0
+
+
+@dataclass
+class KubernetesCluster:
+    """A cluster record; the sandbox runs no Kubernetes, so it stays ``Pending``."""
+
+    fid: str
+    name: str
+    project: str
+    region: str
+    instance_type: str
+    created_at: datetime
+    ssh_keys: list[str]
+    k8s_version: str
+    user_fid: str
+    image_version: str | None = None
+    status: str = "Pending"
+    deleted_at: datetime | None = None
+
+
 class Store:
     """All records, keyed by fid, in creation order.
 
@@ -216,6 +253,8 @@ class Store:
         self.bids: dict[str, Bid] = {}
         self.instances: dict[str, Instance] = {}
         self.reservations: dict[str, Reservation] = {}
+        self.lifecycle_scripts: dict[str, LifecycleScript] = {}
+        self.kubernetes_clusters: dict[str, KubernetesCluster] = {}
         self._seq = itertools.count(1)
 
     def next_seq(self) -> int:

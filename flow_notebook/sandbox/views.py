@@ -304,3 +304,40 @@ def _running_seconds(instance: Instance, start: datetime, end: datetime) -> floa
         if status == "STATUS_RUNNING":
             total += _seconds(max(at, start), min(next_at, end))
     return total
+
+
+def instance_status_history_body(
+    instance: Instance, start: datetime | None, end: datetime | None
+) -> dict[str, Any]:
+    """Returns the ``InstanceStatusHistory`` body: status changes between start and end."""
+    events = [
+        {"timestamp": at, "status": status}
+        for at, status in instance.status_history
+        if (start is None or at >= start) and (end is None or at <= end)
+    ]
+    return {
+        "instance_fid": instance.fid,
+        "events": events,
+        "bid_fid": instance.bid,
+        "reservation_fid": instance.reservation,
+    }
+
+
+def instance_pricing_history_body(
+    instance: Instance,
+    periods: list[tuple[datetime, datetime | None, int]],
+    start: datetime | None,
+    end: datetime | None,
+) -> dict[str, Any]:
+    """Returns the ``InstancePricingHistory`` body: price periods overlapping start..end."""
+    events = [
+        {"price_cents": cents, "start_time": begin, "end_time": finish}
+        for begin, finish, cents in periods
+        if (end is None or begin <= end) and (start is None or finish is None or finish >= start)
+    ]
+    return {
+        "instance_fid": instance.fid,
+        "events": events,
+        "bid_fid": instance.bid,
+        "reservation_fid": instance.reservation,
+    }

@@ -1,0 +1,114 @@
+"""Routes of ``/v2/kubernetes/clusters``: records only, no Kubernetes runs here.
+
+A created cluster is checked as Mithril would (project, region, instance type,
+SSH keys, version) and stays ``Pending`` with no ``kube_host``, no
+``join_command`` and no instances until it is deleted (``Terminated``): the
+sandbox cannot run a control plane, and says so in ``docs/sandbox.md``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Response
+
+from flow_notebook.sandbox.catalog import REGIONS, find_instance_type
+from flow_notebook.sandbox.errors import InvalidField, NotFound
+from flow_notebook.sandbox.images import find_image_version
+from flow_notebook.sandbox.routes.deps import check_fields, check_strings, sandbox_of, user_of
+from flow_notebook.sandbox.sandbox import Sandbox
+from flow_notebook.sandbox.state import KubernetesCluster, User, new_fid, utcnow
+
+router = APIRouter(prefix="/v2/kubernetes/clusters")
+SandboxDep = Annotated[Sandbox, Depends(sandbox_of)]
+UserDep = Annotated[User, Depends(user_of)]
+VERSIONS = ("1.34", "1.29")
+FIELDS = {"name": str, "project": str, "region": str, "ssh_keys": list, "instance_type": str}
+
+
+@router.get("")
+def list_clusters(sandbox: SandboxDep, user: UserDep, project: str) -> list[dict[str, Any]]:
+    """Lists a project's clusters, deleted ones included."""
+    with sandbox.store.lock:
+        fid = sandbox.bids.project(user, project).fid
+        clusters = sandbox.store.kubernetes_clusters.values()
+        return [_body(c) for c in clusters if c.project == fid]
+
+
+@router.post("", status_code=201)
+def create(sandbox: SandboxDep, user: UserDep, body: Annotated[Any, Body()]) -> dict[str, Any]:
+    """Records a cluster (it stays ``Pending``: nothing runs it here)."""
+    body = check_fields(body, FIELDS)
+    keys = check_strings(body["ssh_keys"], ("body", "ssh_keys"))
+    if not keys:
+        raise InvalidField(("body", "ssh_keys"), "List should have at least 1 item")
+    version = body.get("k8s_version", "1.34")
+    if version not in VERSIONS:
+        raise InvalidField(("body", "k8s_version"), "Input should be '1.34' or '1.29'")
+    itype = find_instance_type(body["instance_type"])
+    if itype is None:
+        raise InvalidField(("body", "instance_type"), "Unknown instance type")
+    if body["region"] not in REGIONS:
+        raise InvalidField(("body", "region"), f"Unknown region {body['region']}")
+    image = body.get("image_version")
+    if image is not None and find_image_version(str(image)) is None:
+        raise InvalidField(("body", "image_version"), f"Unknown image {image}")
+    with sandbox.store.lock:
+        project = sandbox.bids.project(user, body["project"])
+        sandbox.bids.check_references(project, {"ssh_keys": keys})
+        cluster = KubernetesCluster(
+            fid=new_fid("clust"),
+            name=body["name"],
+            project=project.fid,
+            region=body["region"],
+            instance_type=itype.fid,
+            created_at=utcnow(),
+            ssh_keys=list(keys),
+            k8s_version=version,
+            user_fid=user.fid,
+            image_version=image,
+        )
+        sandbox.store.kubernetes_clusters[cluster.fid] = cluster
+        return _body(cluster)
+
+
+@router.get("/{cluster_fid}")
+def get(sandbox: SandboxDep, user: UserDep, cluster_fid: str) -> dict[str, Any]:
+    """Returns one cluster."""
+    with sandbox.store.lock:
+        return _body(_cluster(sandbox, user, cluster_fid))
+
+
+@router.delete("/{cluster_fid}", status_code=204)
+def delete(sandbox: SandboxDep, user: UserDep, cluster_fid: str) -> Response:
+    """Deletes a cluster: it is ``Terminated`` (idempotent)."""
+    with sandbox.store.lock:
+        cluster = _cluster(sandbox, user, cluster_fid)
+        if cluster.deleted_at is None:
+            cluster.status, cluster.deleted_at = "Terminated", utcnow()
+    return Response(status_code=204)
+
+
+def _cluster(sandbox: Sandbox, user: User, fid: str) -> KubernetesCluster:
+    cluster = sandbox.store.kubernetes_clusters.get(fid)
+    if cluster is None or cluster.project not in user.projects:
+        raise NotFound(f"Kubernetes cluster {fid} not found")
+    return cluster
+
+
+def _body(cluster: KubernetesCluster) -> dict[str, Any]:
+    return {
+        "fid": cluster.fid,
+        "project": cluster.project,
+        "name": cluster.name,
+        "region": cluster.region,
+        "created_at": cluster.created_at,
+        "kube_host": None,
+        "ssh_keys": list(cluster.ssh_keys),
+        "instances": [],
+        "join_command": None,
+        "status": cluster.status,
+        "deleted_at": cluster.deleted_at,
+        "k8s_version": cluster.k8s_version,
+        "user_fid": cluster.user_fid,
+    }
