@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs the system programs the integration tests use (sshd and rsync for the
-# sandbox's real instances) and Chromium (the JupyterLab browser test). Needs root and apt-get; elsewhere it says what is missing.
+# sandbox's real instances; sudo for their ubuntu user) and Chromium (the JupyterLab browser test). Needs root and apt-get; elsewhere it says what is missing.
 set -euo pipefail
 need=()
 command -v /usr/sbin/sshd >/dev/null 2>&1 || need+=(openssh-server)
 command -v rsync >/dev/null 2>&1 || need+=(rsync)
 command -v ssh >/dev/null 2>&1 || need+=(openssh-client)
+command -v sudo >/dev/null 2>&1 || need+=(sudo)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

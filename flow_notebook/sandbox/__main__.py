@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from flow_notebook.sandbox.app import create_app
-from flow_notebook.sandbox.hostprep import missing_prerequisites, prepare_host
+from flow_notebook.sandbox.hostprep import missing_prerequisites
 from flow_notebook.sandbox.instances import Launcher, SshdLauncher, VirtualLauncher, free_port
 from flow_notebook.sandbox.sandbox import Sandbox
 from flow_notebook.sandbox.server import make_server
@@ -59,7 +59,6 @@ def build_launcher(
     if reason:
         print(f"sandbox: instances will not be reachable over SSH: {reason}", file=sys.stderr)
         return VirtualLauncher(), reason, "STATUS_ERROR"
-    prepare_host()
     return SshdLauncher(root / "instances"), None, "STATUS_RUNNING"
 
 

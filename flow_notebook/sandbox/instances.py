@@ -1,12 +1,13 @@
-"""Real sandbox instances: one OpenSSH server per instance in a private mount namespace.
+"""Real sandbox instances: whole machines, each with its own root and its own sshd.
 
-Each instance runs ``unshare -m -p -f --kill-child --mount-proc`` around a small
-shell script that binds the instance's own directories over ``/workspace``,
-``/var/log/flow``, ``/var/log/foundry``, ``/home/ubuntu``, ``/root`` and
-``/mnt/volumes`` (each attached volume at ``/mnt/volumes/<volume_fid>``), starts
-the bid's startup script in the background and then execs ``sshd``. sshd is
-PID 1 of the namespace, so stopping it ends every process of the instance and
-drops its mounts. This separates paths, not security.
+Each instance runs ``unshare -m -p -f -u -i --kill-child`` around a small shell
+script (``rootfs.boot_script``) that mounts the instance's root filesystem (an
+overlay of the host's ``/`` with the instance's private upper layer), binds the
+instance's ``/workspace``, ``/var/log/flow`` and volumes (``/mnt/volumes/<fid>``),
+``pivot_root``s into it, starts the bid's startup script in the background as root
+and then execs ``sshd``. sshd is PID 1 of the namespace, so stopping it ends every
+process of the instance and drops its mounts. Nothing the instance writes, as root
+or not, reaches the host's files; it shares the host's kernel and network.
 
 ``VirtualLauncher`` stands in when real instances are off or impossible.
 """
@@ -25,7 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from flow_notebook.sandbox.hostprep import SSHD, ubuntu_ids
+from flow_notebook.sandbox.accounts import ensure_ubuntu
+from flow_notebook.sandbox.hostprep import SSHD
 from flow_notebook.sandbox.procs import (
     STOP_TIMEOUT,
     children,
@@ -34,9 +36,13 @@ from flow_notebook.sandbox.procs import (
     wait_for_child,
     wait_until_empty,
 )
-from flow_notebook.sandbox.sshkeys import generate_host_key
+from flow_notebook.sandbox.rootfs import HOST_KEY, HOST_ROOT, PATH, RootDisk, boot_script
 
 HOST = "127.0.0.1"
+PUBLISHED_HOST = "localhost"
+"""The host name in ``ssh_destination`` (clients take a bare IP for "not published yet")."""
+STARTUP_SCRIPT = "/var/lib/foundry/startup_script.sh"
+STARTUP_LOG = "/var/log/foundry/startup_script.log"
 READY_TIMEOUT = 15.0
 
 
@@ -71,8 +77,8 @@ class Launcher(Protocol):
     def start(self, spec: LaunchSpec) -> str | None:
         """Boots the instance; returns its ``ssh_destination`` (``None`` if unreachable)."""
 
-    def stop(self, fid: str) -> None:
-        """Stops the instance; does nothing if it is not running."""
+    def stop(self, fid: str, discard: bool = False) -> None:
+        """Stops the instance (if running); with ``discard`` its disk goes too."""
 
     def stop_all(self) -> None:
         """Stops every instance this launcher started."""
@@ -90,7 +96,7 @@ class VirtualLauncher:
         """Returns ``None``: there is nothing to connect to."""
         return None
 
-    def stop(self, fid: str) -> None:
+    def stop(self, fid: str, discard: bool = False) -> None:
         """Does nothing."""
 
     def stop_all(self) -> None:
@@ -147,8 +153,9 @@ class SshdLauncher:
                     "-m",
                     "-p",
                     "-f",
+                    "-u",
+                    "-i",
                     "--kill-child",
-                    "--mount-proc",
                     "--propagation",
                     "private",
                     "/bin/sh",
@@ -169,14 +176,24 @@ class SshdLauncher:
         if not _wait_for_banner(port, process):
             self.stop(spec.fid)
             raise LaunchError(f"sshd of {spec.fid} did not start; see {home / 'sshd.log'}")
-        return f"{HOST}:{port}"
+        return f"{PUBLISHED_HOST}:{port}"
 
-    def stop(self, fid: str) -> None:
-        """Stops sshd (PID 1 of the namespace), which ends every process of the instance."""
+    def stop(self, fid: str, discard: bool = False) -> None:
+        """Stops sshd (PID 1 of the namespace), which ends every process of the instance.
+
+        Args:
+            fid: The instance.
+            discard: Also delete its disk (on termination; a paused instance keeps it).
+        """
         with self._lock:
             running = self._running.pop(fid, None)
-        if running is None:
-            return
+        if running is not None:
+            self._halt(running)
+        if discard:
+            RootDisk(self._root / fid).remove()
+            shutil.rmtree(self._root / fid / "workspace", ignore_errors=True)
+
+    def _halt(self, running: _Running) -> None:
         process = running.process
         # unshare ignores SIGTERM; its child (sshd) does not, and with it the namespace dies.
         for child in children(process.pid):
@@ -190,11 +207,11 @@ class SshdLauncher:
             wait_until_empty(running.namespace)
 
     def stop_all(self) -> None:
-        """Stops every running instance."""
+        """Stops every running instance and deletes its disk."""
         with self._lock:
             fids = list(self._running)
         for fid in fids:
-            self.stop(fid)
+            self.stop(fid, discard=True)
 
     def erase(self, fid: str) -> None:
         """Stops the instance if it runs, then deletes its directory (its whole disk)."""
@@ -202,51 +219,58 @@ class SshdLauncher:
         shutil.rmtree(self._root / fid, ignore_errors=True)
 
     def _prepare(self, home: Path, spec: LaunchSpec, port: int) -> Path:
-        etc = home / "etc"
-        for sub in (
-            "etc",
-            "workspace",
-            "var_log_flow",
-            "var_log_foundry",
-            "home_ubuntu",
-            "root_home",
-            "mnt_volumes",
-        ):
+        disk = RootDisk(home)
+        for sub in ("workspace", "var_log_flow"):
             (home / sub).mkdir(parents=True, exist_ok=True)
-        etc.chmod(0o700)
-        uid, gid = ubuntu_ids()
-        for sub in ("home_ubuntu", "workspace"):
-            os.chown(home / sub, uid, gid)
-        # sshd reads authorized_keys as the user logging in, through the bind mounts,
-        # so the keys live in each user's own (per-instance) home as on a real VM.
+        if not disk.created:
+            disk.create()
+        uid, gid = ensure_ubuntu(HOST_ROOT / "etc", disk.inside("/etc"))
+        disk.reset_for_boot()
+        os.chown(home / "workspace", uid, gid)
+        ubuntu_home = disk.inside("/home/ubuntu")
+        if not ubuntu_home.exists():
+            _copy_owned(HOST_ROOT / "etc" / "skel", ubuntu_home, (uid, gid))
         keys = "".join(k.strip() + "\n" for k in spec.authorized_keys)
-        for sub, owner in (("root_home", (0, 0)), ("home_ubuntu", (uid, gid))):
-            _write_authorized_keys(home / sub, keys, owner)
-        host_key = etc / "ssh_host_ed25519_key"
-        if not host_key.exists():
-            generate_host_key(host_key)
-        (etc / "sshd_config").write_text(_sshd_config(port, etc))
+        for user_home, owner in (("/root", (0, 0)), ("/home/ubuntu", (uid, gid))):
+            _write_authorized_keys(disk.inside(user_home), keys, owner)
+        etc = disk.inside("/etc")
+        hostname = _hostname(spec.fid)
+        (etc / "hostname").write_text(hostname + "\n")
+        hosts = (HOST_ROOT / "etc" / "hosts").read_text()
+        (etc / "hosts").write_text(f"{hosts.rstrip()}\n127.0.1.1 {hostname}\n")
+        (etc / "ssh" / "sshd_config").write_text(_sshd_config(port))
         if spec.startup_script is not None:
-            (home / "startup_script.sh").write_text(spec.startup_script)
-        script = home / "boot.sh"
-        script.write_text(_boot_script(home, spec, self._sshd))
-        return script
+            script = disk.inside(STARTUP_SCRIPT)
+            script.parent.mkdir(parents=True, exist_ok=True)
+            script.write_text(spec.startup_script)
+            script.chmod(0o700)
+        binds = [(home / "workspace", "/workspace"), (home / "var_log_flow", "/var/log/flow")]
+        for volume_fid, path in spec.volumes:
+            disk.inside(f"/mnt/volumes/{volume_fid}").mkdir(parents=True, exist_ok=True)
+            binds.append((path, f"/mnt/volumes/{volume_fid}"))
+        lines = boot_script(disk, binds, hostname)
+        lines += _run_inside(spec, self._sshd)
+        path = home / "boot.sh"
+        path.write_text("\n".join(lines) + "\n")
+        return path
 
 
-def _sshd_config(port: int, etc: Path) -> str:
+def _hostname(fid: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in fid.lower())[:63]
+
+
+def _sshd_config(port: int) -> str:
     return "\n".join(
         [
             f"Port {port}",
             f"ListenAddress {HOST}",
-            f"HostKey {etc / 'ssh_host_ed25519_key'}",
-            f"PidFile {etc / 'sshd.pid'}",
+            f"HostKey {HOST_KEY}",
+            "PidFile /run/sshd.pid",
             "AuthorizedKeysFile .ssh/authorized_keys",
             "PasswordAuthentication no",
             "KbdInteractiveAuthentication no",
             "UsePAM no",
             "PermitRootLogin prohibit-password",
-            # Instance directories may sit under a world-writable temp dir.
-            "StrictModes no",
             "PrintMotd no",
             "MaxStartups 100",
             "MaxSessions 100",
@@ -257,30 +281,29 @@ def _sshd_config(port: int, etc: Path) -> str:
     )
 
 
-def _boot_script(home: Path, spec: LaunchSpec, sshd: str) -> str:
+def _run_inside(spec: LaunchSpec, sshd: str) -> list[str]:
+    """Lines run in the new root: the startup script in the background, then sshd."""
     q = shlex.quote
-    binds = [
-        ("workspace", "/workspace"),
-        ("var_log_flow", "/var/log/flow"),
-        ("var_log_foundry", "/var/log/foundry"),
-        ("home_ubuntu", "/home/ubuntu"),
-        ("root_home", "/root"),
-        ("mnt_volumes", "/mnt/volumes"),
-    ]
-    lines = ["set -e"]
-    lines += [f"mount --bind {q(str(home / src))} {dst}" for src, dst in binds]
-    for volume_fid, path in spec.volumes:
-        target = f"/mnt/volumes/{volume_fid}"
-        lines += [f"mkdir -p {q(target)}", f"mount --bind {q(str(path))} {q(target)}"]
+    lines = []
     if spec.startup_script is not None:
-        exports = " ".join(f"{k}={q(v)}" for k, v in sorted(spec.env.items()))
-        startup = q(str(home / "startup_script.sh"))
+        # A clean environment, as on a booted machine: nothing of the host's leaks in.
+        env = {"PATH": PATH, "HOME": "/root", "USER": "root", "LANG": "C.UTF-8", **spec.env}
+        exports = " ".join(f"{k}={q(v)}" for k, v in sorted(env.items()))
         lines.append(
-            f"( cd / && env {exports} HOME=/root setsid /bin/bash {startup}"
-            " >>/var/log/foundry/startup_script.log 2>&1 </dev/null & )"
+            f"( cd / && env -i {exports} setsid /bin/bash {STARTUP_SCRIPT}"
+            f" >>{STARTUP_LOG} 2>&1 </dev/null & )"
         )
-    lines.append(f"exec {sshd} -D -e -f {q(str(home / 'etc' / 'sshd_config'))}")
-    return "\n".join(lines) + "\n"
+    lines.append(f"exec {sshd} -D -e")
+    return lines
+
+
+def _copy_owned(source: Path, target: Path, owner: tuple[int, int]) -> None:
+    """Copies the skeleton home ``source`` to ``target``, everything owned by ``owner``."""
+    if source.is_dir():
+        shutil.copytree(source, target, symlinks=True)
+    target.mkdir(mode=0o750, exist_ok=True)
+    for path in [target, *target.rglob("*")]:
+        os.lchown(path, *owner)
 
 
 def _write_authorized_keys(user_home: Path, keys: str, owner: tuple[int, int]) -> None:

@@ -74,7 +74,8 @@ class InstanceRunner:
         if status in ("STATUS_TERMINATED", "STATUS_PREEMPTED"):
             instance.end_time = utcnow()
         if status != "STATUS_PREEMPTING":
-            self._pool.submit(self._stop, fid, generation, then)
+            discard = status in ("STATUS_TERMINATED", "STATUS_PREEMPTED")
+            self._pool.submit(self._stop, fid, generation, then, discard)
 
     def erase(self, fid: str) -> None:
         """Deletes the disk of stopped instance ``fid`` (blocks until done).
@@ -101,13 +102,15 @@ class InstanceRunner:
         with self._fid_locks_guard:
             return self._fid_locks.setdefault(fid, threading.Lock())
 
-    def _stop(self, fid: str, generation: int, then: str | None = None) -> None:
+    def _stop(
+        self, fid: str, generation: int, then: str | None = None, discard: bool = False
+    ) -> None:
         with self._lock_of(fid):
             with self._store.lock:
                 # A boot asked for after this stop replaces the processes itself.
                 if self._last_boot.get(fid, 0) > generation:
                     return
-            self._launcher.stop(fid)
+            self._launcher.stop(fid, discard=discard)
             with self._store.lock:
                 if then is not None and self._current(fid, generation):
                     self._store.instances[fid].status = then

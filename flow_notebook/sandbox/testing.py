@@ -8,9 +8,10 @@
 
 Teardown sends SIGTERM, waits, and asserts that no process of the sandbox's
 instances survived. A process belongs to a sandbox when it inherited that sandbox's
-``FLOW_SANDBOX_ID`` (a random id set only in its environment), or runs in a PID
-namespace whose processes did (sshd sessions start with a fresh environment). PIDs
-and namespace ids are reused, by other sandboxes too; an inherited id is not.
+``FLOW_SANDBOX_ID`` (a random id set only in its environment), or runs in the PID
+namespace of a child of such a process (an instance's programs start with a fresh
+environment). PIDs and namespace ids are reused, by other sandboxes too; an
+inherited id is not.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from typing import Any
 import pytest
 
 from flow_notebook.sandbox.hostprep import missing_prerequisites
-from flow_notebook.sandbox.procs import pid_namespace
+from flow_notebook.sandbox.procs import children, pid_namespace
 
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 30.0
@@ -253,7 +254,10 @@ class SandboxHandle:
         marker = f"{SANDBOX_ID_VARIABLE}={self.sandbox_id}".encode()
         ours = set(_pids_with_environment(marker)) - {self.process.pid}
         here = pid_namespace(os.getpid())
-        namespaces = {pid_namespace(pid) for pid in ours} - {here, None}
+        # Instances start in a clean environment: their namespaces are found through
+        # the marked launcher (``unshare``), whose child is the namespace's PID 1.
+        related = ours | {child for pid in ours for child in children(pid)}
+        namespaces = {pid_namespace(pid) for pid in related} - {here, None}
         ours.update(pid for pid in _live_pids() if pid_namespace(pid) in namespaces)
         return sorted(ours - {self.process.pid})
 

@@ -5,7 +5,6 @@ files, and host keys trusted on first use per instance, on real sandbox instance
 from __future__ import annotations
 
 import stat
-import subprocess
 
 import pytest
 
@@ -118,10 +117,10 @@ def test_a_changed_host_key_is_refused_with_how_to_proceed(running, ssh_sandbox,
     remote = provider.get_remote_operations()
     assert remote.execute_command(task.task_id, "echo first").strip() == "first"  # recorded
 
-    host_key = instances.home(instance) / "etc" / "ssh_host_ed25519_key"
-    host_key.unlink()
-    host_key.with_suffix(".pub").unlink(missing_ok=True)
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(host_key)], check=True)
+    # The machine gets a new host key, as a rebuilt instance would.
+    key = "/etc/ssh/ssh_host_ed25519_key"
+    renew = f"rm -f {key} {key}.pub && ssh-keygen -q -t ed25519 -N '' -f {key}"
+    remote.execute_command(task.task_id, f'sudo -n sh -c "{renew}"')
     instances.cut(instance)  # sshd re-executes with the new key; pooled connections drop
 
     def refused() -> HostKeyMismatchError | None:

@@ -1,8 +1,12 @@
-"""Real sandbox instances: plain ssh, rsync, private /workspace, volumes, clean teardown."""
+"""Real sandbox instances: whole machines over plain ssh, rsync, volumes, clean teardown."""
 
 from __future__ import annotations
 
+import os
+import socket
 import subprocess
+import uuid
+from pathlib import Path
 
 import pytest
 
@@ -124,6 +128,8 @@ def test_terminating_a_bid_leaves_no_process_behind(mithril_sandbox, key):
     assert len(pids_in_namespace(pidns)) >= 4  # sshd, the script, two sleeps, ...
     mithril_sandbox.api("DELETE", f"/v2/spot/bids/{bid['fid']}")
     wait_for(lambda: not pids_in_namespace(pidns), timeout=10)
+    disk = mithril_sandbox.root / "instances" / instance["fid"] / "upper"
+    wait_for(lambda: not disk.exists(), timeout=10)
     [gone] = mithril_sandbox.instances_of(bid["fid"])
     assert gone["status"] == "STATUS_TERMINATED" and gone["ssh_destination"] is None
 
@@ -131,6 +137,7 @@ def test_terminating_a_bid_leaves_no_process_behind(mithril_sandbox, key):
 def test_paused_instance_is_unreachable_and_comes_back_with_its_workspace(mithril_sandbox, key):
     bid, [instance] = launch(mithril_sandbox, key)
     ssh(instance["ssh_destination"], key[1], "echo before > /workspace/state")
+    ssh(instance["ssh_destination"], key[1], "echo kept > /etc/state && echo gone > /tmp/state")
     path = f"/v2/spot/bids/{bid['fid']}"
     mithril_sandbox.api("PATCH", path, json={"paused": True})
     [paused] = mithril_sandbox.instances_of(bid["fid"])
@@ -138,4 +145,76 @@ def test_paused_instance_is_unreachable_and_comes_back_with_its_workspace(mithri
     mithril_sandbox.api("PATCH", path, json={"paused": False})
     [back] = mithril_sandbox.running_instances(bid["fid"])
     assert ssh(back["ssh_destination"], key[1], "cat /workspace/state").strip() == "before"
+    # Its disk survives the pause; /tmp starts empty on every boot.
+    assert ssh(back["ssh_destination"], key[1], "cat /etc/state; ls /tmp") == "kept\n"
     mithril_sandbox.api("DELETE", path)
+
+
+# What an instance does as root must stay on the instance: these host directories are
+# compared entry by entry (name, mtime, size) before and after.
+UNCHANGED_HOST_DIRS = ("/etc", "/etc/sudoers.d", "/usr/local", "/usr/local/bin", "/var/lib")
+# Other programs on this machine create files here while the test runs: only the names
+# the instances write are checked.
+SHARED_HOST_DIRS = ("/tmp", "/run", "/root")
+
+
+def snapshot(directory: str) -> dict[str, tuple[int, int]]:
+    found = {}
+    with os.scandir(directory) as entries:
+        for entry in entries:
+            info = entry.stat(follow_symlinks=False)
+            found[entry.name] = (info.st_mtime_ns, info.st_size)
+    return found
+
+
+def test_root_and_sudo_on_an_instance_change_nothing_on_the_host_or_the_other_instance(
+    mithril_sandbox, key
+):
+    token = f"flow-probe-{uuid.uuid4().hex[:12]}"
+    written = [f"{d}/{token}" for d in ("/etc", "/usr/local/bin", "/var/lib", *SHARED_HOST_DIRS)]
+    environment = Path("/etc/environment").read_bytes()
+    before = {d: snapshot(d) for d in UNCHANGED_HOST_DIRS}
+    hostname = socket.gethostname()
+    bid, instances = launch(mithril_sandbox, key, quantity=2)
+    first, second = (i["ssh_destination"] for i in instances)
+    assert first.startswith("localhost:")
+
+    as_root = [f"echo root > {path}" for path in written]
+    as_root += ["echo '# changed on an instance' >> /etc/environment", "rm /etc/issue.net"]
+    as_root += [f"hostname {token}"]
+    ssh(first, key[1], " && ".join(as_root))
+    sudo = f"sudo -n sh -c 'id -u > /usr/local/{token}.sudo && id -u'"
+    assert ssh(first, key[1], sudo, user="ubuntu").strip() == "0"
+    written = sorted([*written, f"/usr/local/{token}.sudo"])
+
+    listing = f"ls -d {' '.join(written)} /etc/issue.net 2>/dev/null; true"
+    assert sorted(ssh(first, key[1], listing).split()) == written  # it sees its own writes
+    assert ssh(second, key[1], listing).split() == ["/etc/issue.net"]
+    assert not [path for path in written if os.path.lexists(path)]
+    assert Path("/etc/issue.net").exists()
+    assert Path("/etc/environment").read_bytes() == environment
+    assert {d: snapshot(d) for d in UNCHANGED_HOST_DIRS} == before
+    assert socket.gethostname() == hostname
+    mithril_sandbox.api("DELETE", f"/v2/spot/bids/{bid['fid']}")
+
+
+def test_instance_is_a_fresh_ubuntu_machine_that_reaches_the_sandbox_api(mithril_sandbox, key):
+    bid, [instance] = launch(mithril_sandbox, key, script="echo booted as $(id -un)\n")
+    destination = instance["ssh_destination"]
+    assert ssh(destination, key[1], "sudo -n id -un", user="ubuntu").strip() == "root"
+    assert ssh(destination, key[1], "id -Gn", user="ubuntu").split()[0] == "ubuntu"
+    assert ssh(destination, key[1], "ls -A /tmp /home; echo $HOME") == (
+        "/home:\nubuntu\n\n/tmp:\n/root\n"
+    )
+    wait_for(lambda: ssh(destination, key[1], "cat /var/log/foundry/startup_script.log"))
+    assert ssh(destination, key[1], "cat /var/log/foundry/startup_script.log") == (
+        "booted as root\n"
+    )
+    me = (
+        "import os, urllib.request as r; q = r.Request(os.environ['URL'] + '/v2/me',"
+        " headers={'Authorization': 'Bearer ' + os.environ['KEY']});"
+        " print(r.urlopen(q, timeout=10).status)"
+    )
+    command = f'URL={mithril_sandbox.url} KEY={mithril_sandbox.api_key} python3 -c "{me}"'
+    assert ssh(destination, key[1], command, user="ubuntu").strip() == "200"
+    mithril_sandbox.api("DELETE", f"/v2/spot/bids/{bid['fid']}")

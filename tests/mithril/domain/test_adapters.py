@@ -80,6 +80,7 @@ def test_instance_type_display_name_counts_gpus(gpus, gpu_type, expected):
     [
         ("1.2.3.4", SshEndpoint("1.2.3.4", 22, "ubuntu")),
         ("1.2.3.4:2222", SshEndpoint("1.2.3.4", 2222, "ubuntu")),
+        ("localhost:40022", SshEndpoint("localhost", 40022, "ubuntu")),
         ("root@host.example:2201", SshEndpoint("host.example", 2201, "root")),
         ("[::1]:2022", SshEndpoint("::1", 2022, "ubuntu")),
         ("[fe80::1]", SshEndpoint("fe80::1", 22, "ubuntu")),
