@@ -18,7 +18,7 @@ from flow_notebook.core.models import Task, TaskStatus
 from flow_notebook.core.provider_interfaces import IProvider
 from flow_notebook.notebook.follow import emit
 from flow_notebook.notebook.session import FlowSession
-from flow_notebook.notebook.widgets.html import money
+from flow_notebook.notebook.widgets.html import bid_limit, money, paid_price
 from flow_notebook.notebook.widgets.poller import Poller
 
 
@@ -33,6 +33,8 @@ class CostReading:
         cost_per_hour: Its price, or ``None`` when unknown.
         limit: The ``--max-cost`` limit.
         cancelled_by_limit: Whether this watcher cancelled it.
+        price: The price paid as shown (``html.paid_price``: spot, or ``≤`` the limit).
+        bid_limit: The bid's limit price as shown, ``-`` without a bid.
     """
 
     task_id: str
@@ -41,13 +43,16 @@ class CostReading:
     cost_per_hour: float | None
     limit: float
     cancelled_by_limit: bool = False
+    price: str = "-"
+    bid_limit: str = "-"
 
     @property
     def text(self) -> str:
-        """One line, e.g. ``task-1: $0.42 of $5.00 at $1.20/h (running)``."""
+        """One line, e.g. ``task-1: $0.42 of $5.00 at $1.20/h, bid limit $1.32/h (running)``."""
+        limit = f", bid limit {self.bid_limit}" if self.bid_limit != "-" else ""
         line = (
             f"{self.task_id}: {money(self.cost)} of {money(self.limit)} at "
-            f"{money(self.cost_per_hour, per_hour=True)} ({self.status.value})"
+            f"{self.price}{limit} ({self.status.value})"
         )
         return line + (" - cancelled at the cost limit" if self.cancelled_by_limit else "")
 
@@ -113,7 +118,14 @@ class CostGuard:
             self.triggered = True
             task = task.model_copy(update={"status": TaskStatus.CANCELLED})
         self.last = CostReading(
-            task.task_id, task.status, cost, task.cost_per_hour, self.limit, self.triggered
+            task.task_id,
+            task.status,
+            cost,
+            task.cost_per_hour,
+            self.limit,
+            self.triggered,
+            price=paid_price(task),
+            bid_limit=bid_limit(task),
         )
         self._on_reading(self.last)
         return not task.is_terminal

@@ -16,9 +16,15 @@ from flow_notebook.core.errors import FlowError
 from flow_notebook.core.models import Task, TaskStatus, utcnow
 from flow_notebook.core.provider_interfaces import IProvider
 from flow_notebook.notebook.formatting import format_duration, table
-from flow_notebook.notebook.widgets.html import html_table, money, status_html
+from flow_notebook.notebook.widgets.html import (
+    bid_limit,
+    html_table,
+    money,
+    paid_price,
+    status_html,
+)
 
-HEADERS = ("ID", "NAME", "STATUS", "INSTANCE", "REGION", "RUNTIME", "$/HOUR", "COST")
+HEADERS = ("ID", "NAME", "STATUS", "INSTANCE", "REGION", "RUNTIME", "$/HOUR", "LIMIT", "COST")
 _STATUS_COLUMN = 2
 
 
@@ -33,7 +39,9 @@ class TaskRow:
         instance_type: Instance type, ``N x type`` for several instances.
         region: Region or ``-``.
         runtime: How long it has run, e.g. ``3m 05s``.
-        cost_per_hour: Price for all instances, e.g. ``$1.20/h``, or ``-``.
+        cost_per_hour: Price paid for all instances, e.g. ``$1.20/h`` (the spot
+            price while allocated), ``≤$1.32/h`` when only the bid's limit is known, or ``-``.
+        limit: The bid's limit price for all instances, or ``-``.
         cost_so_far: Dollars accrued so far, or ``-``.
         ssh_command: The ssh command that reaches it, or ``None``.
     """
@@ -45,6 +53,7 @@ class TaskRow:
     region: str
     runtime: str
     cost_per_hour: str
+    limit: str
     cost_so_far: str
     ssh_command: str | None
 
@@ -61,8 +70,9 @@ class TaskRow:
             instance_type=instance,
             region=task.region or "-",
             runtime=format_duration(task.runtime_seconds(now)),
-            cost_per_hour=money(task.cost_per_hour, per_hour=True),
-            cost_so_far=money(task.cost_so_far(now)),
+            cost_per_hour=paid_price(task),
+            limit=bid_limit(task),
+            cost_so_far=_cost(task, now),
             ssh_command=task.ssh_command(),
         )
 
@@ -81,8 +91,15 @@ class TaskRow:
             self.region,
             self.runtime,
             self.cost_per_hour,
+            self.limit,
             self.cost_so_far,
         )
+
+
+def _cost(task: Task, now: datetime) -> str:
+    text = money(task.cost_so_far(now))
+    at_most = text != "-" and task.metadata.get("price_basis") == "limit"
+    return f"≤{text}" if at_most else text
 
 
 class DashboardModel:

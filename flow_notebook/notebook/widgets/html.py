@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 
-from flow_notebook.core.models import TaskStatus
+from flow_notebook.core.models import Task, TaskStatus
 
 STATUS_COLOURS: dict[TaskStatus, str] = {
     TaskStatus.PENDING: "#8a6d00",
@@ -75,6 +75,23 @@ def money(value: float | None, *, per_hour: bool = False) -> str:
     if value is None:
         return "-"
     return f"${value:,.2f}" + ("/h" if per_hour else "")
+
+
+def paid_price(task: Task) -> str:
+    """Returns what the task pays per hour: ``$2.00/h`` (spot while allocated).
+
+    When only the bid's limit is known (before allocation, after the end), the price is
+    at most the limit: ``≤$2.20/h``. ``-`` when unknown.
+    """
+    text = money(task.cost_per_hour, per_hour=True)
+    at_most = task.cost_per_hour is not None and task.metadata.get("price_basis") == "limit"
+    return f"≤{text}" if at_most else text
+
+
+def bid_limit(task: Task) -> str:
+    """Returns the bid's limit for all instances, ``$2.20/h``, or ``-`` (no bid)."""
+    limit = task.metadata.get("limit_per_hour")
+    return money(limit if isinstance(limit, int | float) else None, per_hour=True)
 
 
 def widgets_available() -> bool:

@@ -78,7 +78,11 @@ class Wiring(MarketWiring, RemoteWiring):
     @provided
     def task_service(self) -> TaskService:
         """Builds ``Task`` views."""
-        return TaskService(self.catalog.display_name, self.ssh_user)
+        return TaskService(
+            self.catalog.display_name,
+            self.ssh_user,
+            spot_price=lambda fid, region: self.pricing.current_price(fid, region),
+        )
 
     @provided
     def records(self) -> TaskRecords:

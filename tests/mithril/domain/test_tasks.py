@@ -141,12 +141,41 @@ def test_task_carries_display_type_cost_ssh_and_metadata():
         "region": "us-central1-a",
         "instance_type_fid": "it_h100x8",
         "limit_price": "$3.00",
+        "limit_per_hour": 6.0,
+        "price_basis": "limit",  # no spot price known to this service
     }
 
 
 def test_current_price_overrides_limit_price_for_cost():
     task = _service().build_task(_bid(), [], current_price=2.5)
     assert task.cost_per_hour == 5.0
+
+
+def test_an_allocated_bid_pays_the_spot_price_and_keeps_its_limit_apart():
+    asked = []
+
+    def spot(fid, region):
+        asked.append((fid, region))
+        return 2.2
+
+    service = TaskService(display_name=str, spot_price=spot)
+    live = service.build_task(_bid(), [])
+    assert (live.cost_per_hour, live.metadata["price_basis"]) == (4.4, "spot")
+    assert live.metadata["limit_per_hour"] == 6.0
+    assert asked == [("it_h100x8", "us-central1-a")]
+    ended = service.build_task(_bid(status="Terminated"), [])
+    assert (ended.cost_per_hour, ended.metadata["price_basis"]) == (6.0, "limit")
+    assert len(asked) == 1
+
+
+def test_an_unknown_spot_price_falls_back_to_the_limit():
+    from flow_notebook.core.errors import FlowError
+
+    def failing(fid, region):
+        raise FlowError("availability down")
+
+    task = TaskService(spot_price=failing).build_task(_bid(), [])
+    assert (task.cost_per_hour, task.metadata["price_basis"]) == (6.0, "limit")
 
 
 def test_ssh_comes_from_first_instance_that_has_a_destination():

@@ -84,3 +84,12 @@ def test_run_with_max_cost_cancels_the_task(use_provider, flow):
 def test_no_limit_starts_nothing(session_for):
     provider = FullFakeProvider([make_task()])
     assert watch_cost(session_for(provider), provider.tasks["task-1"], None) is None
+
+
+def test_meter_line_shows_the_spot_price_paid_and_the_bid_limit_apart():
+    task = make_task(cost_per_hour=2.0, minutes=1).model_copy(
+        update={"metadata": {"price_basis": "spot", "limit_per_hour": 2.2}}
+    )
+    guard = CostGuard(lambda: FullFakeProvider([task]), "task-1", limit=1e9)
+    guard.check()
+    assert " at $2.00/h, bid limit $2.20/h (running)" in guard.last.text

@@ -36,9 +36,22 @@ def test_rows_show_runtime_price_and_cost_so_far(fake):
         "us-central1-a",
         "30m 00s",
         "$2.00/h",
+        "-",
         "$1.00",
     )
     assert first.ssh_command == "ssh -p 2222 ubuntu@10.0.0.5"
+
+
+def test_rows_show_the_spot_price_paid_and_the_limit_apart():
+    spot = make_task().model_copy(
+        update={"metadata": {"price_basis": "spot", "limit_per_hour": 2.2}}
+    )
+    ended = make_task("task-2", status=TaskStatus.COMPLETED).model_copy(
+        update={"metadata": {"price_basis": "limit", "limit_per_hour": 2.2}, "cost_per_hour": 2.2}
+    )
+    live, done = _model(WidgetFakeProvider([spot, ended])).refresh()
+    assert (live.cost_per_hour, live.limit, live.cost_so_far) == ("$2.00/h", "$2.20/h", "$1.00")
+    assert (done.cost_per_hour, done.limit, done.cost_so_far) == ("≤$2.20/h", "$2.20/h", "≤$1.10")
 
 
 def test_rows_without_a_price_show_dashes():
@@ -65,6 +78,7 @@ def test_text_fallback_is_an_aligned_table(fake):
         "REGION",
         "RUNTIME",
         "$/HOUR",
+        "LIMIT",
         "COST",
     ]
     assert lines[1].split()[:3] == ["task-1", "job-task-1", "running"]
@@ -99,7 +113,7 @@ def test_widget_rows_hold_values_and_status_colours(fake):
         running, failed = (dashboard._views[t] for t in ("task-1", "task-2"))
         assert STATUS_COLOURS[TaskStatus.RUNNING] in running.cells[2].value
         assert STATUS_COLOURS[TaskStatus.FAILED] in failed.cells[2].value
-        assert running.cells[7].value == "$1.00"
+        assert running.cells[8].value == "$1.00"
         assert failed.cancel.disabled and not running.cancel.disabled
         assert (failed.cancel.button_style, running.cancel.button_style) == ("", "danger")
         assert "2 tasks ·" in dashboard.status.value
@@ -273,10 +287,10 @@ def test_header_and_rows_are_items_of_one_grid(fake):
         dashboard.refresh()
         header, *rows = dashboard.grid.children
         columns = dashboard.grid.layout.grid_template_columns
-        assert columns.startswith("repeat(11,")
+        assert columns.startswith("repeat(12,")
         for box in (header, *rows):
             assert box.layout.display == "contents"
-            assert len(box.children) == 11
+            assert len(box.children) == 12
     finally:
         dashboard.close()
 

@@ -18,13 +18,18 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from flow_notebook.core.errors import PriceValidationError
+from flow_notebook.core.errors import FlowError, PriceValidationError
 from flow_notebook.core.models import Task, TaskStatus
 from flow_notebook.providers.mithril.adapters.convert import parse_ssh_destination
 from flow_notebook.providers.mithril.api.dto import BidModel, InstanceModel
 from flow_notebook.providers.mithril.domain.pricing import parse_price
 
 PROVIDER_NAME = "mithril"
+
+SpotPrice = Callable[[str, str | None], float | None]
+"""Returns the spot price per instance-hour of an instance type id in a region."""
+# Bid states in which instances run and are billed at the spot price.
+_PAYING = frozenset({"Allocated", "Preempting"})
 
 _BID_STATUS = {
     "Open": TaskStatus.PENDING,
@@ -68,17 +73,28 @@ def map_status(
 class TaskService:
     """Turns a bid and its instances into a ``Task``.
 
+    The price shown is what the bid pays: the spot price of its type and region
+    while it is allocated (a spot bid pays the market price, not its limit); before
+    and after that, the limit price, marked ``price_basis: "limit"`` in the metadata.
+    ``metadata["limit_per_hour"]`` always holds the limit for all instances.
+
     Args:
         display_name: Maps an instance type id to its display name (e.g. the
             catalogue's ``display_name``).
         default_ssh_user: SSH user when an instance's destination names none.
+        spot_price: Returns the current spot price per instance-hour of an instance
+            type id in a region (cached), or ``None`` when unknown.
     """
 
     def __init__(
-        self, display_name: Callable[[str], str] = str, default_ssh_user: str = "ubuntu"
+        self,
+        display_name: Callable[[str], str] = str,
+        default_ssh_user: str = "ubuntu",
+        spot_price: SpotPrice | None = None,
     ) -> None:
         self._display_name = display_name
         self._ssh_user = default_ssh_user
+        self._spot_price = spot_price
 
     def build_task(
         self,
@@ -105,6 +121,8 @@ class TaskService:
         """
         ordered = _in_bid_order(bid, instances)
         status = map_status(bid.status, [i.status for i in ordered], exit_code)
+        if current_price is None and bid.status in _PAYING:
+            current_price = self._current_spot(bid)
         endpoint = next(
             (
                 found
@@ -134,17 +152,33 @@ class TaskService:
             ssh_user=endpoint.user if endpoint else None,
             instances=list(bid.instances),
             command=command,
-            metadata=_metadata(bid),
+            metadata={
+                **_metadata(bid),
+                "limit_per_hour": _limit_per_hour(bid),
+                "price_basis": "limit" if current_price is None else "spot",
+            },
         )
+
+    def _current_spot(self, bid: BidModel) -> float | None:
+        if self._spot_price is None:
+            return None
+        try:
+            return self._spot_price(bid.instance_type, bid.region)
+        except FlowError:
+            return None  # the listing still shows the task, priced at its limit
 
     @staticmethod
     def _cost_per_hour(bid: BidModel, current_price: float | None) -> float | None:
         if current_price is not None:
             return round(current_price * bid.instance_quantity, 4)
-        try:
-            return round(parse_price(bid.limit_price) * bid.instance_quantity, 4)
-        except PriceValidationError:
-            return None
+        return _limit_per_hour(bid)
+
+
+def _limit_per_hour(bid: BidModel) -> float | None:
+    try:
+        return round(parse_price(bid.limit_price) * bid.instance_quantity, 4)
+    except PriceValidationError:
+        return None
 
 
 def _in_bid_order(bid: BidModel, instances: Sequence[InstanceModel]) -> list[InstanceModel]:
