@@ -16,6 +16,7 @@ from flow_notebook.notebook.arguments import SecretPrompt
 from flow_notebook.notebook.dispatch import dispatch, dispatch_cell
 from flow_notebook.notebook.notebook_tasks import NotebookTasks
 from flow_notebook.notebook.positions import LogPositions
+from flow_notebook.notebook.progress_lines import progress_in_cell
 from flow_notebook.notebook.session import FlowSession, ProviderFactory, SurfaceFactory, Timing
 
 
@@ -75,9 +76,10 @@ class FlowMagics(Magics):
         Raises:
             UsageError: Bad input or a provider error, as one line.
         """
-        if cell is None:
-            return dispatch(self.session, line)
-        return dispatch_cell(self.session, line, cell)
+        with progress_in_cell():
+            if cell is None:
+                return dispatch(self.session, line)
+            return dispatch_cell(self.session, line, cell)
 
 
 def default_surface_factory(shell: Any) -> SurfaceFactory | None:

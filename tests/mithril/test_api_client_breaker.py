@@ -130,11 +130,57 @@ def test_only_one_probe_is_let_through_while_it_is_in_flight():
     assert breaker.state == "closed"
 
 
-def test_breaker_opening_during_retries_stops_them():
+def test_a_calls_retries_count_as_one_failure():
     client, _, transport, _ = _client(threshold=2, max_attempts=5)
-    with pytest.raises(ProviderUnavailableError, match="circuit open"):
-        client.list_projects()
-    assert len(transport.requests) == 2
+    _fail_times(client, 1)
+    assert len(transport.requests) == 5
+    assert client.breaker.state == "closed"
+    _fail_times(client, 1)
+    assert client.breaker.state == "open"
+
+
+def test_a_partial_outage_that_retries_ride_out_never_opens_the_breaker():
+    clock = FakeClock()
+    answers = iter([503, 200] * 200)
+    transport = MockTransport(lambda request: TransportResponse.json_body(next(answers), []))
+    breaker = CircuitBreaker(failure_threshold=2, reset_timeout=30.0, clock=clock)
+    client = ApiClient(
+        API_KEY, base_url="http://127.0.0.1:9", transport=transport,
+        retry=RetryPolicy(max_attempts=4), breaker=breaker, sleep=lambda seconds: None,
+    )  # fmt: skip
+    for _ in range(100):
+        assert client.list_projects() == []
+    assert breaker.state == "closed"
+
+
+def test_an_interrupted_call_counts_as_nothing_and_frees_the_probe():
+    client, server, transport, clock = _client(threshold=1, reset=5.0)
+    _fail_times(client, 1)
+    clock.now += 5.0
+
+    def interrupted(request):
+        raise KeyboardInterrupt
+
+    transport._handler = interrupted
+    with pytest.raises(KeyboardInterrupt):
+        client.list_projects()  # the probe is interrupted: no verdict on the API
+    transport._handler = server
+    server.status = 200
+    assert client.list_projects() == []  # the next call may probe at once
+    assert client.breaker.state == "closed"
+
+
+def test_interrupts_never_open_the_breaker():
+    client, _, transport, _ = _client(threshold=2)
+
+    def interrupted(request):
+        raise KeyboardInterrupt
+
+    transport._handler = interrupted
+    for _ in range(5):
+        with pytest.raises(KeyboardInterrupt):
+            client.list_projects()
+    assert client.breaker.state == "closed"
 
 
 def test_a_success_resets_the_consecutive_failure_count():

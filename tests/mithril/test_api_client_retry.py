@@ -61,16 +61,20 @@ def _scripted(*answers):
     return handler
 
 
-def _client(handler, *, max_attempts=4, threshold=100):
+def _client(handler, *, max_attempts=4, threshold=100, total_deadline=75.0, on_retry=None):
     transport = MockTransport(handler)
     sleeps: list[float] = []
+    retry = RetryPolicy(
+        max_attempts=max_attempts, rng=UpperBoundRng(), total_deadline=total_deadline
+    )
     client = ApiClient(
         API_KEY,
         base_url=BASE,
         transport=transport,
-        retry=RetryPolicy(max_attempts=max_attempts, rng=UpperBoundRng()),
+        retry=retry,
         breaker=CircuitBreaker(failure_threshold=threshold),
         sleep=sleeps.append,
+        on_retry=on_retry,
     )
     return client, transport, sleeps
 
@@ -153,6 +157,38 @@ def test_429_asking_for_longer_than_the_cap_is_not_waited_out():
     assert raised.value.retry_after == 3600.0
     assert sleeps == []
     assert len(transport.requests) == 1
+
+
+def test_a_429_storm_is_bounded_by_the_total_deadline_and_each_wait_is_reported():
+    shown: list[str] = []
+    client, transport, sleeps = _client(
+        _scripted(_status(429, **{"Retry-After": "60"})), on_retry=shown.append
+    )
+
+    with pytest.raises(RateLimitedError) as raised:
+        client.list_projects()
+
+    assert sleeps == [60.0]  # a second 60 s wait would pass the 75 s deadline
+    assert len(transport.requests) == 2
+    assert shown == ["rate-limited, retrying in 60 s, attempt 2/4"]
+    assert "\n" not in str(raised.value)
+
+
+def test_server_errors_report_their_waits_and_stop_at_the_deadline():
+    shown: list[str] = []
+    client, transport, sleeps = _client(
+        _scripted(_status(503)), total_deadline=3.5, on_retry=shown.append
+    )
+    client._http.retry.base_delay = 1.0  # waits of 1, 2, 4 s (the top of the jitter)
+
+    with pytest.raises(ProviderUnavailableError):
+        client.list_projects()
+
+    assert sleeps == [1.0, 2.0]
+    assert shown == [
+        "Mithril API unavailable (HTTP 503), retrying in 1 s, attempt 2/4",
+        "Mithril API unavailable (HTTP 503), retrying in 2 s, attempt 3/4",
+    ]
 
 
 def test_create_bid_is_not_retried_on_503():

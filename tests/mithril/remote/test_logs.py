@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from flow_notebook.core.errors import TaskStateError, ValidationError
+from flow_notebook.core.errors import ProviderUnavailableError, TaskStateError, ValidationError
 from flow_notebook.core.models import TaskStatus
 from flow_notebook.providers.mithril.domain.caches import TtlCache
 from flow_notebook.providers.mithril.domain.logs import LogService
@@ -205,3 +205,26 @@ def _tails_of(path: Path) -> list[int]:
         if cmdline and cmdline[0] == b"tail" and str(path).encode() in cmdline:
             found.append(int(proc.name))
     return found
+
+
+def test_a_stream_that_still_works_survives_an_api_outage_while_it_reconnects(
+    remote_ops, instance, sshd
+):
+    asked: list[str] = []
+
+    def api_down(task_id):
+        asked.append(task_id)
+        if len(asked) == 1:
+            return TaskStatus.RUNNING  # the follow starts while the API answers
+        raise ProviderUnavailableError("Mithril API unavailable; circuit open, retrying in 2s")
+
+    expected = [f"line {i:03d}" for i in range(30)]
+    instance.write(*expected[:10])
+    stream = _service(remote_ops, instance, api_down).stream_task_logs("t-1")
+    seen = [next(stream) for _ in range(5)]
+    assert sshd.kill_sessions() > 0  # the reconnect asks the (unavailable) API
+    writer = _writer(instance, expected[10:], 0.01)
+    seen += list(stream)
+    writer.join(5)
+    assert seen == expected
+    assert len(asked) >= 2, "the API was asked (and failed) during the reconnect"

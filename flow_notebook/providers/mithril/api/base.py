@@ -57,6 +57,7 @@ class ApiClientBase:
         retry: Retry policy for calls that are safe to repeat.
         breaker: Circuit breaker; one per client, shared by its threads.
         sleep: Waits between attempts (tests pass a recorder).
+        on_retry: Gets one line before each wait of a second or more (see ``HttpCore``).
     """
 
     def __init__(
@@ -69,6 +70,7 @@ class ApiClientBase:
         retry: RetryPolicy | None = None,
         breaker: CircuitBreaker | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        on_retry: Callable[[str], None] | None = None,
     ) -> None:
         key = SecretStr(api_key) if isinstance(api_key, str) else api_key
         url = base_url or os.environ.get("MITHRIL_API_URL") or DEFAULT_MITHRIL_API_URL
@@ -80,6 +82,7 @@ class ApiClientBase:
             retry=retry or RetryPolicy(),
             breaker=breaker or CircuitBreaker(),
             sleep=sleep,
+            on_retry=on_retry,
         )
 
     @classmethod

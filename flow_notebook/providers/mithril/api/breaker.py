@@ -7,7 +7,10 @@ States::
 
 While open, calls fail at once with ``ProviderUnavailableError`` instead of
 waiting on timeouts. After the cool-down exactly one probe call goes through;
-other callers keep failing fast until it reports.
+other callers keep failing fast until it reports. The cool-down is short (2 s by
+default), so calls fail for at most that long once the service answers again. A
+call that ends without a verdict on the API (e.g. a ``KeyboardInterrupt``) calls
+``release``: it frees the probe slot and counts as nothing.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ class CircuitBreaker:
         self,
         *,
         failure_threshold: int = 5,
-        reset_timeout: float = 30.0,
+        reset_timeout: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._threshold = max(1, failure_threshold)
@@ -87,6 +90,11 @@ class CircuitBreaker:
         with self._lock:
             self._state = CLOSED
             self._failures = 0
+            self._probe_in_flight = False
+
+    def release(self) -> None:
+        """Ends a call that says nothing about the API (interrupted): no count, probe freed."""
+        with self._lock:
             self._probe_in_flight = False
 
     def record_failure(self) -> None:

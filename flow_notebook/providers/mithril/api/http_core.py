@@ -8,11 +8,17 @@ Contract of ``send``:
   safe to repeat: GET, PUT, PATCH, DELETE, or any call marked ``idempotent=True``.
   A POST is never sent twice unless the connection failed before it was sent or the
   answer was a 429 (the server refused it without processing it).
-* Every attempt passes the circuit breaker first; connection failures and 5xx
-  answers count as breaker failures, any other answer as a success.
+* Every call passes the circuit breaker first and reports its outcome once: a call
+  whose retries all ended in connection failures or 5xx answers is one breaker
+  failure, any answer (also 4xx or 429) a success. So a partial outage, which the
+  retries ride out, does not open the breaker. A ``KeyboardInterrupt`` counts as
+  neither.
+* Bounded per call: no wait starts that would take the call past
+  ``RetryPolicy.total_deadline`` (attempts and waits counted). Each wait of a second
+  or more is reported through ``on_retry`` ("rate-limited, retrying in 12 s,
+  attempt 2/4"), so a notebook can show it.
 * Any failure leaves as a ``flow_notebook.core.errors`` exception (see
   ``errors_map``), raised ``from`` the transport error or ``HTTPStatusError``.
-* Blocks for at most ``max_attempts`` times the read timeout plus the waits.
 """
 
 from __future__ import annotations
@@ -20,12 +26,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
 import pydantic
 from pydantic import SecretStr, TypeAdapter
 
+from flow_notebook.core import progress
 from flow_notebook.core.errors import AuthenticationError
 from flow_notebook.providers.mithril.api import errors_map
 from flow_notebook.providers.mithril.api.breaker import CircuitBreaker
@@ -61,6 +69,9 @@ class HttpCore:
         retry: Retry policy.
         breaker: Circuit breaker shared by every call of this client.
         sleep: Waits between attempts (tests pass a recorder).
+        clock: Monotonic time of the attempts, for the total deadline.
+        on_retry: Called with one line before each wait of a second or more;
+            ``flow_notebook.core.progress.report`` by default.
     """
 
     def __init__(
@@ -73,6 +84,8 @@ class HttpCore:
         retry: RetryPolicy,
         breaker: CircuitBreaker,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        on_retry: Callable[[str], None] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._api_key = api_key
@@ -81,6 +94,8 @@ class HttpCore:
         self.retry = retry
         self.breaker = breaker
         self._sleep = sleep
+        self._clock = clock
+        self._on_retry = on_retry or progress.report
 
     @property
     def has_key(self) -> bool:
@@ -113,33 +128,55 @@ class HttpCore:
         """
         method = method.upper()
         request = self._build(method, path, params, json)
+        self.breaker.before_call()
+        outcome = _Outcome()
+        try:
+            response = self._attempts(request, idempotent, outcome)
+        except BaseException:
+            if outcome.failed is None:
+                self.breaker.release()  # e.g. a KeyboardInterrupt: no verdict on the API
+            raise
+        finally:
+            if outcome.failed is True:
+                self.breaker.record_failure()
+            elif outcome.failed is False:
+                self.breaker.record_success()
+        return response
+
+    def _attempts(
+        self, request: TransportRequest, idempotent: bool | None, outcome: _Outcome
+    ) -> TransportResponse:
+        method, path = request.method, self._path_of(request)
         repeatable = method in SAFE_METHODS if idempotent is None else idempotent
+        budget = _Budget(self.retry.total_deadline)
         attempt = 0
         while True:
             attempt += 1
-            self.breaker.before_call()
+            started = self._clock()
             try:
                 response = self.transport.request(request)
             except TransportError as exc:
-                self.breaker.record_failure()
+                budget.spend(self._clock() - started)
                 if (repeatable or not exc.request_sent) and self.retry.may_retry(attempt):
-                    self._wait(self.retry.backoff(attempt), method, path, str(exc), attempt)
-                    continue
+                    wait = self.retry.backoff(attempt)
+                    if budget.allows(wait):
+                        self._wait(wait, method, path, str(exc), attempt, budget)
+                        continue
+                outcome.failed = True
                 raise errors_map.error_for_transport(exc, method, path, self._secrets()) from exc
-            except BaseException:
-                # A transport must only raise TransportError; free the breaker anyway.
-                self.breaker.record_failure()
-                raise
-            self._report(response.status)
+            budget.spend(self._clock() - started)
             if 200 <= response.status < 300:
+                outcome.failed = False
                 return response
             retry_after = parse_retry_after(response.header("Retry-After"))
             # A 429 refuses the request unprocessed, so even a POST may be sent again.
             if (repeatable or response.status == 429) and response.status in RETRYABLE_STATUSES:
                 wait = self.retry.delay(attempt, retry_after)
-                if wait is not None:
-                    self._wait(wait, method, path, f"HTTP {response.status}", attempt)
+                if wait is not None and budget.allows(wait):
+                    why = f"HTTP {response.status}"
+                    self._wait(wait, method, path, why, attempt, budget)
                     continue
+            outcome.failed = response.status >= 500
             raise errors_map.error_for_response(
                 response, method, path, retry_after=retry_after, secrets=self._secrets()
             ) from HTTPStatusError(response.status, method, path)
@@ -188,26 +225,47 @@ class HttpCore:
             timeout=self.timeout,
         )
 
-    def _report(self, status: int) -> None:
-        if status >= 500:
-            self.breaker.record_failure()
-        else:
-            self.breaker.record_success()
+    def _path_of(self, request: TransportRequest) -> str:
+        return request.url[len(self.base_url) :] or "/"
 
-    def _wait(self, seconds: float, method: str, path: str, why: str, attempt: int) -> None:
+    def _wait(
+        self, seconds: float, method: str, path: str, why: str, attempt: int, budget: _Budget
+    ) -> None:
+        total = self.retry.max_attempts
         logger.info(
-            "Mithril %s %s failed (%s); retry %d/%d in %.2fs",
-            method,
-            path,
-            why,
-            attempt,
-            self.retry.max_attempts - 1,
-            seconds,
-        )
+            "Mithril %s %s failed (%s); retry %d/%d in %.2fs", method, path, why, attempt,
+            total - 1, seconds,
+        )  # fmt: skip
+        if seconds >= 1:
+            what = "rate-limited" if why == "HTTP 429" else f"Mithril API unavailable ({why})"
+            self._on_retry(f"{what}, retrying in {seconds:.0f} s, attempt {attempt + 1}/{total}")
+        budget.spend(seconds)
         self._sleep(seconds)
 
     def _secrets(self) -> tuple[str, ...]:
         return (self._api_key.get_secret_value(),) if self._api_key else ()
+
+
+@dataclass
+class _Outcome:
+    """What one call told about the API: ``None`` until known (then failed or not)."""
+
+    failed: bool | None = None
+
+
+class _Budget:
+    """Time a call has spent (attempts and waits) against its total deadline."""
+
+    def __init__(self, deadline: float) -> None:
+        self._deadline = deadline
+        self._spent = 0.0
+
+    def spend(self, seconds: float) -> None:
+        self._spent += max(0.0, seconds)
+
+    def allows(self, wait: float) -> bool:
+        """Whether waiting ``wait`` more seconds stays within the deadline."""
+        return self._spent + wait <= self._deadline
 
 
 def encode_params(params: Mapping[str, Any]) -> dict[str, str]:

@@ -28,6 +28,8 @@ class RetryPolicy:
         max_delay: Largest cap of a computed wait, in seconds.
         max_retry_after: Longest ``Retry-After`` that is waited out; a longer one
             ends the retries with ``RateLimitedError``.
+        total_deadline: Seconds one call may take in all (attempts and waits); no
+            wait starts that would pass it, so a 429 storm ends the call in time.
         rng: Random source of the jitter (seedable in tests).
     """
 
@@ -35,6 +37,7 @@ class RetryPolicy:
     base_delay: float = 0.5
     max_delay: float = 8.0
     max_retry_after: float = 60.0
+    total_deadline: float = 75.0
     rng: random.Random = field(default_factory=random.Random, repr=False)
 
     def may_retry(self, attempt: int) -> bool:

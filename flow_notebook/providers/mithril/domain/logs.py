@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Protocol
 
 from flow_notebook.core.errors import (
+    FlowError,
     HostKeyMismatchError,
     RemoteOperationError,
     TaskStateError,
@@ -179,9 +180,15 @@ class LogService:
                 failures += 1
                 if failures > self._max_reconnects:
                     raise self._map_failure(task_id, log_type, exc) from exc
-                if self._status(task_id) is TaskStatus.CANCELLED:
+                if self._cancelled(task_id):
                     return
                 self._sleep(self._reconnect_delay * failures)
+
+    def _cancelled(self, task_id: str) -> bool:
+        try:
+            return self._status(task_id) is TaskStatus.CANCELLED
+        except FlowError:
+            return False  # The API's trouble is not the stream's: keep resuming it.
 
     def _follow_command(self, path: str, first_line: int) -> str:
         log, done = shlex.quote(path), shlex.quote(self._done)
