@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import subprocess
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
@@ -43,6 +44,13 @@ def test_every_spec_operation_is_routed(mithril_sandbox, method, route):
     assert not (response.status_code == 404 and response.json() == {"detail": "Not Found"}), (
         f"{method} {route} has no route"
     )
+
+
+def test_docs_name_every_spec_operation_in_the_operation_table():
+    docs = Path(__file__).resolve().parents[2] / "docs" / "sandbox.md"
+    rows = {line.split("|")[1].strip() for line in docs.read_text().splitlines() if "|" in line}
+    missing = [f"{m} {r}" for m, r in SPEC_OPERATIONS if f"`{m} {r}`" not in rows]
+    assert not missing, f"docs/sandbox.md has no operation row for {missing}"
 
 
 def _instance_type(sandbox) -> str:
