@@ -56,6 +56,33 @@ def wait_for(check: Callable[[], Any], timeout: float = 15.0, interval: float = 
         time.sleep(interval)
 
 
+SSH_OPTIONS = (
+    "-o",
+    "StrictHostKeyChecking=no",
+    "-o",
+    "UserKnownHostsFile=/dev/null",
+    "-o",
+    "BatchMode=yes",
+    "-o",
+    "LogLevel=ERROR",
+    "-o",
+    "ConnectTimeout=10",
+)
+
+
+def ssh_run(
+    destination: str, key_path: Path, command: str, user: str = "root"
+) -> subprocess.CompletedProcess[str]:
+    """Runs ``command`` on an instance (``host:port``) over real ssh; returns the result."""
+    host, port = destination.rsplit(":", 1)
+    return subprocess.run(
+        ["ssh", "-p", port, "-i", str(key_path), *SSH_OPTIONS, f"{user}@{host}", command],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
 def spec_schema(method: str, route: str, status: int) -> dict[str, Any] | None:
     """Returns the JSON Schema of an operation's ``status`` answer in the vendored spec.
 
@@ -227,6 +254,15 @@ class SandboxHandle:
         response = self.api("POST", "/v2/spot/bids", json=bid_body(self.project, **kwargs))
         assert response.status_code == 201, response.text
         return response.json()
+
+    def new_ssh_key(self, directory: Path, name: str = "test-key") -> tuple[str, Path]:
+        """Generates a key in the default project; returns its fid and private key file."""
+        response = self.api("POST", "/v2/ssh-keys", json={"project": self.project, "name": name})
+        assert response.status_code == 201, response.text
+        path = directory / f"{name}.key"
+        path.write_text(response.json()["private_key"])
+        path.chmod(0o600)
+        return response.json()["fid"], path
 
     def bid_status(self, fid: str) -> str:
         """Returns the status of bid ``fid``."""

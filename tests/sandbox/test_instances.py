@@ -10,21 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from flow_notebook.sandbox.testing import REGION, wait_for
+from flow_notebook.sandbox.testing import REGION, SSH_OPTIONS, wait_for
 
 pytestmark = [pytest.mark.ssh, pytest.mark.usefixtures("require_ssh")]
-SSH_OPTIONS = [
-    "-o",
-    "StrictHostKeyChecking=no",
-    "-o",
-    "UserKnownHostsFile=/dev/null",
-    "-o",
-    "BatchMode=yes",
-    "-o",
-    "LogLevel=ERROR",
-    "-o",
-    "ConnectTimeout=10",
-]
 
 
 @pytest.fixture

@@ -2,26 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-
 import requests
 
-from flow_notebook.sandbox.testing import check_response, wait_for
+from flow_notebook.sandbox.testing import check_response, ssh_run, wait_for
 
 SCRIPTS = "/v2/lifecycle-scripts"
 SCRIPT = "/v2/lifecycle-scripts/{ls_fid}"
-SSH_OPTIONS = [
-    "-o",
-    "StrictHostKeyChecking=no",
-    "-o",
-    "UserKnownHostsFile=/dev/null",
-    "-o",
-    "BatchMode=yes",
-    "-o",
-    "LogLevel=ERROR",
-    "-o",
-    "ConnectTimeout=10",
-]
 
 
 def _create(sandbox, content: str, **extra) -> dict:
@@ -85,24 +71,14 @@ def test_bid_that_references_a_script_runs_it_on_its_instance(
 ):
     sandbox = mithril_sandbox
     script = _create(sandbox, '#!/bin/bash\necho "from lifecycle script on $(hostname -s)"\n')
-    key = sandbox.api("POST", "/v2/ssh-keys", json={"project": sandbox.project, "name": "ls"})
-    key_path = tmp_path / "id_key"
-    key_path.write_text(key.json()["private_key"])
-    key_path.chmod(0o600)
+    key_fid, key_path = sandbox.new_ssh_key(tmp_path)
     startup = f"#!/bin/bash\ncurl -fsS '{script['content_url']}' | bash\n"
-    bid = sandbox.place_bid(price="$99.00", ssh_keys=[key.json()["fid"]], script=startup)
+    bid = sandbox.place_bid(price="$99.00", ssh_keys=[key_fid], script=startup)
     [instance] = sandbox.running_instances(bid["fid"])
-    host, port = instance["ssh_destination"].rsplit(":", 1)
 
     def startup_log() -> str:
-        result = subprocess.run(
-            ["ssh", "-p", port, "-i", str(key_path), *SSH_OPTIONS, f"root@{host}"]
-            + ["cat /var/log/foundry/startup_script.log"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
-        return result.stdout
+        command = "cat /var/log/foundry/startup_script.log"
+        return ssh_run(instance["ssh_destination"], key_path, command).stdout
 
     assert "from lifecycle script on" in wait_for(startup_log, timeout=20)
     sandbox.api("DELETE", f"/v2/spot/bids/{bid['fid']}")

@@ -6,7 +6,6 @@ Each answer is checked against the spec's schema for its status.
 from __future__ import annotations
 
 import re
-import subprocess
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -14,20 +13,8 @@ import pytest
 
 from flow_notebook.sandbox.catalog import parse_price
 from flow_notebook.sandbox.spec import load_spec
-from flow_notebook.sandbox.testing import REGION, check_response, wait_for
+from flow_notebook.sandbox.testing import REGION, check_response, ssh_run, wait_for
 
-SSH_OPTIONS = [
-    "-o",
-    "StrictHostKeyChecking=no",
-    "-o",
-    "UserKnownHostsFile=/dev/null",
-    "-o",
-    "BatchMode=yes",
-    "-o",
-    "LogLevel=ERROR",
-    "-o",
-    "ConnectTimeout=10",
-]
 SPEC_OPERATIONS = [
     (method.upper(), path)
     for path, operations in load_spec()["paths"].items()
@@ -99,25 +86,12 @@ def _patch(sandbox, fids: list[str], status: str):
     return response, check_response(response, "PATCH", "/v2/instances")
 
 
-def _ssh(destination: str, key_path, command: str) -> subprocess.CompletedProcess[str]:
-    host, port = destination.rsplit(":", 1)
-    return subprocess.run(
-        ["ssh", "-p", port, "-i", str(key_path), *SSH_OPTIONS, f"root@{host}", command],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-
-
 def test_pause_refresh_and_start_a_reserved_instance(fresh_sandbox, require_ssh, tmp_path):
     sandbox = fresh_sandbox
-    key = sandbox.api("POST", "/v2/ssh-keys", json={"project": sandbox.project, "name": "k"})
-    key_path = tmp_path / "id_key"
-    key_path.write_text(key.json()["private_key"])
-    key_path.chmod(0o600)
-    instance, _ = _running_reserved_instance(sandbox, ssh_keys=[key.json()["fid"]])
+    key_fid, key_path = sandbox.new_ssh_key(tmp_path)
+    instance, _ = _running_reserved_instance(sandbox, ssh_keys=[key_fid])
     fid = instance["fid"]
-    assert _ssh(instance["ssh_destination"], key_path, "echo kept > /root/mark").returncode == 0
+    assert ssh_run(instance["ssh_destination"], key_path, "echo kept > /root/mark").returncode == 0
 
     route = "/v2/instances/{instance_fid}/refresh-boot-disk"
     busy = sandbox.api("POST", f"/v2/instances/{fid}/refresh-boot-disk", json={})
@@ -144,7 +118,7 @@ def test_pause_refresh_and_start_a_reserved_instance(fresh_sandbox, require_ssh,
     wait_for(lambda: _instance(sandbox, fid)["status"] == "STATUS_RUNNING", timeout=30)
     params = {"project": sandbox.project, "reservation_fid_in": instance["reservation"]}
     [again] = sandbox.api("GET", "/v2/instances", params=params).json()["data"]
-    gone = _ssh(again["ssh_destination"], key_path, "test -e /root/mark && echo still there")
+    gone = ssh_run(again["ssh_destination"], key_path, "test -e /root/mark && echo still there")
     assert gone.returncode != 0 and "still there" not in gone.stdout
 
     history = sandbox.api(

@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from flow_notebook.sandbox.catalog import parse_price
-from flow_notebook.sandbox.testing import REGION, check_response, wait_for
+from flow_notebook.sandbox.testing import REGION, check_response, ssh_run, wait_for
 
-SSH_OPTIONS = [
-    "-o",
-    "StrictHostKeyChecking=no",
-    "-o",
-    "UserKnownHostsFile=/dev/null",
-    "-o",
-    "BatchMode=yes",
-    "-o",
-    "LogLevel=ERROR",
-    "-o",
-    "ConnectTimeout=10",
-]
 RESERVATION = "/v2/reservation/{reservation_fid}"
 
 
@@ -116,12 +103,9 @@ def test_reservation_has_no_instances_before_its_window_then_boots_them(
     mithril_sandbox, require_ssh, tmp_path
 ):
     sandbox = mithril_sandbox
-    key = sandbox.api("POST", "/v2/ssh-keys", json={"project": sandbox.project, "name": "r"})
-    key_path = tmp_path / "id_key"
-    key_path.write_text(key.json()["private_key"])
-    key_path.chmod(0o600)
+    key_fid, key_path = sandbox.new_ssh_key(tmp_path)
     script = "#!/bin/bash\necho reserved on $MITHRIL_RESERVATION_FID as $(whoami)\n"
-    created = _create(sandbox, start=4, ssh_keys=[key.json()["fid"]], startup_script=script)
+    created = _create(sandbox, start=4, ssh_keys=[key_fid], startup_script=script)
     fid = created["fid"]
     assert _listed(sandbox, fid)["status"] == "Pending"
     assert _instances(sandbox, fid) == []
@@ -132,17 +116,10 @@ def test_reservation_has_no_instances_before_its_window_then_boots_them(
         timeout=30,
     )
     assert instance["reservation"] == fid and instance["bid"] is None
-    host, port = instance["ssh_destination"].rsplit(":", 1)
 
     def startup_log() -> str:
-        result = subprocess.run(
-            ["ssh", "-p", port, "-i", str(key_path), *SSH_OPTIONS, f"root@{host}"]
-            + ["cat /var/log/foundry/startup_script.log"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
-        return result.stdout
+        command = "cat /var/log/foundry/startup_script.log"
+        return ssh_run(instance["ssh_destination"], key_path, command).stdout
 
     assert wait_for(startup_log, timeout=20).strip() == f"reserved on {fid} as root"
     spot = {"project": sandbox.project, "order_type_in": "Bid"}

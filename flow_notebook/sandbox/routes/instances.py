@@ -67,10 +67,7 @@ def refresh_boot_disk(
     return {"fid": instance.fid, "image_version": instance.image_version, "status": "REFRESHED"}
 
 
-@router.get("/status/history")
-def status_history(
-    sandbox: SandboxDep,
-    user: UserDep,
+def history_query(
     project: str,
     instance_fid: str | None = None,
     bid_fid: str | None = None,
@@ -80,9 +77,17 @@ def status_history(
     end_time: str | None = None,
     next_cursor: str | None = None,
 ) -> dict[str, Any]:
+    """Returns the query parameters the two history operations share."""
+    return dict(locals())
+
+
+HistoryQuery = Annotated[dict[str, Any], Depends(history_query)]
+
+
+@router.get("/status/history")
+def status_history(sandbox: SandboxDep, user: UserDep, query: HistoryQuery) -> dict[str, Any]:
     """Returns each matching instance's status changes (oldest first) in the time range."""
-    query = dict(locals())
-    start, end = _range(start_time, end_time)
+    start, end = _range(query["start_time"], query["end_time"])
     with sandbox.store.lock:
         instances, cursor = _instances(sandbox, user, query)
         bodies = [views.instance_status_history_body(i, start, end) for i in instances]
@@ -90,25 +95,13 @@ def status_history(
 
 
 @router.get("/pricing/history")
-def pricing_history(
-    sandbox: SandboxDep,
-    user: UserDep,
-    project: str,
-    instance_fid: str | None = None,
-    bid_fid: str | None = None,
-    reservation_fid: str | None = None,
-    limit: Limit = None,
-    start_time: str | None = None,
-    end_time: str | None = None,
-    next_cursor: str | None = None,
-) -> dict[str, Any]:
+def pricing_history(sandbox: SandboxDep, user: UserDep, query: HistoryQuery) -> dict[str, Any]:
     """Returns each matching instance's price periods (cents per hour) in the time range.
 
     A spot instance pays its auction's price, period by period; a reserved one the
     unit price of each stretch of its reservation.
     """
-    query = dict(locals())
-    start, end = _range(start_time, end_time)
+    start, end = _range(query["start_time"], query["end_time"])
     with sandbox.store.lock:
         instances, cursor = _instances(sandbox, user, query)
         bodies = []
