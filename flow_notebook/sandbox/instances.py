@@ -83,9 +83,6 @@ class Launcher(Protocol):
     def stop_all(self) -> None:
         """Stops every instance this launcher started."""
 
-    def erase(self, fid: str) -> None:
-        """Deletes a stopped instance's disk; its next start begins from a fresh one."""
-
 
 class VirtualLauncher:
     """Instances without processes: they run but no one can log in."""
@@ -101,9 +98,6 @@ class VirtualLauncher:
 
     def stop_all(self) -> None:
         """Does nothing."""
-
-    def erase(self, fid: str) -> None:
-        """Does nothing: a virtual instance has no disk."""
 
 
 def free_port() -> int:
@@ -212,11 +206,6 @@ class SshdLauncher:
             fids = list(self._running)
         for fid in fids:
             self.stop(fid, discard=True)
-
-    def erase(self, fid: str) -> None:
-        """Stops the instance if it runs, then deletes its directory (its whole disk)."""
-        self.stop(fid)
-        shutil.rmtree(self._root / fid, ignore_errors=True)
 
     def _prepare(self, home: Path, spec: LaunchSpec, port: int) -> Path:
         disk = RootDisk(home)

@@ -84,7 +84,7 @@ class InstanceRunner:
         ``store.lock`` (a stop in progress takes it when it ends).
         """
         with self._lock_of(fid):
-            self._launcher.erase(fid)
+            self._launcher.stop(fid, discard=True)
 
     def shutdown(self) -> None:
         """Stops accepting work, waits for pending boots, then stops every instance."""

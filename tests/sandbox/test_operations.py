@@ -86,21 +86,44 @@ def _patch(sandbox, fids: list[str], status: str):
     return response, check_response(response, "PATCH", "/v2/instances")
 
 
-def test_pause_refresh_and_start_a_reserved_instance(fresh_sandbox, require_ssh, tmp_path):
+def _pause(sandbox, fid: str) -> None:
+    _, paused = _patch(sandbox, [fid], "STATUS_PAUSED")
+    assert paused["instances"][fid] == "STATUS_STOPPING"
+    wait_for(lambda: _instance(sandbox, fid)["status"] == "STATUS_PAUSED")
+
+
+def _start(sandbox, instance: dict) -> str:
+    """Starts a paused reserved instance; returns its new ssh_destination once it runs."""
+    _, started = _patch(sandbox, [instance["fid"]], "STATUS_RUNNING")
+    assert started["instances"][instance["fid"]] in (
+        "STATUS_CONFIRMED",
+        "STATUS_STARTING",
+        "STATUS_RUNNING",
+    )
+    wait_for(lambda: _instance(sandbox, instance["fid"])["status"] == "STATUS_RUNNING", 30)
+    params = {"project": sandbox.project, "reservation_fid_in": instance["reservation"]}
+    [again] = sandbox.api("GET", "/v2/instances", params=params).json()["data"]
+    return again["ssh_destination"]
+
+
+def test_pause_start_keeps_the_disk_and_refresh_makes_a_fresh_one(
+    fresh_sandbox, require_ssh, tmp_path
+):
     sandbox = fresh_sandbox
     key_fid, key_path = sandbox.new_ssh_key(tmp_path)
     instance, _ = _running_reserved_instance(sandbox, ssh_keys=[key_fid])
     fid = instance["fid"]
     assert ssh_run(instance["ssh_destination"], key_path, "echo kept > /root/mark").returncode == 0
+    check = "cat /root/mark 2>/dev/null || echo no mark"
 
     route = "/v2/instances/{instance_fid}/refresh-boot-disk"
     busy = sandbox.api("POST", f"/v2/instances/{fid}/refresh-boot-disk", json={})
     assert busy.status_code == 409 and "pause it first" in busy.json()["detail"]
 
-    _, paused = _patch(sandbox, [fid], "STATUS_PAUSED")
-    assert paused["instances"][fid] == "STATUS_STOPPING"
-    wait_for(lambda: _instance(sandbox, fid)["status"] == "STATUS_PAUSED")
+    _pause(sandbox, fid)
+    assert ssh_run(_start(sandbox, instance), key_path, check).stdout.strip() == "kept"
 
+    _pause(sandbox, fid)
     unknown_image = sandbox.api(
         "POST", f"/v2/instances/{fid}/refresh-boot-disk", json={"image_version": "imgver_none"}
     )
@@ -112,14 +135,7 @@ def test_pause_refresh_and_start_a_reserved_instance(fresh_sandbox, require_ssh,
     assert response.status_code == 200, response.text
     refreshed = check_response(response, "POST", route)
     assert refreshed == {"fid": fid, "image_version": image, "status": "REFRESHED"}
-
-    _, started = _patch(sandbox, [fid], "STATUS_RUNNING")
-    assert started["instances"][fid] in ("STATUS_CONFIRMED", "STATUS_STARTING", "STATUS_RUNNING")
-    wait_for(lambda: _instance(sandbox, fid)["status"] == "STATUS_RUNNING", timeout=30)
-    params = {"project": sandbox.project, "reservation_fid_in": instance["reservation"]}
-    [again] = sandbox.api("GET", "/v2/instances", params=params).json()["data"]
-    gone = ssh_run(again["ssh_destination"], key_path, "test -e /root/mark && echo still there")
-    assert gone.returncode != 0 and "still there" not in gone.stdout
+    assert ssh_run(_start(sandbox, instance), key_path, check).stdout.strip() == "no mark"
 
     history = sandbox.api(
         "GET",
@@ -129,9 +145,8 @@ def test_pause_refresh_and_start_a_reserved_instance(fresh_sandbox, require_ssh,
     [record] = check_response(history, "GET", "/v2/instances/status/history")["instances"]
     statuses = [e["status"] for e in record["events"]]
     assert statuses[0] == "STATUS_NEW" and statuses[-1] == "STATUS_RUNNING"
-    assert ["STATUS_STOPPING", "STATUS_PAUSED", "STATUS_CONFIRMED"] == [
-        s for s in statuses if s in ("STATUS_STOPPING", "STATUS_PAUSED", "STATUS_CONFIRMED")
-    ]
+    cycle = ("STATUS_STOPPING", "STATUS_PAUSED", "STATUS_CONFIRMED")
+    assert [s for s in statuses if s in cycle] == [*cycle, *cycle]
     assert record["reservation_fid"] == instance["reservation"] and record["bid_fid"] is None
 
 
