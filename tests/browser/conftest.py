@@ -60,19 +60,23 @@ def start_lab(
 ) -> Iterator[Callable[..., jupyterlab.JupyterLab]]:
     """Starts JupyterLab serving ``panels.ipynb`` made of the given cells; stops it after.
 
-    Call it as ``start_lab(cells, env, app)``: ``env`` goes to the server and its
-    kernels; ``app`` is ``lab`` (JupyterLab) or ``notebook`` (Notebook 7).
+    Call it as ``start_lab(cells, env, app, theme)``: ``env`` goes to the server and
+    its kernels; ``app`` is ``lab`` (JupyterLab) or ``notebook`` (Notebook 7);
+    ``theme`` names a theme such as ``"JupyterLab Dark"``.
     """
     started: list[jupyterlab.JupyterLab] = []
 
     def start(
-        cells: list[str], env: dict[str, str] | None = None, app: str = "lab"
+        cells: list[str],
+        env: dict[str, str] | None = None,
+        app: str = "lab",
+        theme: str | None = None,
     ) -> jupyterlab.JupyterLab:
         root = tmp_path / "work"
         root.mkdir()
         jupyterlab.write_notebook(root / NOTEBOOK, cells)
         state = tmp_path / "jupyter"
-        started.append(jupyterlab.start(root, state, isolated_flow_home, env, app))
+        started.append(jupyterlab.start(root, state, isolated_flow_home, env, app, theme))
         return started[-1]
 
     yield start

@@ -98,11 +98,13 @@ def start(
     flow_home: Path,
     env: dict[str, str] | None = None,
     app: str = "lab",
+    theme: str | None = None,
 ) -> JupyterLab:
     """Starts JupyterLab (or Notebook 7: ``app="notebook"``) serving ``root``.
 
     Jupyter state lives under ``state``. Its kernels inherit ``FLOW_HOME=flow_home``,
-    ``FLOW_PROVIDER=local`` and then ``env``, which may override both.
+    ``FLOW_PROVIDER=local`` and then ``env``, which may override both. ``theme``
+    (e.g. ``"JupyterLab Dark"``) replaces the default light theme.
 
     Raises:
         AssertionError: The server did not answer within ``START_TIMEOUT`` seconds.
@@ -110,7 +112,10 @@ def start(
     dirs = {name: state / name for name in ("config", "data", "runtime", "ipython", "settings")}
     for path in dirs.values():
         path.mkdir(parents=True, exist_ok=True)
-    (dirs["settings"] / "overrides.json").write_text(json.dumps(_SETTINGS))
+    settings = dict(_SETTINGS)
+    if theme:
+        settings["@jupyterlab/apputils-extension:themes"] = {"theme": theme}
+    (dirs["settings"] / "overrides.json").write_text(json.dumps(settings))
     env = {
         **os.environ,
         "JUPYTER_CONFIG_DIR": str(dirs["config"]),

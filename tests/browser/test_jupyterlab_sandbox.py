@@ -70,8 +70,7 @@ def test_gpu_offers_price_chart_and_gpu_task_in_jupyterlab(page, lab, artifacts)
     picker.locator("select").select_option(index=0)
     chart = picker.locator("svg.flow-price-chart")
     expect(chart).to_be_visible(timeout=WAIT_MS)
-    points = chart.locator("polyline").first.get_attribute("points") or ""
-    assert len(points.split()) >= len(PRICES), points
+    assert chart.locator("circle").count() >= len(PRICES)  # a dot on every change
     expect(picker.locator("input[type=number]").last).to_have_value("1.45")
 
     dashboard = page.locator(".flow-dashboard")

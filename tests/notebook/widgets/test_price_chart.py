@@ -20,20 +20,54 @@ def _points(region: str, prices: list[float]) -> list[PricePoint]:
     ]
 
 
+LATER = NOW + timedelta(hours=10)
+
+
+def _path(svg: str) -> list[tuple[str, float, ...]]:
+    """The first line's path as (command, numbers...) steps."""
+    import re
+
+    d = ET.fromstring(svg).find(f"{_NS}path").get("d")
+    return [
+        (cmd, *map(float, re.findall(r"[-\d.]+", args)))
+        for cmd, args in re.findall(r"([MHV])([^MHV]*)", d)
+    ]
+
+
 def test_chart_is_valid_svg_with_a_line_per_region():
-    svg = price_chart_svg(_points("east", [1, 2, 3]) + _points("west", [2, 2, 1]), title="a100")
+    svg = price_chart_svg(
+        _points("east", [1, 2, 3]) + _points("west", [2, 2, 1]), title="a100", now=LATER
+    )
     root = ET.fromstring(svg)
-    lines = root.findall(f"{_NS}polyline")
+    lines = root.findall(f"{_NS}path")
     assert [line.find(f"{_NS}title").text for line in lines] == ["east", "west"]
-    assert len(lines[0].get("points").split()) == 3
+    assert len(root.findall(f"{_NS}circle")) == 6  # a dot on every price change
 
 
-def test_highest_price_is_drawn_at_the_top():
-    svg = price_chart_svg(_points("east", [1.0, 3.0]), title="t", height=180)
-    coords = ET.fromstring(svg).find(f"{_NS}polyline").get("points").split()
-    ys = [float(pair.split(",")[1]) for pair in coords]
-    assert ys[1] < ys[0]
-    assert "$3.00" in svg and "$1.00" in svg
+def test_prices_are_steps_held_until_now():
+    steps = _path(price_chart_svg(_points("east", [1.0, 3.0]), title="t", now=LATER))
+    # Move to the first price, hold it (H) until the change, jump (V), hold to the end.
+    assert [cmd for cmd, *_ in steps] == ["M", "H", "V", "H"]
+    assert steps[2][1] < steps[0][2]  # the higher price is drawn higher up
+
+
+def test_a_single_point_draws_a_line_across_the_plot():
+    svg = price_chart_svg(_points("east", [2.5]), title="t", now=LATER)
+    (_, x0, y0), (_, x1) = _path(svg)
+    assert x1 - x0 > 300 and "$2.75" in svg and "$2.25" in svg
+    alone = price_chart_svg(_points("east", [2.5]), title="t", now=NOW)  # no time passed
+    (_, x0, _), (_, x1) = _path(alone)
+    assert x1 > x0
+
+
+def test_legend_is_right_of_the_plot_and_text_uses_the_theme_colours():
+    svg = price_chart_svg(_points("east", [1.0, 3.0]), title="t", now=LATER)
+    root = ET.fromstring(svg)
+    plot_right = max(x for _, x, *_ in [s for s in _path(svg) if s[0] == "H"])
+    legend = root.find(f"{_NS}g")
+    assert float(legend.find(f"{_NS}line").get("x1")) > plot_right
+    texts = root.findall(f".//{_NS}text")
+    assert texts and all("var(--jp-ui-font-color1" in t.get("style") for t in texts)
 
 
 def test_text_is_escaped():
@@ -46,4 +80,4 @@ def test_text_is_escaped():
 def test_no_points_says_so_and_a_flat_series_still_draws():
     assert "no price history" in price_chart_svg([], title="t")
     flat = ET.fromstring(price_chart_svg(_points("e", [2.0, 2.0]), title="t"))
-    assert flat.find(f"{_NS}polyline") is not None
+    assert flat.find(f"{_NS}path") is not None
