@@ -40,6 +40,9 @@ FRESH_EACH_BOOT: dict[str, int] = {"tmp": 0o1777, "run": 0o755}
 MOUNT_POINTS = ("/workspace", "/var/log/flow", "/mnt/volumes")
 """Directories bound from the host side; volumes go below ``/mnt/volumes``."""
 HOST_KEY = "/etc/ssh/ssh_host_ed25519_key"
+SYSTEMD_TOOLS = ("/usr/bin/systemctl", "/usr/bin/systemd-run", "/bin/systemctl", "/bin/systemd-run")
+"""Hidden: with no systemd running they only fail, and scripts that find them (Mithril's SDK
+checks ``command -v systemctl``) abort instead of taking their no-systemd path."""
 DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -80,6 +83,9 @@ class RootDisk:
         for name in os.listdir(ssh_dir) if ssh_dir.is_dir() else []:
             if name.startswith("ssh_host_"):
                 _whiteout(self.inside(f"/etc/ssh/{name}"))
+        for tool in SYSTEMD_TOOLS:
+            if os.path.lexists(tool) and not Path(tool).parent.is_symlink():
+                _whiteout(self.inside(tool))
         key = self.inside(HOST_KEY)
         for path in (key, key.with_name(key.name + ".pub")):
             path.unlink(missing_ok=True)

@@ -206,3 +206,10 @@ def test_instance_is_a_fresh_ubuntu_machine_that_reaches_the_sandbox_api(mithril
     command = f'URL={mithril_sandbox.url} KEY={mithril_sandbox.api_key} python3 -c "{me}"'
     assert ssh(destination, key[1], command, user="ubuntu").strip() == "200"
     mithril_sandbox.api("DELETE", f"/v2/spot/bids/{bid['fid']}")
+
+
+def test_instance_has_no_systemd_tools_that_can_only_fail(mithril_sandbox, key):
+    bid, [instance] = launch(mithril_sandbox, key)
+    command = "command -v systemctl systemd-run; echo found=$?"
+    assert ssh(instance["ssh_destination"], key[1], command).strip() == "found=1"
+    mithril_sandbox.api("DELETE", f"/v2/spot/bids/{bid['fid']}")
