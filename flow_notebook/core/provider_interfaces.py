@@ -11,10 +11,10 @@ Every method raises only subclasses of ``flow_notebook.core.errors.FlowError``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from flow_notebook.core.models import (
     AvailableInstance,
@@ -266,6 +266,70 @@ class IResumableLogs(Protocol):
 
         Resuming with ``start_line`` equal to the number of lines already seen yields
         every later line exactly once: no line is lost or repeated.
+        """
+        ...
+
+
+class LogChunk(NamedTuple):
+    r"""Output of a task as it arrived: raw text of one log, in the order written.
+
+    Attributes:
+        log_type: ``stdout`` or ``stderr``.
+        text: The text; may end in the middle of a line and may hold ``\r`` or ANSI codes.
+    """
+
+    log_type: str
+    text: str
+
+
+@runtime_checkable
+class ILogStream(Protocol):
+    """An open, closable follow of a task's logs (what ``ILogStreams`` returns).
+
+    One thread reads; any thread may close. Nothing is polled by the caller: ``read``
+    blocks until output arrives, the timeout passes, the task ends or ``close`` is called.
+    """
+
+    def read(self, timeout: float) -> list[LogChunk] | None:
+        """Waits up to ``timeout`` seconds for output.
+
+        Returns:
+            The chunks that arrived (empty when the timeout passed first), or ``None``
+            once the task ended and everything was read, or the stream was closed.
+
+        Raises:
+            FlowError: The logs cannot be read (e.g. the instance is unreachable).
+        """
+        ...
+
+    def close(self) -> None:
+        """Ends the stream: a ``read`` blocked in another thread returns ``None`` within 100 ms.
+
+        Idempotent; never waits on the network.
+        """
+        ...
+
+
+@runtime_checkable
+class ILogStreams(Protocol):
+    """Extension: follow several logs of a task at once through one closable stream."""
+
+    def open_log_stream(
+        self,
+        task_id: str,
+        start: Mapping[str, int] | None = None,
+        log_types: Sequence[str] = ("stdout", "stderr"),
+    ) -> ILogStream:
+        """Opens a follow of ``log_types`` from line ``start[log_type]`` (0-based) on.
+
+        Chunks of different logs come in the order they were read, so stdout and
+        stderr stay interleaved as written (to the provider's read granularity).
+        Resuming with ``start`` equal to the complete lines already seen loses and
+        repeats nothing.
+
+        Raises:
+            TaskNotFoundError: Unknown task id.
+            ValidationError: Unknown log type or a negative start line.
         """
         ...
 

@@ -146,6 +146,28 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
         interrupt_help="what interrupting the kernel while following does: detach (default; "
         "the task keeps running) or cancel the task and wait until it ended",
     )
+    add_keep_option(group)
+
+
+def add_keep_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """Adds ``--keep-kb``: how much output a view keeps in the notebook."""
+    parser.add_argument(
+        "--keep-kb",
+        type=keep_kb,
+        metavar="KB",
+        help="output kept in the notebook, in KB (default 64; the full log stays retrievable)",
+    )
+
+
+def keep_kb(text: str) -> int:
+    """Parses ``--keep-kb``: a whole number of KB, at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number of KB: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 KB, not {value}")
+    return value
 
 
 def add_wait_options(
@@ -184,12 +206,6 @@ def add_cell_options(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="C",
         help="bring these variables back into the notebook when the task ends (repeatable)",
-    )
-    group.add_argument(
-        "--keep-kb",
-        type=int,
-        metavar="KB",
-        help="output kept in the notebook, in KB (default 64; the full log stays retrievable)",
     )
 
 

@@ -8,7 +8,6 @@ from pathlib import Path
 from flow_notebook.core.config import flow_home
 from flow_notebook.core.errors import FlowError
 from flow_notebook.core.models import Task, TaskStatus
-from flow_notebook.notebook.background import PlainFinisher
 from flow_notebook.notebook.cellscript import (
     PULL_MARKER,
     Pulled,
@@ -17,6 +16,7 @@ from flow_notebook.notebook.cellscript import (
     read_pull_line,
     unpack_pulled,
 )
+from flow_notebook.notebook.follow import PlainFinisher
 from flow_notebook.notebook.provenance import Provenance, stale_warning
 from flow_notebook.notebook.pull_keys import pull_key
 from flow_notebook.notebook.render import RunSummary

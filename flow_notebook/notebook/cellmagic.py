@@ -26,7 +26,6 @@ from flow_notebook.notebook.arguments import (
     add_resource_options,
     task_config_from_args,
 )
-from flow_notebook.notebook.background import TaskFollower, block_until_done
 from flow_notebook.notebook.cellfinish import CellFinisher
 from flow_notebook.notebook.cellscript import (
     PULL_KEY_ENV,
@@ -36,8 +35,9 @@ from flow_notebook.notebook.cellscript import (
     parse_names,
 )
 from flow_notebook.notebook.commands.run import submit, volume_id_check
+from flow_notebook.notebook.follow import Follow
 from flow_notebook.notebook.notebook_tasks import TaskRecord, notebook_key
-from flow_notebook.notebook.pinned import follow_in_cell, raise_on_failure
+from flow_notebook.notebook.pinned import block_until_done, follow_in_cell, raise_on_failure
 from flow_notebook.notebook.provenance import Provenance, capture, default_code_root
 from flow_notebook.notebook.pull_keys import pull_key
 from flow_notebook.notebook.redact import redactor_for
@@ -83,7 +83,8 @@ def execute_cell(session: FlowSession, argv: list[str], body: str) -> None:
     """Submits the cell and shows its live view; with ``--wait``, blocks until it ends.
 
     Raises:
-        UsageError: Bad options, or (with ``--wait``) the task failed.
+        UsageError: Bad options.
+        TaskFailedError: With ``--wait``, the task failed (one line).
         FlowError: Bad input or a provider error (the dispatcher makes it one line).
     """
     args = build_cell_parser().parse_line_args(argv)
@@ -97,13 +98,7 @@ def execute_cell(session: FlowSession, argv: list[str], body: str) -> None:
     follower = start_follower(session, task, plan, keep_kb=args.keep_kb)
     if not (args.wait or args.follow):
         return
-    summary = block_until_done(
-        follower,
-        session.provider,
-        session.timing,
-        timeout=args.timeout,
-        on_interrupt=args.on_interrupt,
-    )
+    summary = block_until_done(follower, timeout=args.timeout, on_interrupt=args.on_interrupt)
     raise_on_failure(summary, getattr(follower.finisher, "pull_problem", None))
 
 
@@ -148,7 +143,7 @@ def plan_cell(session: FlowSession, args: argparse.Namespace, body: str) -> Cell
 
 def start_follower(
     session: FlowSession, task: Task, plan: CellPlan, *, keep_kb: int | None
-) -> TaskFollower:
+) -> Follow:
     """Opens the cell's live view and follows the task into it on a background thread."""
     metadata: dict[str, object] = {"name": task.name}
     facts: list[str] = []
@@ -165,7 +160,7 @@ def start_follower(
     )
     redact = redactor_for(plan.config.secrets, known=plan.config.secret_values().values())
     return follow_in_cell(
-        session, task, finisher, facts=facts, metadata=metadata, redact=redact, keep_kb=keep_kb
+        session, task, finisher, metadata=metadata, redact=redact, keep_kb=keep_kb, start={}
     )
 
 

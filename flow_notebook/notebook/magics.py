@@ -87,10 +87,13 @@ def default_surface_factory(shell: Any) -> SurfaceFactory | None:
     if getattr(shell, "kernel", None) is None:
         return None
 
-    def make(metadata: dict[str, Any]) -> Any:
-        from flow_notebook.notebook.live import DisplaySurface
+    def make(metadata: dict[str, Any], keep_kb: int | None) -> Any:
+        from flow_notebook.notebook.surfaces import CellView, PlainSurface
+        from flow_notebook.notebook.widgets.html import widgets_available
 
-        return DisplaySurface(metadata)
+        if not widgets_available():
+            return PlainSurface(keep_kb, title=True)
+        return CellView(str(metadata.get("task_id", "")), keep_kb=keep_kb, metadata=metadata)
 
     return make
 
@@ -111,7 +114,22 @@ def load_ipython_extension(ipython: Any) -> None:
         return
     magics = FlowMagics(ipython, secret_prompt=getpass_prompt)
     ipython.register_magics(magics)
+    _show_task_failures_as_one_line(ipython)
     _LOADED[id(ipython)] = magics
+
+
+def _show_task_failures_as_one_line(ipython: Any) -> None:
+    """Shows ``TaskFailedError`` as its one line, not a traceback (nor a usage error)."""
+    if not hasattr(ipython, "set_custom_exc"):
+        return
+    from flow_notebook.notebook.pinned import TaskFailedError
+
+    def one_line(
+        shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: Any = None
+    ) -> list[str]:
+        return [f"{etype.__name__}: {value}"]
+
+    ipython.set_custom_exc((TaskFailedError,), one_line)
 
 
 def unload_ipython_extension(ipython: Any) -> None:

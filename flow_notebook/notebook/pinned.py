@@ -1,75 +1,141 @@
-"""Starting a cell's live view and its follower; turning a failed end into one line."""
+"""Following a task in the cell that asked: starting the follow, waiting for it, failing.
+
+Every command that shows a task's output goes through here: ``%%flow run``, ``%flow
+run --follow``, ``%flow attach``, ``%flow logs --follow`` and ``%flow wait``. The
+follow runs on its own thread; a command that blocks (``--wait``, ``--follow``) only
+waits on the follow's events, so an interrupt is handled at once and nothing on the
+kernel thread waits on the network. Interrupting detaches (the task keeps running),
+or with ``--on-interrupt cancel`` cancels the task and waits for it to end.
+"""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from IPython.core.error import UsageError
-
+from flow_notebook.core.errors import FlowError
 from flow_notebook.core.models import Task, TaskStatus
-from flow_notebook.notebook.background import Finisher, TaskFollower
-from flow_notebook.notebook.live import DEFAULT_KEEP_KB, LiveView
+from flow_notebook.notebook.follow import (
+    LOG_TYPES,
+    Finisher,
+    Follow,
+    FollowOptions,
+    attach_hint,
+    emit,
+    failure_line,
+)
+from flow_notebook.notebook.formatting import follow_hint, format_duration, outcome_line
 from flow_notebook.notebook.render import RunSummary, log_hint
 from flow_notebook.notebook.session import FlowSession
+
+_TICK = 0.05
+
+
+class TaskFailedError(Exception):
+    """A task waited for in a cell failed; shown as one line (see ``magics``)."""
 
 
 def follow_in_cell(
     session: FlowSession,
     task: Task,
-    finisher: Finisher,
+    finisher: Finisher | None = None,
     *,
-    facts: list[str],
-    metadata: dict[str, Any],
-    redact: Any = str,
+    metadata: dict[str, Any] | None = None,
+    redact: Any = None,
     keep_kb: int | None = None,
-    start_line: int = 0,
-) -> TaskFollower:
-    """Shows the task's live view in the current cell and follows it in the background.
+    plain: bool = False,
+    start: dict[str, int] | None = None,
+    log_types: tuple[str, ...] = LOG_TYPES,
+) -> Follow:
+    """Shows the task's view in the current cell and follows it on a thread.
 
-    An earlier follower of the same task in this kernel is detached first, so its
-    shown lines are recorded before this one reads the resume point.
+    An earlier follow of the same task in this kernel is stopped first, so the lines
+    it showed are recorded before this one reads the resume point.
 
     Args:
-        session: Supplies the provider, positions, surfaces and the follower registry.
+        session: Supplies the provider, positions, surfaces and the follow registry.
         task: The task as last seen.
-        finisher: Builds the summary that replaces the view.
-        facts: Lines shown after the title and in the summary (provenance).
-        metadata: Output metadata of the view (provenance, task id).
-        redact: Masks secrets in each line.
-        keep_kb: Output kept in the notebook (default ``DEFAULT_KEEP_KB``).
-        start_line: Log lines already shown elsewhere.
+        finisher: Builds the summary that ends the view.
+        metadata: Output metadata of the view (provenance).
+        redact: Masks secrets in the output (default: the session's for the task).
+        keep_kb: Output kept in the notebook.
+        plain: Print into the cell's output (``--follow``) instead of a live view.
+        start: Lines already shown per log (default: the recorded positions).
+        log_types: The logs shown.
 
     Returns:
-        The started follower.
+        The started follow.
     """
-    title = " · ".join([_head(task, start_line), *facts])
-    view = LiveView(
-        session.make_surface({"task_id": task.task_id, "provider": task.provider, **metadata}),
-        task_id=task.task_id,
-        title=title,
-        keep_kb=keep_kb or DEFAULT_KEEP_KB,
-        start_line=start_line,
-        on_shown=lambda shown: session.positions.set(task.task_id, shown),
-    )
-    view.open()
-    follower = TaskFollower(
-        session.provider,
-        task,
-        view,
-        finisher,
-        timing=session.timing,
-        redact=redact,
-        start_line=start_line,
-    )
-    session.followers.add(follower)
-    return follower.start()
-
-
-def detach_previous(session: FlowSession, task_id: str) -> None:
-    """Detaches this kernel's follower of ``task_id`` (its lines are then recorded)."""
-    old = session.followers.get(task_id)
+    old = session.followers.get(task.task_id)
     if old is not None and not old.done:
-        old.detach("following moved to a newer cell")
+        old.stop("following moved to a newer cell", join=1.0)
+    if plain:
+        from flow_notebook.notebook.surfaces import PlainSurface
+
+        surface: Any = PlainSurface(keep_kb)
+    else:
+        surface = session.make_surface(
+            {"task_id": task.task_id, "provider": task.provider, **(metadata or {})}, keep_kb
+        )
+    options = FollowOptions(
+        log_types=log_types,
+        redact=redact or session.redactor(task.task_id),
+        finisher=finisher,
+        timing=session.timing,
+    )
+    follow = Follow(session.provider, task, surface, session.positions, options, start=start)
+    connect = getattr(surface, "connect", None)
+    if connect is not None:
+        connect(
+            on_cancel=lambda: follow.cancel_task(getattr(surface, "say", None)),
+            on_detach=lambda: follow.stop(
+                "detached; the task keeps running: " + attach_hint(task.task_id)
+            ),
+        )
+    session.followers.add(follow)
+    return follow.start()
+
+
+def block_until_done(
+    follow: Follow, *, timeout: float | None = None, on_interrupt: str = "detach"
+) -> RunSummary | None:
+    """Waits in the cell until the follow ended its view; handles interrupts and timeouts.
+
+    The first interrupt detaches (the task keeps running) or, with
+    ``on_interrupt="cancel"``, cancels the task and waits until the view ends.
+
+    Returns:
+        The summary shown.
+    """
+    task_id = follow.task_id
+    deadline = None if timeout is None else time.monotonic() + timeout
+    try:
+        while not follow.wait(_TICK):
+            if deadline is not None and time.monotonic() >= deadline:
+                note = f"stopped waiting after {timeout:g}s; it keeps running: "
+                follow.stop(note + attach_hint(task_id), join=1.0)
+                break
+    except KeyboardInterrupt:
+        if on_interrupt == "cancel":
+            _cancel_and_wait(follow)
+        else:
+            note = "detached (interrupted); the task keeps running: "
+            follow.stop(note + attach_hint(task_id), join=1.0)
+    follow.wait(1.0)
+    return follow.summary
+
+
+def _cancel_and_wait(follow: Follow) -> None:
+    task_id = follow.task_id
+    outcome: list[str] = []
+    follow.cancel_task(outcome.append)
+    try:
+        follow.wait(follow.options.timing.settle_timeout + 5.0)
+    except KeyboardInterrupt:
+        pass
+    if not follow.done:
+        said = outcome[0] if outcome else f"asked task {task_id} to stop"
+        follow.stop(f"{said}; it may still run: %flow status {task_id}, %flow cancel {task_id}")
 
 
 def raise_on_failure(summary: RunSummary | None, pull_problem: str | None = None) -> None:
@@ -79,25 +145,76 @@ def raise_on_failure(summary: RunSummary | None, pull_problem: str | None = None
     the follow stopped (detached, timed out, the API unavailable) before the end.
 
     Raises:
-        UsageError: ``task ID failed (exit N): last | lines; full log: ...``.
+        TaskFailedError: ``task ID failed (exit N): ValueError: ...; full log: ...``.
     """
     if summary is not None and summary.note and pull_problem:
-        raise UsageError(f"{pull_problem}; {summary.note}")
+        raise TaskFailedError(f"{pull_problem}; {summary.note}")
     if summary is None or summary.note:
         return  # Detached, timed out or cancelled on request: the view says so.
     task = summary.task
     if task.status is TaskStatus.FAILED:
-        code = f" (exit {task.exit_code})" if task.exit_code is not None else ""
-        last = " | ".join(line.strip() for line in summary.lines[-3:] if line.strip())
-        tail = f": {last[-300:]}" if last else ""
-        raise UsageError(f"task {task.task_id} failed{code}{tail}; {log_hint(task.task_id)}")
+        lines = [line for line in summary.lines if line.strip()]
+        raise TaskFailedError(f"{failure_line(task, lines)}; {log_hint(task.task_id)}")
     if pull_problem:
-        raise UsageError(f"task {task.task_id} {task.status.value}; {pull_problem}")
+        raise TaskFailedError(f"task {task.task_id} {task.status.value}; {pull_problem}")
 
 
-def _head(task: Task, start_line: int) -> str:
-    where = f" on {task.instance_type}" if task.instance_type else ""
-    head = f"task {task.task_id} ({task.name}) {task.status.value}{where}"
-    if start_line:
-        head += f" · resuming after {start_line} lines"
-    return head
+def wait_for_status(session: FlowSession, task_id: str, timeout: float | None) -> Task:
+    """Waits (quietly, without a view) until the task ends; raises nothing on interrupt.
+
+    Used by ``%flow run --wait`` and ``%flow wait`` on a task no follow shows: a
+    follow without output (a plain surface of zero bytes) would read the logs for
+    nothing, so this polls the status on a follow-free path, in short interruptible
+    sleeps.
+
+    Raises:
+        KeyboardInterrupt: The user interrupted; the caller decides what that means.
+        FlowError: The provider failed.
+    """
+    provider = session.provider
+    deadline = None if timeout is None else time.monotonic() + timeout
+    task = provider.get_task(task_id)
+    while not task.is_terminal:
+        if deadline is not None and time.monotonic() >= deadline:
+            break
+        time.sleep(session.timing.poll_interval)
+        task = provider.get_task(task_id)
+    return task
+
+
+def wait_quietly(
+    session: FlowSession, task_id: str, *, timeout: float | None, on_interrupt: str
+) -> Task:
+    """Waits without output until the task ends, then prints its outcome (``--wait``).
+
+    Returns:
+        The task as last seen.
+    """
+    try:
+        task = wait_for_status(session, task_id, timeout)
+    except KeyboardInterrupt:
+        if on_interrupt == "cancel":
+            emit(cancel_now(session, task_id))
+        else:
+            emit(f"stopped waiting for task {task_id}; it keeps running: " + follow_hint(task_id))
+        return session.provider.get_task(task_id)
+    if task.is_terminal:
+        emit(outcome_line(task))
+    else:
+        emit(
+            f"task {task_id} still {task.status.value} after {format_duration(timeout)}; "
+            + follow_hint(task_id)
+        )
+    return task
+
+
+def cancel_now(session: FlowSession, task_id: str) -> str:
+    """Cancels the task and says in one line how it went."""
+    try:
+        session.provider.cancel_task(task_id)
+    except FlowError as exc:
+        return f"could not cancel task {task_id}: {exc}"
+    task = wait_for_status(session, task_id, session.timing.settle_timeout)
+    if task.is_terminal:
+        return f"task {task_id} {task.status.value} on interrupt"
+    return f"asked task {task_id} to stop; it is still {task.status.value}: %flow cancel {task_id}"

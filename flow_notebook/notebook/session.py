@@ -4,35 +4,19 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, MutableMapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from flow_notebook.core.provider_interfaces import IClosable, IProvider
 from flow_notebook.notebook.arguments import SecretPrompt
+from flow_notebook.notebook.follow import Followers, Surface, Timing
 from flow_notebook.notebook.notebook_tasks import NotebookTasks
 from flow_notebook.notebook.positions import LogPositions
 from flow_notebook.notebook.redact import Redactor, redactor_for
 
-if TYPE_CHECKING:
-    from flow_notebook.notebook.live import Surface
-
 ProviderFactory = Callable[..., IProvider]
-SurfaceFactory = Callable[[dict[str, Any]], "Surface"]
-"""Builds where a cell's live view is drawn, given the view's output metadata."""
-
-
-@dataclass(frozen=True)
-class Timing:
-    """How often to poll and how long to wait for a status to settle.
-
-    Attributes:
-        poll_interval: Seconds between status checks while waiting.
-        settle_timeout: Seconds to wait for a terminal status after a log stream ended
-            or a cancel was requested.
-    """
-
-    poll_interval: float = 0.5
-    settle_timeout: float = 10.0
+SurfaceFactory = Callable[[dict[str, Any], "int | None"], Surface]
+"""Builds where a cell's live view is drawn, given its output metadata and ``keep_kb``."""
+__all__ = ["FlowSession", "ProviderFactory", "SurfaceFactory", "Timing"]
 
 
 class FlowSession:
@@ -75,8 +59,6 @@ class FlowSession:
         self.user_ns: MutableMapping[str, Any] = {} if user_ns is None else user_ns
         # Secret values of tasks started here, to mask them; kept in memory only.
         self.known_secrets: dict[str, list[str]] = {}
-        from flow_notebook.notebook.background import Followers
-
         self.followers = Followers()
 
     def redactor(self, task_id: str) -> Redactor:
@@ -85,13 +67,13 @@ class FlowSession:
         names = record.secret_names if record else []
         return redactor_for(names, known=self.known_secrets.get(task_id, []))
 
-    def make_surface(self, metadata: dict[str, Any]) -> Surface:
-        """Returns where a new live view is drawn."""
+    def make_surface(self, metadata: dict[str, Any], keep_kb: int | None = None) -> Surface:
+        """Returns where a new live view is drawn (default: plain text with a title)."""
         if self.surface_factory is not None:
-            return self.surface_factory(metadata)
-        from flow_notebook.notebook.live import PrintSurface
+            return self.surface_factory(metadata, keep_kb)
+        from flow_notebook.notebook.surfaces import PlainSurface
 
-        return PrintSurface()
+        return PlainSurface(keep_kb, title=True)
 
     def on_close(self, closer: Callable[[], None]) -> None:
         """Registers ``closer`` to run when the session closes (extension unload).

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import _thread
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -77,14 +79,20 @@ class FakeProvider:
         )
 
     def stream_task_logs(self, task_id: str, log_type: str = "stdout") -> Iterator[str]:
-        return self._stream(task_id, 0)
+        return self._stream(task_id, 0, log_type)
 
-    def _stream(self, task_id: str, start: int) -> Iterator[str]:
+    def _stream(self, task_id: str, start: int, log_type: str = "stdout") -> Iterator[str]:
         self.get_task(task_id)
+        if log_type != "stdout":
+            return
         self.stream_starts.append(start)
         for index, line in enumerate(self.lines[start:], start=start):
             if self.interrupt_after is not None and index == self.interrupt_after:
-                raise KeyboardInterrupt
+                # The user interrupts the kernel once the lines before were shown.
+                time.sleep(0.3)
+                _thread.interrupt_main()
+                time.sleep(0.5)
+                return
             yield line + "\n"
         if self.ends_by_itself and not self.get_task(task_id).is_terminal:
             self.end(task_id, self.final, self.exit_code)
@@ -118,7 +126,7 @@ class ResumableFakeProvider(FakeProvider):
     def stream_task_logs_from(
         self, task_id: str, start_line: int = 0, log_type: str = "stdout"
     ) -> Iterator[str]:
-        return self._stream(task_id, start_line)
+        return self._stream(task_id, start_line, log_type)
 
 
 @pytest.fixture(scope="session")

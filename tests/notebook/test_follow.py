@@ -1,124 +1,144 @@
-"""Following a task: lines as written, the outcome, interrupts that leave the task running."""
+"""The follow engine on the local provider: batches, both logs, stop, resume, hand-over."""
 
 from __future__ import annotations
 
-from flow_notebook.core.models import TaskStatus
-from flow_notebook.notebook.follow import follow_logs, wait_for_task, wait_until_ended
+import sys
+import threading
+
+import pytest
+
+from flow_notebook.core.config import load_config
+from flow_notebook.core.models import TaskConfig, TaskStatus
+from flow_notebook.notebook.follow import Follow, FollowOptions, Timing, failure_line
 from flow_notebook.notebook.positions import LogPositions
-from flow_notebook.notebook.session import FlowSession, Timing
+from flow_notebook.providers.local import LocalProvider
+
+from .cell.conftest import RecordingSurface, wait_until
+
+PY = sys.executable
 
 
-def _session(provider, tmp_path) -> FlowSession:
-    return FlowSession(
-        lambda name=None: provider,
+@pytest.fixture
+def local():
+    provider = LocalProvider.from_config(load_config())
+    yield provider
+    for task in provider.list_active_tasks():
+        provider.cancel_task(task.task_id)
+    provider.close()
+
+
+def _run(local, script: str):
+    return local.submit_task("", TaskConfig(command=[PY, "-u", "-c", script]))
+
+
+def _follow(local, task, positions, surface=None, **kwargs) -> Follow:
+    options = FollowOptions(timing=Timing(poll_interval=0.02, settle_timeout=10.0), **kwargs)
+    return Follow(local, task, surface or RecordingSurface({}), positions, options).start()
+
+
+def test_stdout_and_stderr_arrive_in_order_in_few_batches(local, tmp_path):
+    script = (
+        "import sys\n"
+        "for i in range(3000): print('line', i)\n"
+        "sys.stdout.flush(); print('oops', file=sys.stderr)"
+    )
+    positions = LogPositions(tmp_path / "positions")
+    follow = _follow(local, _run(local, script), positions)
+    assert follow.wait(30)
+    surface = follow.surface
+    assert surface.lines == [f"line {i}" for i in range(3000)] + ["oops"]
+    assert [kind for kind, _ in surface.streams][-1] == "stderr"
+    assert len(surface.updates) < 300, "output goes out in batches, not one draw per line"
+    assert surface.summary.task.status is TaskStatus.COMPLETED
+    assert positions.get(follow.task_id) == 3000
+    assert positions.get(follow.task_id, "stderr") == 1
+
+
+def test_stop_ends_a_follow_of_a_silent_task_and_leaves_the_task_running(local, tmp_path):
+    task = _run(local, "import time; print('hello'); time.sleep(60)")
+    follow = _follow(local, task, LogPositions(tmp_path / "positions"))
+    wait_until(lambda: follow.surface.lines == ["hello"])
+    follow.stop("detached by the test")
+    assert follow.wait(5)
+    assert follow.summary.note == "detached by the test"
+    assert local.get_task(task.task_id).status is TaskStatus.RUNNING
+
+
+def test_a_new_follow_resumes_after_the_recorded_lines(local, tmp_path):
+    script = "import time\nfor i in range(30):\n    print('n', i)\n    time.sleep(0.02)"
+    positions = LogPositions(tmp_path / "positions")
+    task = _run(local, script)
+    first = _follow(local, task, positions)
+    wait_until(lambda: len(first.surface.lines) >= 5)
+    first.stop("moved")
+    assert first.wait(5)
+    second = _follow(local, task, positions)
+    assert second.wait(30)
+    assert first.surface.lines + second.surface.lines == [f"n {i}" for i in range(30)]
+
+
+def test_hand_over_moves_the_rest_of_the_output_to_another_surface(local, tmp_path):
+    script = "import time\nfor i in range(30):\n    print('h', i)\n    time.sleep(0.02)"
+    first = _follow(local, _run(local, script), LogPositions(tmp_path / "positions"))
+    wait_until(lambda: len(first.surface.lines) >= 3)
+    second = first.hand_over(RecordingSurface({}))
+    assert second.wait(30)
+    assert first.summary.note == "following moved to a newer view"
+    assert first.surface.lines + second.surface.lines == [f"h {i}" for i in range(30)]
+
+
+def test_secrets_are_masked_and_pull_lines_kept_out(local, tmp_path):
+    class Finisher:
+        def __init__(self):
+            self.data: list[str] = []
+
+        def consume(self, line):
+            if line.startswith("DATA:"):
+                self.data.append(line)
+                return True
+            return False
+
+        def ended(self, task, kept, dropped):
+            from flow_notebook.notebook.render import RunSummary
+
+            return RunSummary(task, kept, dropped)
+
+    finisher = Finisher()
+    script = "print('key s3cr3t'); print('DATA:1'); print('after')"
+    follow = _follow(
+        local,
+        _run(local, script),
         LogPositions(tmp_path / "positions"),
-        Timing(poll_interval=0.01, settle_timeout=0.5),
+        redact=lambda text: text.replace("s3cr3t", "****"),
+        finisher=finisher,
     )
+    assert follow.wait(30)
+    assert follow.surface.lines == ["key ****", "after"]
+    assert finisher.data == ["DATA:1"]
 
 
-def test_follow_prints_every_line_then_the_outcome(fake_class, tmp_path, capsys):
-    provider = fake_class(lines=("a", "b"))
-    session = _session(provider, tmp_path)
-    task = provider.submit_task("cpu", _config())
-    ended = follow_logs(session, task.task_id)
-    assert capsys.readouterr().out.splitlines()[:2] == ["a", "b"]
-    assert ended.status is TaskStatus.COMPLETED
+def test_an_unfinished_line_is_drawn_when_the_task_ends(local, tmp_path):
+    script = "import sys; sys.stdout.write('50%\\r100%')"
+    follow = _follow(local, _run(local, script), LogPositions(tmp_path / "positions"))
+    assert follow.wait(30)
+    assert "".join(text for _, text in follow.surface.streams) == "50%\r100%"
 
 
-def test_follow_reports_a_failed_exit_code_in_one_line(fake_class, tmp_path, capsys):
-    provider = fake_class(lines=("x",), final=TaskStatus.FAILED, exit_code=3)
-    session = _session(provider, tmp_path)
-    task = provider.submit_task("cpu", _config())
-    follow_logs(session, task.task_id)
-    assert capsys.readouterr().out.splitlines()[-1] == f"task {task.task_id} failed (exit 3)"
+def test_failure_line_names_the_exception_and_the_exit_code(local):
+    task = local.get_task(_run(local, "raise ValueError('bad')").task_id)
+    wait_until(lambda: local.get_task(task.task_id).is_terminal)
+    task = local.get_task(task.task_id)
+    lines = ["Traceback (most recent call last):", '  File "x"', "ValueError: bad", ""]
+    assert failure_line(task, lines) == f"task {task.task_id} failed (exit 1): ValueError: bad"
 
 
-def test_interrupt_stops_following_but_never_the_task(fake_class, tmp_path, capsys):
-    provider = fake_class(lines=("a", "b", "c"), interrupt_after=2)
-    session = _session(provider, tmp_path)
-    task_id = provider.submit_task("cpu", _config()).task_id
-    seen = follow_logs(session, task_id)
-    out = capsys.readouterr().out.splitlines()
-    assert out[:2] == ["a", "b"]
-    assert out[2] == (
-        f"stopped following task {task_id} (interrupted); it keeps running: "
-        f"%flow logs {task_id} --follow to watch it, %flow cancel {task_id} to stop it"
-    )
-    assert seen.status is TaskStatus.RUNNING
-    assert provider.cancelled == []
-    assert session.positions.get(task_id) == 2
-
-
-def test_follow_resumes_after_the_lines_already_shown(use_fake, tmp_path, capsys):
-    provider = use_fake(resumable=True, lines=("a", "b", "c"), interrupt_after=1)
-    session = _session(provider, tmp_path)
-    task_id = provider.submit_task("cpu", _config()).task_id
-    follow_logs(session, task_id)
-    provider.interrupt_after = None
-    capsys.readouterr()
-    follow_logs(session, task_id)
-    out = capsys.readouterr().out.splitlines()
-    assert provider.stream_starts == [0, 1]
-    assert out[0] == f"(resuming {task_id} after 1 lines already shown)"
-    assert out[1:3] == ["b", "c"]
-    assert session.positions.get(task_id) == 3
-
-
-def test_follow_timeout_leaves_the_task_running(fake_class, tmp_path, capsys):
-    provider = fake_class(lines=("a", "b"))
-    session = _session(provider, tmp_path)
-    task_id = provider.submit_task("cpu", _config()).task_id
-    seen = follow_logs(session, task_id, timeout=0)
-    out = capsys.readouterr().out.splitlines()
-    assert out[0] == "a"
-    assert out[1].startswith(f"stopped following task {task_id} (timeout 0s)")
-    assert seen.status is TaskStatus.RUNNING
-
-
-def test_wait_returns_when_the_task_ends(fake_class):
-    provider = fake_class()
-    task_id = provider.submit_task("cpu", _config()).task_id
-    polls = []
-
-    def sleep(seconds: float) -> None:
-        polls.append(seconds)
-        if len(polls) == 3:
-            provider.end(task_id, TaskStatus.COMPLETED, 0)
-
-    task = wait_until_ended(provider, task_id, timeout=5, interval=0.25, sleep=sleep)
-    assert task.status is TaskStatus.COMPLETED
-    assert polls == [0.25, 0.25, 0.25]
-
-
-def test_wait_gives_up_after_timeout_and_says_how_to_reattach(fake_class, tmp_path, capsys):
-    provider = fake_class()
-    session = _session(provider, tmp_path)
-    task_id = provider.submit_task("cpu", _config()).task_id
-    task = wait_for_task(session, task_id, timeout=0.05)
-    assert task.status is TaskStatus.RUNNING
-    assert capsys.readouterr().out.startswith(f"task {task_id} still running after 0s; %flow logs")
-
-
-def _config():
-    from flow_notebook.core.models import TaskConfig
-
-    return TaskConfig(command=["echo", "hi"])
-
-
-def test_a_stream_failure_still_records_the_lines_shown(fake_class, tmp_path, capsys):
-    import pytest
-
-    from flow_notebook.core.errors import RemoteOperationError
-
-    provider = fake_class(lines=("a", "b"))
-    session = _session(provider, tmp_path)
-    task_id = provider.submit_task("cpu", _config()).task_id
-
-    def broken_stream(task_id, log_type="stdout"):
-        yield "a"
-        raise RemoteOperationError("log stream lost")
-
-    provider.stream_task_logs = broken_stream
-    with pytest.raises(RemoteOperationError):
-        follow_logs(session, task_id)
-    assert session.positions.get(task_id) == 1
+def test_stop_from_another_thread_while_reading_never_raises(local, tmp_path):
+    task = _run(local, "import time; time.sleep(60)")
+    follow = _follow(local, task, LogPositions(tmp_path / "positions"))
+    stoppers = [threading.Thread(target=follow.stop, args=("stop",)) for _ in range(5)]
+    for thread in stoppers:
+        thread.start()
+    for thread in stoppers:
+        thread.join()
+    assert follow.wait(5)
+    assert follow.summary.note == "stop"

@@ -71,5 +71,5 @@ def test_interrupted_follow_leaves_the_task_running(use_fake, flow):
     task, out = flow("run --follow -- sleep 100")
     assert task.status is TaskStatus.RUNNING
     assert provider.cancelled == []
-    assert out.splitlines()[-1].startswith(f"stopped following task {task.task_id} (interrupted)")
+    assert out.splitlines()[-1].startswith("detached (interrupted); the task keeps running")
     assert f"%flow cancel {task.task_id}" in out.splitlines()[-1]

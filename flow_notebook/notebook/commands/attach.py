@@ -10,12 +10,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flow_notebook.notebook.arguments import FlowArgumentParser, add_wait_options, make_parser
-from flow_notebook.notebook.background import block_until_done
+from IPython.core.error import UsageError
+
+from flow_notebook.core.errors import FlowError
+from flow_notebook.notebook.arguments import (
+    FlowArgumentParser,
+    add_keep_option,
+    add_wait_options,
+    make_parser,
+)
 from flow_notebook.notebook.cellfinish import CellFinisher
-from flow_notebook.notebook.commands.status import add_task_argument, task_id_or_last
-from flow_notebook.notebook.notebook_tasks import TaskRecord
-from flow_notebook.notebook.pinned import detach_previous, follow_in_cell, raise_on_failure
+from flow_notebook.notebook.commands.status import add_task_argument
+from flow_notebook.notebook.notebook_tasks import TaskRecord, notebook_key
+from flow_notebook.notebook.pinned import block_until_done, follow_in_cell, raise_on_failure
 from flow_notebook.notebook.provenance import Provenance
 from flow_notebook.notebook.session import FlowSession
 
@@ -37,21 +44,23 @@ def build_parser() -> FlowArgumentParser:
         timeout_help="stop waiting after this long",
         interrupt_help="what interrupting --wait does (default: detach)",
     )
-    parser.add_argument("--keep-kb", type=int, metavar="KB", help="output kept in the notebook")
+    add_keep_option(parser)
     return parser
 
 
 def execute(session: FlowSession, argv: list[str]) -> None:
     """Opens the live view and follows the task; with ``--wait`` blocks until it ends.
 
+    Without a TASK id: the task this kernel started last, or after a kernel restart
+    the last task of this notebook that still runs.
+
     Raises:
         TaskNotFoundError: No task has that id.
-        UsageError: With ``--wait``, the task failed.
+        TaskFailedError: With ``--wait``, the task failed.
     """
     args = build_parser().parse_line_args(argv)
-    task_id = task_id_or_last(session, args.task)
+    task_id = args.task or _last_task(session)
     task = session.provider.get_task(task_id)
-    detach_previous(session, task_id)
     record = session.tasks.find(task_id)
     provenance = _provenance(record)
     facts = [provenance.one_line()] if provenance else []
@@ -68,23 +77,34 @@ def execute(session: FlowSession, argv: list[str]) -> None:
         session,
         task,
         finisher,
-        facts=facts,
         metadata=provenance.metadata() if provenance else {},
         redact=redact,
         keep_kb=args.keep_kb,
-        start_line=session.positions.get(task_id),
     )
     session.last_task_id = task_id
     if not args.wait:
         return
-    summary = block_until_done(
-        follower,
-        session.provider,
-        session.timing,
-        timeout=args.timeout,
-        on_interrupt=args.on_interrupt,
-    )
+    summary = block_until_done(follower, timeout=args.timeout, on_interrupt=args.on_interrupt)
     raise_on_failure(summary, finisher.pull_problem)
+
+
+def _last_task(session: FlowSession) -> str:
+    """Returns the task this kernel started last, else this notebook's last running one.
+
+    Raises:
+        UsageError: Neither exists (the notebook started no task that still runs).
+    """
+    if session.last_task_id is not None:
+        return session.last_task_id
+    for record in reversed(session.tasks.for_notebook(notebook_key(session.user_ns))):
+        try:
+            if not session.provider.get_task(record.task_id).is_terminal:
+                return record.task_id
+        except FlowError:
+            continue  # Another provider's task, or one the provider forgot.
+    raise UsageError(
+        "no task of this notebook is running: give a TASK id (see %flow tasks --notebook)"
+    )
 
 
 def _provenance(record: TaskRecord | None) -> Provenance | None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from flow_notebook.notebook.arguments import FlowArgumentParser, make_parser
 from flow_notebook.notebook.commands.status import add_task_argument
-from flow_notebook.notebook.follow import emit, wait_until_ended
+from flow_notebook.notebook.follow import emit
+from flow_notebook.notebook.pinned import wait_for_status
 from flow_notebook.notebook.session import FlowSession
 
 NAME = "cancel"
@@ -31,9 +32,7 @@ def execute(session: FlowSession, argv: list[str]) -> None:
         task = provider.get_task(task_id)
         emit(f"task {task_id} already ended ({task.status.value})")
         return
-    task = wait_until_ended(
-        provider, task_id, session.timing.settle_timeout, session.timing.poll_interval
-    )
+    task = wait_for_status(session, task_id, session.timing.settle_timeout)
     if task.is_terminal:
         emit(f"task {task_id} {task.status.value}")
     else:

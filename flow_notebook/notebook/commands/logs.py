@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from flow_notebook.notebook.arguments import FlowArgumentParser, make_parser, positive_number
+from flow_notebook.notebook.arguments import (
+    FlowArgumentParser,
+    add_keep_option,
+    make_parser,
+    positive_number,
+)
 from flow_notebook.notebook.commands.list import _positive_int
 from flow_notebook.notebook.commands.status import add_task_argument, task_id_or_last
-from flow_notebook.notebook.follow import emit, follow_logs
+from flow_notebook.notebook.follow import emit
+from flow_notebook.notebook.pinned import block_until_done, follow_in_cell
 from flow_notebook.notebook.session import FlowSession
 
 NAME = "logs"
@@ -28,6 +34,7 @@ def build_parser() -> FlowArgumentParser:
     parser.add_argument(
         "--timeout", type=positive_number, metavar="SECONDS", help="stop following after this long"
     )
+    add_keep_option(parser)
     return parser
 
 
@@ -41,7 +48,14 @@ def execute(session: FlowSession, argv: list[str]) -> None:
     task_id = task_id_or_last(session, args.task)
     log_type = "stderr" if args.stderr else "stdout"
     if args.follow:
-        follow_logs(session, task_id, log_type=log_type, timeout=args.timeout)
+        task = session.provider.get_task(task_id)
+        start = {log_type: session.positions.get(task_id, log_type)}
+        if start[log_type]:
+            emit(f"(resuming {task_id} after {start[log_type]} lines already shown)")
+        follow = follow_in_cell(
+            session, task, plain=True, keep_kb=args.keep_kb, start=start, log_types=(log_type,)
+        )
+        block_until_done(follow, timeout=args.timeout)
         return
     text = session.provider.get_task_logs(task_id, tail=args.tail, log_type=log_type)
     shown = session.redactor(task_id)(text.rstrip("\n"))

@@ -16,8 +16,9 @@ from flow_notebook.notebook.arguments import (
     split_command,
     task_config_from_args,
 )
-from flow_notebook.notebook.follow import emit, follow_logs, wait_for_task
+from flow_notebook.notebook.follow import emit
 from flow_notebook.notebook.formatting import follow_hint
+from flow_notebook.notebook.pinned import block_until_done, follow_in_cell, wait_quietly
 from flow_notebook.notebook.session import FlowSession
 
 NAME = "run"
@@ -67,11 +68,14 @@ def execute(session: FlowSession, argv: list[str]) -> Task:
         from flow_notebook.notebook.widgets.cost import watch_cost
 
         watch_cost(session, task, args.max_cost)
-    stay = {"timeout": args.timeout, "on_interrupt": args.on_interrupt}
     if args.follow:
-        return follow_logs(session, task.task_id, **stay)
+        follow = follow_in_cell(session, task, plain=True, keep_kb=args.keep_kb, start={})
+        block_until_done(follow, timeout=args.timeout, on_interrupt=args.on_interrupt)
+        return follow.task
     if args.wait:
-        return wait_for_task(session, task.task_id, **stay)
+        return wait_quietly(
+            session, task.task_id, timeout=args.timeout, on_interrupt=args.on_interrupt
+        )
     return task
 
 

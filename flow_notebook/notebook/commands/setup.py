@@ -23,7 +23,7 @@ def build_parser() -> FlowArgumentParser:
 
 def execute(session: FlowSession, argv: list[str]) -> None:
     """Shows the setup form, or says how to configure without widgets."""
-    from flow_notebook.notebook.widgets.front import display, use_widgets
+    from flow_notebook.notebook.widgets.html import display, use_widgets
 
     build_parser().parse_line_args(argv)
     if not use_widgets():

@@ -89,7 +89,7 @@ def _find(provider: IProvider, ident: str) -> Volume:
 
 
 def _delete(provider: IProvider, volume: Volume, *, confirmed: bool) -> None:
-    from flow_notebook.notebook.widgets.front import use_widgets
+    from flow_notebook.notebook.widgets.html import use_widgets
 
     if confirmed:
         provider.delete_volume(volume.volume_id)

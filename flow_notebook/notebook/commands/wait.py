@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from flow_notebook.notebook.arguments import FlowArgumentParser, add_wait_options, make_parser
-from flow_notebook.notebook.background import block_until_done
 from flow_notebook.notebook.commands.status import add_task_argument, task_id_or_last
-from flow_notebook.notebook.follow import emit, wait_for_task
-from flow_notebook.notebook.pinned import raise_on_failure
+from flow_notebook.notebook.follow import emit
+from flow_notebook.notebook.pinned import block_until_done, raise_on_failure, wait_quietly
 from flow_notebook.notebook.render import RunSummary, status_line
 from flow_notebook.notebook.session import FlowSession
 
@@ -34,21 +33,15 @@ def execute(session: FlowSession, argv: list[str]) -> None:
     """Waits and prints the task's status line.
 
     Raises:
-        UsageError: The task failed, or its ``--pull`` did not bring every value back.
+        TaskFailedError: The task failed, or its ``--pull`` did not bring every value back.
     """
     args = build_parser().parse_line_args(argv)
     task_id = task_id_or_last(session, args.task)
     follower = session.followers.get(task_id)
     if follower is None or (follower.done and _left_running(follower.summary)):
-        wait_for_task(session, task_id, timeout=args.timeout, on_interrupt=args.on_interrupt)
+        wait_quietly(session, task_id, timeout=args.timeout, on_interrupt=args.on_interrupt)
         return
-    summary = block_until_done(
-        follower,
-        session.provider,
-        session.timing,
-        timeout=args.timeout,
-        on_interrupt=args.on_interrupt,
-    )
+    summary = block_until_done(follower, timeout=args.timeout, on_interrupt=args.on_interrupt)
     if summary is not None:
         emit(status_line(summary.task) + (f"; {summary.note}" if summary.note else ""))
     raise_on_failure(summary, getattr(follower.finisher, "pull_problem", None))

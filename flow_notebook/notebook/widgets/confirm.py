@@ -61,7 +61,7 @@ class Confirm:
 
 def ask(question: str, action: Callable[[], object], *, action_label: str = "Yes") -> Confirm:
     """Shows a ``Confirm`` in the current cell and returns it."""
-    from flow_notebook.notebook.widgets.front import display
+    from flow_notebook.notebook.widgets.html import display
 
     confirm = Confirm(question, action, action_label=action_label)
     display(confirm)

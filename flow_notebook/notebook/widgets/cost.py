@@ -176,7 +176,7 @@ def watch_cost(
     if task.cost_per_hour == 0:
         emit(f"--max-cost: task {task.task_id} costs nothing here, so the limit never triggers")
         return None
-    from flow_notebook.notebook.widgets.front import display, use_widgets
+    from flow_notebook.notebook.widgets.html import display, use_widgets
 
     meter = CostMeter(limit) if use_widgets() else None
     guard = CostGuard(

@@ -8,19 +8,7 @@ from flow_notebook.core.models import TaskStatus
 from flow_notebook.notebook.follow import emit
 from flow_notebook.notebook.session import FlowSession
 from flow_notebook.notebook.widgets.dashboard import DashboardModel, TextDashboard
-from flow_notebook.notebook.widgets.html import widgets_available
-
-
-def use_widgets(text: bool = False) -> bool:
-    """Whether to draw with widgets: not asked for text, and the frontend has them."""
-    return not text and widgets_available()
-
-
-def display(panel: Any) -> None:
-    """Shows ``panel`` in the current cell."""
-    from IPython.display import display as ipython_display
-
-    ipython_display(panel)
+from flow_notebook.notebook.widgets.html import display, use_widgets
 
 
 def log_viewer_factory(session: FlowSession) -> Any:

@@ -109,3 +109,15 @@ def widgets_available() -> bool:
     except ImportError:
         return False
     return True
+
+
+def use_widgets(text: bool = False) -> bool:
+    """Whether to draw with widgets: not asked for text, and the frontend has them."""
+    return not text and widgets_available()
+
+
+def display(panel: object) -> None:
+    """Shows ``panel`` in the current cell."""
+    from IPython.display import display as ipython_display
+
+    ipython_display(panel)

@@ -1,20 +1,21 @@
-"""The log viewer's logic: background streams into per-type buffers, resumable.
+"""The log viewer's data: one follow engine per log type, lines kept for search.
 
-A ``LogFeed`` reads a task's ``stdout`` and/or ``stderr`` on daemon threads and keeps
-every line it received. It records how many lines it has received in the notebook's
-``LogPositions``, so a viewer opened after a kernel restart resumes where the last one
-stopped when the provider supports ``IResumableLogs``.
+A ``LogFeed`` is a ``Surface`` of the follow engine (``notebook.follow``): each
+started log type is read by a ``Follow`` that records its position, so a viewer
+opened after a kernel restart resumes where the last one stopped. Lines reach the
+viewer through ``on_line`` from the follow's thread, already masked.
 """
 
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Mapping
 
-from flow_notebook.core.errors import FlowError
-from flow_notebook.core.provider_interfaces import IProvider, IResumableLogs
+from flow_notebook.core.models import Task
+from flow_notebook.core.provider_interfaces import IProvider, LogChunk
+from flow_notebook.notebook.follow import Follow, FollowOptions
 from flow_notebook.notebook.positions import LogPositions
+from flow_notebook.notebook.render import RunSummary
 
 LOG_TYPES = ("stdout", "stderr")
 LineCallback = Callable[[str, str], None]
@@ -22,18 +23,15 @@ EndCallback = Callable[[str, str | None], None]
 
 
 class LogFeed:
-    """Streams one task's logs into memory on background threads.
+    """Streams one task's logs into memory through the follow engine.
 
     Args:
         provider: The provider that runs the task.
         task_id: The task.
         positions: Where the number of received lines is recorded.
-        on_line: Called as ``on_line(log_type, line)`` from the reader thread, without
-            the trailing newline.
+        on_line: Called as ``on_line(log_type, line)`` from the follow's thread.
         on_end: Called as ``on_end(log_type, error)`` when a stream ends; ``error`` is
-            the provider's one-line message when it failed, else ``None``.
-        record_interval: Least seconds between writes of the position file while
-            lines arrive (it is always written when a stream ends or is stopped).
+            the one-line reason when it stopped early, else ``None``.
         redact: Masks secrets in each line as it arrives.
     """
 
@@ -45,58 +43,48 @@ class LogFeed:
         *,
         on_line: LineCallback | None = None,
         on_end: EndCallback | None = None,
-        record_interval: float = 0.5,
         redact: Callable[[str], str] = str,
     ) -> None:
         self.provider = provider
-        self._redact = redact
         self.task_id = task_id
         self._positions = positions
+        self._redact = redact
         self._on_line = on_line or (lambda log_type, line: None)
         self._on_end = on_end or (lambda log_type, error: None)
-        self._record_interval = record_interval
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._threads: dict[str, threading.Thread] = {}
+        self._follows: dict[str, Follow] = {}
+        self._partial: dict[str, str] = dict.fromkeys(LOG_TYPES, "")
         self.lines: dict[str, list[str]] = {log_type: [] for log_type in LOG_TYPES}
         self.start_line: dict[str, int] = dict.fromkeys(LOG_TYPES, 0)
         self.ended: dict[str, bool] = dict.fromkeys(LOG_TYPES, False)
 
-    @property
-    def resumable(self) -> bool:
-        """Whether the provider can resume a stream from a line number."""
-        return isinstance(self.provider, IResumableLogs)
-
     def start(self, log_type: str = "stdout") -> None:
         """Starts streaming ``log_type``; a second call for the same type does nothing."""
         with self._lock:
-            if log_type in self._threads:
+            if log_type in self._follows:
                 return
-            if self.resumable:
-                self.start_line[log_type] = self._positions.get(self.task_id, log_type)
-            thread = threading.Thread(
-                target=self._read, args=(log_type,), name=f"flow-logs-{log_type}", daemon=True
+            task = Task(task_id=self.task_id, name="", status="running", provider="")
+            follow = Follow(
+                self.provider,
+                task,
+                _TypeSurface(self, log_type),
+                self._positions,
+                FollowOptions(
+                    log_types=(log_type,), redact=self._redact, settle=False, reopen=False
+                ),
             )
-            self._threads[log_type] = thread
-        thread.start()
+            self.start_line[log_type] = follow.start_lines.get(log_type, 0)
+            self._follows[log_type] = follow
+        follow.start()
 
     def stop(self, timeout: float = 1.0) -> None:
-        """Asks the readers to stop and waits up to ``timeout`` seconds for them.
-
-        A reader blocked waiting for the next line stops when that line arrives or the
-        task ends; the lines it received are recorded either way.
-        """
-        self._stop.set()
-        for thread in list(self._threads.values()):
-            if thread is not threading.current_thread():
-                thread.join(timeout)
+        """Stops every follow (they end within 100 ms); their positions are recorded."""
+        for follow in list(self._follows.values()):
+            follow.stop("stopped", join=timeout)
 
     def wait(self, timeout: float) -> bool:
         """Waits until every started stream ended; returns whether they all did."""
-        deadline = time.monotonic() + timeout
-        for thread in list(self._threads.values()):
-            thread.join(max(0.0, deadline - time.monotonic()))
-        return not any(thread.is_alive() for thread in self._threads.values())
+        return all(follow.wait(timeout) for follow in list(self._follows.values()))
 
     def snapshot(self, log_type: str) -> list[str]:
         """Returns a copy of the lines received so far."""
@@ -108,41 +96,42 @@ class LogFeed:
         needle = query.casefold()
         return [line for line in self.snapshot(log_type) if needle in line.casefold()]
 
-    def _open(self, log_type: str) -> Iterator[str]:
-        if self.resumable:
-            return self.provider.stream_task_logs_from(  # type: ignore[attr-defined]
-                self.task_id, self.start_line[log_type], log_type
-            )
-        return self.provider.stream_task_logs(self.task_id, log_type)
-
-    def _read(self, log_type: str) -> None:
-        error: str | None = None
-        last_record = time.monotonic()
-        try:
-            for raw in self._open(log_type):
-                # Masked on arrival, so no widget, search or snapshot ever holds a secret.
-                line = self._redact(raw.rstrip("\n"))
-                with self._lock:
-                    self.lines[log_type].append(line)
-                self._on_line(log_type, line)
-                if time.monotonic() - last_record >= self._record_interval:
-                    self._record(log_type)
-                    last_record = time.monotonic()
-                if self._stop.is_set():
-                    break
-        except FlowError as exc:
-            error = str(exc)
-        finally:
-            self._record(log_type)
-        self.ended[log_type] = not self._stop.is_set()
-        self._on_end(log_type, error)
-
-    def _record(self, log_type: str) -> None:
-        if not self.resumable:
-            return
+    def _received(self, log_type: str, text: str) -> None:
         with self._lock:
-            count = self.start_line[log_type] + len(self.lines[log_type])
-        try:
-            self._positions.set(self.task_id, count, log_type)
-        except FlowError:
-            pass  # Losing a resume point is not worth failing a stream over.
+            *complete, self._partial[log_type] = (self._partial[log_type] + text).split("\n")
+            self.lines[log_type].extend(complete)
+        for line in complete:
+            self._on_line(log_type, line)
+
+    def _ended(self, log_type: str, summary: RunSummary) -> None:
+        with self._lock:
+            rest, self._partial[log_type] = self._partial[log_type], ""
+            if rest:
+                self.lines[log_type].append(rest)
+        if rest:
+            self._on_line(log_type, rest)
+        self.ended[log_type] = summary.note is None
+        self._on_end(log_type, self._follows[log_type].error)
+
+
+class _TypeSurface:
+    """The follow engine's surface for one log type of a ``LogFeed``."""
+
+    def __init__(self, feed: LogFeed, log_type: str) -> None:
+        self._feed = feed
+        self._log_type = log_type
+
+    def begin(self, task: Task, start: Mapping[str, int]) -> None:
+        """Nothing to draw."""
+
+    def status(self, task: Task) -> None:
+        """The viewer shows no status."""
+
+    def write(self, chunks: list[LogChunk]) -> None:
+        """Hands the text to the feed."""
+        for chunk in chunks:
+            self._feed._received(self._log_type, chunk.text)
+
+    def end(self, summary: RunSummary) -> None:
+        """Tells the feed the stream ended."""
+        self._feed._ended(self._log_type, summary)

@@ -115,7 +115,7 @@ class WidgetProgress(Progress):
 
 def make_progress(label: str, *, text: bool = False) -> Progress:
     """Returns a widget bar shown in the cell, or a text one that prints when done."""
-    from flow_notebook.notebook.widgets.front import use_widgets
+    from flow_notebook.notebook.widgets.html import use_widgets
 
     if not use_widgets(text):
         return TextProgress(label)

@@ -10,17 +10,23 @@ loses and repeats nothing.
 
 from __future__ import annotations
 
+import codecs
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 from flow_notebook.core.errors import ValidationError
+from flow_notebook.core.provider_interfaces import LogChunk
 
 LOG_TYPES = ("stdout", "stderr")
 DEFAULT_POLL_INTERVAL = 0.01
 _CHUNK = 1 << 16
+_READ_LIMIT = 1 << 20
+IDLE_INTERVAL = 0.2
+"""Longest wait between two reads of a silent log (keeps idle followers cheap)."""
 
 
 def log_path(task_dir: Path, log_type: str) -> Path:
@@ -81,7 +87,7 @@ def follow(
     """
     sleep = wait or threading.Event().wait
     handle = None
-    skip, pending = max(0, start_line), b""
+    skip, pending = max(0, start_line), bytearray()
     try:
         while True:
             done = is_done()  # Checked before reading: a read after "done" drains all.
@@ -89,8 +95,7 @@ def follow(
                 handle = _open_or_none(path)
             chunk = handle.read(_CHUNK) if handle is not None else b""
             if chunk:
-                *lines, pending = (pending + chunk).split(b"\n")
-                for line in lines:
+                for line in _complete_lines(pending, chunk):
                     if skip:
                         skip -= 1
                         continue
@@ -104,6 +109,138 @@ def follow(
     finally:
         if handle is not None:
             handle.close()
+
+
+def _complete_lines(pending: bytearray, chunk: bytes) -> list[bytes]:
+    """Returns the lines ``chunk`` completes; keeps the unfinished rest in ``pending``.
+
+    Only ``chunk`` is searched, and ``pending`` grows in place, so a line of any
+    length costs linear time.
+    """
+    cut = chunk.rfind(b"\n")
+    if cut < 0:
+        pending += chunk
+        return []
+    head = bytes(pending) + chunk[:cut]
+    pending[:] = chunk[cut + 1 :]
+    return head.split(b"\n")
+
+
+class LogTail:
+    """A closable follow of several logs of one task (``ILogStream``).
+
+    Reads what the files gained since the last read, stdout and stderr in turn, so
+    their chunks stay in the order they were written to within one read. Waits
+    between reads on an event that ``close`` sets: a closed stream ends at once. The
+    wait grows from ``poll_interval`` while output flows to ``idle_interval`` when it
+    stops, so a silent task costs a few wake-ups a second.
+
+    Args:
+        paths: Log type to file (which may not exist yet).
+        is_done: Whether the task has ended for good.
+        start: Log type to the number of complete lines to skip.
+        poll_interval: Shortest wait between reads.
+        idle_interval: Longest wait between reads.
+    """
+
+    def __init__(
+        self,
+        paths: dict[str, Path],
+        is_done: Callable[[], bool],
+        *,
+        start: dict[str, int] | None = None,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        idle_interval: float = IDLE_INTERVAL,
+    ) -> None:
+        self._files = {
+            kind: _TailFile(path, (start or {}).get(kind, 0)) for kind, path in paths.items()
+        }
+        self._is_done = is_done
+        self._poll = poll_interval
+        self._idle = max(poll_interval, idle_interval)
+        self._wait = poll_interval
+        self._closed = threading.Event()
+        self._ended = False
+
+    def read(self, timeout: float) -> list[LogChunk] | None:
+        """Returns new chunks, ``[]`` after ``timeout`` seconds of silence, ``None`` at the end."""
+        deadline = time.monotonic() + max(0.0, timeout)
+        while not self._closed.is_set() and not self._ended:
+            done = self._is_done()  # Checked before reading: a read after "done" drains all.
+            chunks = [LogChunk(kind, text) for kind, f in self._files.items() if (text := f.read())]
+            if chunks:
+                self._wait = self._poll
+                return chunks
+            if done:
+                self._ended = True
+                rest = [
+                    LogChunk(kind, text) for kind, f in self._files.items() if (text := f.rest())
+                ]
+                self.close()
+                return rest or None
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return []
+            self._closed.wait(min(self._wait, remaining))
+            self._wait = min(self._idle, self._wait * 2)
+        self.close()
+        return None
+
+    def close(self) -> None:
+        """Ends the stream and releases the files; a blocked ``read`` returns at once."""
+        self._closed.set()
+        for tail in self._files.values():
+            tail.close()
+
+
+class _TailFile:
+    """One log file read in chunks, skipping its first ``skip`` complete lines."""
+
+    def __init__(self, path: Path, skip: int) -> None:
+        self._path = path
+        self._skip = max(0, skip)
+        self._handle: BinaryIO | None = None
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def read(self) -> str:
+        """Returns the text added since the last call (whole UTF-8 characters only)."""
+        with self._lock:
+            if self._closed:
+                return ""
+            if self._handle is None:
+                self._handle = _open_or_none(self._path)
+                if self._handle is None:
+                    return ""
+            parts = []
+            while chunk := self._handle.read(_CHUNK):
+                parts.append(self._skip_lines(chunk))
+                if sum(map(len, parts)) >= _READ_LIMIT:
+                    break
+            return self._decoder.decode(b"".join(parts))
+
+    def rest(self) -> str:
+        """Returns what is left at the end (an unfinished character sequence)."""
+        with self._lock:
+            return self._decoder.decode(b"", final=True)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            if self._handle is not None:
+                self._handle.close()
+                self._handle = None
+
+    def _skip_lines(self, chunk: bytes) -> bytes:
+        position = 0
+        while self._skip:
+            found = chunk.find(b"\n", position)
+            if found < 0:
+                return b""
+            self._skip -= 1
+            position = found + 1
+        return chunk[position:]
 
 
 def _open_or_none(path: Path) -> BinaryIO | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import getpass
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -192,6 +192,25 @@ class LocalProvider:
             path,
             lambda: self._state(task_id).status.is_terminal,
             start_line=start_line,
+            poll_interval=self._poll_interval,
+        )
+
+    def open_log_stream(
+        self,
+        task_id: str,
+        start: Mapping[str, int] | None = None,
+        log_types: Sequence[str] = ("stdout", "stderr"),
+    ) -> logs.LogTail:
+        """Opens a closable follow of the task's logs (``ILogStreams``)."""
+        task_dir = self._record(task_id).task_dir
+        paths = {kind: logs.log_path(task_dir, kind) for kind in log_types}
+        first = {kind: int((start or {}).get(kind, 0)) for kind in log_types}
+        if any(line < 0 for line in first.values()):
+            raise ValidationError("start lines must be 0 or more", field="start")
+        return logs.LogTail(
+            paths,
+            lambda: self._state(task_id).status.is_terminal,
+            start=first,
             poll_interval=self._poll_interval,
         )
 

@@ -14,25 +14,40 @@ from flow_notebook.notebook.magics import FlowMagics
 from flow_notebook.notebook.notebook_tasks import NotebookTasks
 from flow_notebook.notebook.positions import LogPositions
 from flow_notebook.notebook.session import Timing
+from flow_notebook.notebook.surfaces import header_text
 
 
 @dataclass
 class RecordingSurface:
-    """A surface that records what a live view drew, with when."""
+    """A surface that records what a follow drew, with when (complete lines only)."""
 
     metadata: dict
+    keep_kb: int | None = None
     titles: list[str] = field(default_factory=list)
+    statuses: list[str] = field(default_factory=list)
     updates: list[tuple[float, list[str]]] = field(default_factory=list)
+    streams: list[tuple[str, str]] = field(default_factory=list)
     summary: object = None
     finished: threading.Event = field(default_factory=threading.Event)
+    _open: dict = field(default_factory=dict)
 
-    def start(self, state) -> None:
-        self.titles.append(state.title)
+    def begin(self, task, start) -> None:
+        self.titles.append(header_text(task, start=start))
 
-    def update(self, state, new_lines) -> None:
-        self.updates.append((time.monotonic(), list(new_lines)))
+    def status(self, task) -> None:
+        self.statuses.append(task.status.value)
 
-    def finish(self, summary) -> None:
+    def write(self, chunks) -> None:
+        batch = []
+        for chunk in chunks:
+            self.streams.append((chunk.log_type, chunk.text))
+            *done, self._open[chunk.log_type] = (
+                self._open.get(chunk.log_type, "") + chunk.text
+            ).split("\n")
+            batch.extend(done)
+        self.updates.append((time.monotonic(), batch))
+
+    def end(self, summary) -> None:
         self.summary = summary
         self.finished.set()
 
@@ -61,8 +76,8 @@ def start_kernel(ip, state_dir, *, secret_prompt=None) -> Kernel:
     """Registers fresh magics on the (default) local provider, state kept in ``state_dir``."""
     surfaces: list[RecordingSurface] = []
 
-    def surface(metadata):
-        surfaces.append(RecordingSurface(metadata))
+    def surface(metadata, keep_kb=None):
+        surfaces.append(RecordingSurface(metadata, keep_kb))
         return surfaces[-1]
 
     magics = FlowMagics(

@@ -11,6 +11,7 @@ from IPython.core.error import UsageError
 from IPython.utils.capture import capture_output
 
 from flow_notebook.core.models import TaskStatus
+from flow_notebook.notebook.pinned import TaskFailedError
 
 from .conftest import interrupt_when, start_kernel, stop_kernel, ticking, wait_until
 
@@ -85,7 +86,7 @@ def test_push_and_pull_round_trip_variables(ip, kernel):
 
 
 def test_pull_of_a_name_the_cell_never_set_is_one_line(ip, kernel):
-    with pytest.raises(UsageError, match="not defined by the cell: nothing_here"):
+    with pytest.raises(TaskFailedError, match="not defined by the cell: nothing_here"):
         _cell(ip, "run --wait --pull nothing_here", "x = 1\n")
 
 
@@ -142,7 +143,7 @@ def test_a_prompted_secret_reaches_the_task_and_is_masked(ip, tmp_path, project)
 
 
 def test_a_failing_cell_with_wait_is_one_line_with_exit_code_and_last_lines(ip, kernel):
-    with pytest.raises(UsageError) as caught:
+    with pytest.raises(TaskFailedError) as caught:
         _cell(ip, "run --wait", "print('working')\nraise ValueError('bad input')\n")
     message = str(caught.value)
     assert "\n" not in message

@@ -7,6 +7,7 @@ from IPython.core.error import UsageError
 from IPython.utils.capture import capture_output
 
 from flow_notebook.core.models import TaskStatus
+from flow_notebook.notebook.pinned import TaskFailedError
 
 from .conftest import ticking, wait_until
 
@@ -47,7 +48,7 @@ def test_tasks_notebook_lists_what_this_notebook_started(ip, kernel):
 
 def test_wait_raises_one_line_when_the_followed_task_failed(ip, kernel):
     ip.run_cell_magic("flow", "run", "import sys\nprint('x')\nsys.exit(4)\n")
-    with pytest.raises(UsageError, match=r"failed \(exit 4\): x; full log"):
+    with pytest.raises(TaskFailedError, match=r"failed \(exit 4\): x; full log"):
         ip.run_line_magic("flow", "wait")
     assert kernel.last.summary.task.status is TaskStatus.FAILED
 

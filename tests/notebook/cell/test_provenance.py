@@ -9,13 +9,13 @@ import time
 from IPython.utils.capture import capture_output
 
 from flow_notebook.core.code_tree import tree_digest
-from flow_notebook.notebook.live import DisplaySurface
 from flow_notebook.notebook.provenance import (
     capture,
     changed_since,
     default_code_root,
     stale_warning,
 )
+from flow_notebook.notebook.surfaces import CellView
 
 from .conftest import start_kernel, stop_kernel
 
@@ -77,7 +77,9 @@ def test_default_code_root_is_the_notebook_directory_when_jupyter_names_it(tmp_p
 def test_cell_output_metadata_records_what_ran_and_is_updated_in_place(ip, tmp_path, project):
     head = _repo(project)
     kernel = start_kernel(ip, tmp_path / "state")
-    kernel.session.surface_factory = DisplaySurface
+    kernel.session.surface_factory = lambda metadata, keep_kb: CellView(
+        metadata["task_id"], keep_kb=keep_kb, metadata=metadata
+    )
     try:
         with capture_output() as captured:
             ip.run_cell_magic("flow", "run --wait", "print('hello from the task')\n")

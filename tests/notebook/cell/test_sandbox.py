@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from IPython.core.error import UsageError
 
 from flow_notebook.core.models import TaskStatus
+from flow_notebook.notebook.pinned import TaskFailedError
 
 from .conftest import start_kernel, stop_kernel, ticking, wait_until
 
@@ -49,6 +49,6 @@ def test_attach_after_a_restart_resumes_a_remote_task_exactly(ip, tmp_path, remo
 
 
 def test_a_failing_remote_cell_is_one_line(ip, remote):
-    with pytest.raises(UsageError) as caught:
+    with pytest.raises(TaskFailedError) as caught:
         ip.run_cell_magic("flow", "run --gpu a100 --wait", "raise SystemExit('no data here')\n")
     assert "failed (exit 1): no data here; full log" in str(caught.value)
