@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from IPython.core.error import UsageError
 
 from flow_notebook.core.errors import ProviderUnavailableError
+from flow_notebook.notebook.pinned import TaskFailedError
 
 
 def _hostile_cell(marker) -> str:
@@ -45,7 +45,7 @@ def test_wait_pull_is_an_error_when_the_api_is_unavailable_as_the_task_ends(ip, 
     provider.get_task = flaky_get_task
     ip.user_ns.pop("value", None)
     try:
-        with pytest.raises(UsageError) as caught:
+        with pytest.raises(TaskFailedError) as caught:
             ip.run_cell_magic("flow", "run --wait --pull value", "value = 3\n")
     finally:
         provider.get_task = real_get_task
