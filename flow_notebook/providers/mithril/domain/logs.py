@@ -55,6 +55,9 @@ class LogService:
         done_marker: Path the startup script creates once the task has ended.
         file_wait_seconds: How long a follow waits for the log file to appear.
         max_reconnects: Consecutive failed reconnects before a follow gives up.
+        reconnect_deadline: Seconds after a lost stream during which reconnects are
+            started; with the probe of a silent stream (``channels``), a dead or
+            frozen instance ends a follow within about 25 s.
         reconnect_delay: Seconds before the first reconnect; grows linearly.
         command_timeout: Seconds allowed for a ``get_task_logs`` command.
         sleep: Waits between reconnects; injectable for tests.
@@ -70,6 +73,7 @@ class LogService:
         done_marker: str = paths.DONE_MARKER,
         file_wait_seconds: float = 30.0,
         max_reconnects: int = 5,
+        reconnect_deadline: float = 10.0,
         reconnect_delay: float = 0.5,
         command_timeout: int = 30,
         sleep: Callable[[float], None] = time.sleep,
@@ -81,6 +85,7 @@ class LogService:
         self._done = done_marker
         self._wait_rounds = max(0, int(file_wait_seconds / 0.2))
         self._max_reconnects = max_reconnects
+        self._reconnect_deadline = reconnect_deadline
         self._reconnect_delay = reconnect_delay
         self._command_timeout = command_timeout
         self._sleep = sleep
@@ -164,6 +169,7 @@ class LogService:
 
     def _follow(self, task_id: str, path: str, log_type: str, start_line: int) -> Iterator[str]:
         yielded = failures = 0
+        lost_at = 0.0
         while True:
             command = self._follow_command(path, start_line + yielded + 1)
             try:
@@ -178,7 +184,9 @@ class LogService:
                 if isinstance(exc, RemoteCommandError):
                     raise self._map_failure(task_id, log_type, exc) from exc
                 failures += 1
-                if failures > self._max_reconnects:
+                lost_at = lost_at if failures > 1 else time.monotonic()
+                late = time.monotonic() - lost_at > self._reconnect_deadline
+                if failures > self._max_reconnects or late:
                     raise self._map_failure(task_id, log_type, exc) from exc
                 if self._cancelled(task_id):
                     return

@@ -14,6 +14,10 @@ if TYPE_CHECKING:
 
 _READ_SIZE = 65_536
 _EXIT_STATUS_WAIT = 5.0
+IDLE_PROBE_SECONDS = 8.0
+"""A stream silent this long checks that the server still answers (a log may be idle)."""
+PROBE_TIMEOUT_SECONDS = 4.0
+"""How long the server has to answer that check before the link counts as dead."""
 # With a pty, output processing would turn "\n" into "\r\n" and echo would add noise.
 _RAW_PTY_PREFIX = "stty -opost -echo 2>/dev/null; "
 
@@ -63,23 +67,36 @@ def run_command(
         channel.close()
 
 
-def stream_lines(channel: paramiko.Channel, command: str, *, pty: bool = True) -> Iterator[str]:
+def stream_lines(
+    channel: paramiko.Channel,
+    command: str,
+    *,
+    pty: bool = True,
+    idle_probe: float = IDLE_PROBE_SECONDS,
+    probe_timeout: float = PROBE_TIMEOUT_SECONDS,
+) -> Iterator[str]:
     """Yields the output lines of ``command`` as they arrive, over one channel.
 
     Lines are yielded without their newline. A last line without a newline is
     yielded when the command ends. With ``pty`` the remote process is hung up
     when the caller stops iterating; stderr is then merged into the output.
+    No read blocks for ever: after ``idle_probe`` silent seconds the server must
+    open (and close) a probe channel within ``probe_timeout``, or the link counts as
+    dead (a frozen or vanished instance), the connection is closed and this raises.
 
     Args:
         channel: A newly opened session channel; it is closed at the end.
         command: The shell command line.
         pty: Whether to run the command on a pseudo-terminal.
+        idle_probe: Silent seconds before the server is probed.
+        probe_timeout: Seconds the probe may take.
 
     Yields:
         Decoded lines (UTF-8, undecodable bytes replaced).
 
     Raises:
-        RemoteOperationError: The connection was lost before the command ended.
+        RemoteOperationError: The connection was lost or stopped answering before
+            the command ended.
         RemoteCommandError: The command ended with a non-zero status.
     """
     from flow_notebook.providers.mithril.remote.errors import command_failed
@@ -89,8 +106,9 @@ def stream_lines(channel: paramiko.Channel, command: str, *, pty: bool = True) -
             channel.get_pty(term="dumb", width=1000)
             command = _RAW_PTY_PREFIX + command
         channel.exec_command(command)
+        channel.settimeout(idle_probe)
         pending = b""
-        while chunk := channel.recv(_READ_SIZE):
+        while chunk := _recv_or_probe(channel, probe_timeout):
             *lines, pending = (pending + chunk).split(b"\n")
             for line in lines:
                 yield _decode(line)
@@ -105,6 +123,26 @@ def stream_lines(channel: paramiko.Channel, command: str, *, pty: bool = True) -
             raise command_failed("instance", status, err)
     finally:
         channel.close()
+
+
+def _recv_or_probe(channel: paramiko.Channel, probe_timeout: float) -> bytes:
+    """Returns the next chunk (``b""`` at the end), probing the server while it is silent."""
+    while True:
+        try:
+            return channel.recv(_READ_SIZE)
+        except TimeoutError:
+            _probe(channel, probe_timeout)
+
+
+def _probe(channel: paramiko.Channel, timeout: float) -> None:
+    transport = channel.get_transport()
+    try:
+        transport.open_session(timeout=timeout).close()
+    except Exception as exc:  # paramiko raises SSHException, EOFError or OSError here
+        transport.close()  # so the pool sees it dead and the next use reconnects
+        raise RemoteOperationError(
+            f"log stream: the instance stopped answering over SSH (no answer in {timeout:g}s)"
+        ) from exc
 
 
 def _pending(channel: paramiko.Channel) -> bool:

@@ -218,11 +218,13 @@ class MithrilRemoteOperations:
 
     def _open_channel(self, endpoint: SSHEndpoint, timeout: float | None) -> Any:
         # A pooled connection may have died unnoticed; nothing was sent on it yet, so
-        # one retry on a fresh connection cannot run a command twice.
+        # one retry on a fresh connection cannot run a command twice. A fresh connection
+        # that fails is not tried again here: each try may wait the connect timeout.
         for attempt in range(2):
+            client = self.pool.client(endpoint)
             try:
                 with ssh_errors("open channel", endpoint):
-                    return channels.open_channel(self.pool.client(endpoint), timeout)
+                    return channels.open_channel(client, timeout)
             except HostKeyMismatchError:
                 raise
             except RemoteOperationError:
