@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from flow_notebook.sandbox.rootfs import STANDARD_TOP_LEVEL
 from flow_notebook.sandbox.testing import REGION, SSH_OPTIONS, wait_for
 
 pytestmark = [pytest.mark.ssh, pytest.mark.usefixtures("require_ssh")]
@@ -194,6 +195,9 @@ def test_instance_is_a_fresh_ubuntu_machine_that_reaches_the_sandbox_api(mithril
     assert ssh(destination, key[1], "ls -A /tmp /home; echo $HOME") == (
         "/home:\nubuntu\n\n/tmp:\n/root\n"
     )
+    # The host's own top-level extras (checkouts, tool directories) are not there.
+    top = set(ssh(destination, key[1], "ls -A /").split())
+    assert top <= STANDARD_TOP_LEVEL | {"workspace"} and {"etc", "usr", "workspace"} <= top
     wait_for(lambda: ssh(destination, key[1], "cat /var/log/foundry/startup_script.log"))
     assert ssh(destination, key[1], "cat /var/log/foundry/startup_script.log") == (
         "booted as root\n"
