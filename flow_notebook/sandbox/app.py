@@ -26,6 +26,7 @@ from flow_notebook.sandbox.routes import (
     spot,
 )
 from flow_notebook.sandbox.sandbox import Sandbox
+from flow_notebook.sandbox.validation import RequestValidation, RequestValidator, spec_index
 
 
 def create_app(sandbox: Sandbox) -> Any:
@@ -77,7 +78,8 @@ def create_app(sandbox: Sandbox) -> Any:
             exc.headers = {"Allow": ", ".join(allowed_methods(app, request.url.path))}
         return await http_exception_handler(request, exc)
 
-    return SandboxMiddleware(app, sandbox, app.state.stats)
+    validated = RequestValidation(app, RequestValidator(spec_index()))
+    return SandboxMiddleware(validated, sandbox, app.state.stats)
 
 
 def allowed_methods(app: FastAPI, path: str) -> list[str]:

@@ -5,13 +5,19 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from flow_notebook.providers.mithril.api.dto import CreateBidRequest, UpdateBidRequest
 from flow_notebook.sandbox.catalog import REGIONS, find_instance_type, format_price, parse_price
 from flow_notebook.sandbox.errors import InvalidField, NotFound, QuotaExceeded
 from flow_notebook.sandbox.market import ACTIVE, Market
 from flow_notebook.sandbox.paging import BadCursor, page, page_in_creation_order
 from flow_notebook.sandbox.state import Bid, Instance, Project, Store, User, new_fid, utcnow
 
+LAUNCH_DEFAULTS: dict[str, Any] = {
+    "startup_script": None,
+    "kubernetes_cluster": None,
+    "image_version": None,
+    "memory_gb": None,
+}
+"""What a ``LaunchSpecificationModel`` field left out means (answers list every field)."""
 STATUS_ORDER = {"Open": 0, "Allocated": 1, "Preempting": 2, "Paused": 3, "Terminated": 4}
 
 
@@ -38,8 +44,12 @@ class BidService:
             raise NotFound(f"Project {project} not found")
         return found
 
-    def create(self, user: User, request: CreateBidRequest) -> Bid:
+    def create(self, user: User, request: dict[str, Any]) -> Bid:
         """Places a bid; it allocates at once when price and capacity allow.
+
+        Args:
+            user: Who places it.
+            request: A ``CreateBidRequest`` body the spec validation accepted.
 
         Raises:
             NotFound: Unknown project.
@@ -47,28 +57,30 @@ class BidService:
             QuotaExceeded: The project's instance quota for the type would be exceeded.
         """
         with self._store.lock:
-            project = self.project(user, request.project)
-            itype = find_instance_type(request.instance_type)
+            project = self.project(user, request["project"])
+            itype = find_instance_type(request["instance_type"])
             if itype is None:
                 raise InvalidField(("body", "instance_type"), "Unknown instance type")
-            if request.region not in REGIONS:
-                raise InvalidField(("body", "region"), f"Unknown region {request.region}")
-            cents = _price(request.limit_price, ("body", "limit_price"))
-            if request.instance_quantity < 1:
+            region = request["region"]
+            if region not in REGIONS:
+                raise InvalidField(("body", "region"), f"Unknown region {region}")
+            cents = _price(request["limit_price"], ("body", "limit_price"))
+            quantity = request["instance_quantity"]
+            if quantity < 1:
                 raise InvalidField(("body", "instance_quantity"), "Must be at least 1")
-            spec = request.launch_specification.model_dump(mode="json")
+            spec = {**LAUNCH_DEFAULTS, **request["launch_specification"]}
             self.check_references(project, spec)
-            self._check_quota(project, itype.fid, request.instance_quantity)
+            self._check_quota(project, itype.fid, quantity)
             bid = Bid(
                 fid=new_fid("bid"),
-                name=request.name,
+                name=request["name"],
                 project=project.fid,
                 created_by=user.fid,
                 created_at=utcnow(),
                 limit_cents=cents,
-                instance_quantity=request.instance_quantity,
+                instance_quantity=quantity,
                 instance_type=itype.fid,
-                region=request.region,
+                region=region,
                 launch_specification=spec,
                 seq=self._store.next_seq(),
             )
@@ -121,10 +133,15 @@ class BidService:
             bids, sort_key=lambda b: STATUS_ORDER[b.status], descending=descending, query=query
         )
 
-    def update(self, user: User, fid: str, request: UpdateBidRequest) -> Bid:
+    def update(self, user: User, fid: str, request: dict[str, Any]) -> Bid:
         """Re-prices, pauses/resumes, or changes the volumes or memory of a bid.
 
         Each change is recorded in the bid's history.
+
+        Args:
+            user: Who changes it.
+            fid: The bid.
+            request: An ``UpdateBidRequest`` body; fields absent or null stay as they are.
 
         Raises:
             NotFound: Unknown bid.
@@ -132,21 +149,22 @@ class BidService:
         """
         with self._store.lock:
             bid = self.get(user, fid)
-            if request.limit_price is not None:
-                cents = _price(request.limit_price, ("body", "limit_price"))
+            if request.get("limit_price") is not None:
+                cents = _price(request["limit_price"], ("body", "limit_price"))
                 if cents != bid.limit_cents:
                     bid.limit_cents = cents
                     bid.record(
                         "Limit Price Changed", limit_price=format_price(cents), user_id=user.fid
                     )
-            if request.volumes is not None:
-                self._change_volumes(user, bid, list(request.volumes))
-            if request.memory_gb is not None and request.memory_gb != bid.memory_gb:
-                bid.memory_gb = request.memory_gb
-                bid.record("Memory Adjusted", memory_gb=request.memory_gb, user_id=user.fid)
-            if request.paused is True:
+            if request.get("volumes") is not None:
+                self._change_volumes(user, bid, list(request["volumes"]))
+            memory_gb = request.get("memory_gb")
+            if memory_gb is not None and memory_gb != bid.memory_gb:
+                bid.memory_gb = memory_gb
+                bid.record("Memory Adjusted", memory_gb=memory_gb, user_id=user.fid)
+            if request.get("paused") is True:
                 self._market.pause(bid, by=user.fid)
-            elif request.paused is False:
+            elif request.get("paused") is False:
                 self._market.resume(bid, by=user.fid)
             self._market.tick()
             return bid

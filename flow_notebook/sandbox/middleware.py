@@ -98,7 +98,7 @@ class SandboxMiddleware:
         if path.startswith("/_sandbox/"):
             client = (scope.get("client") or ("", 0))[0]
             if client not in ("127.0.0.1", "::1"):
-                await _json(send, 403, {"detail": "Sandbox controls answer loopback only"})
+                await send_json(send, 403, {"detail": "Sandbox controls answer loopback only"})
                 return
         elif path.startswith("/v2/"):
             decision = self._sandbox.faults.decide(scope["method"], scope["path"])
@@ -108,7 +108,7 @@ class SandboxMiddleware:
                 receive = await _read_then_wait(receive, decision.process_delay_s)
             user = self._authenticate(scope)
             if user is None:
-                await _json(
+                await send_json(
                     send, 401, {"detail": "Invalid credentials"}, [(b"www-authenticate", b"Bearer")]
                 )
                 return
@@ -123,10 +123,10 @@ class SandboxMiddleware:
                 return True
         if decision.action == "rate_limit":
             headers = [(b"retry-after", str(decision.retry_after).encode())]
-            await _json(send, 429, {"detail": "Too many requests"}, headers)
+            await send_json(send, 429, {"detail": "Too many requests"}, headers)
             return True
         if decision.action == "error":
-            await _json(send, decision.status, {"detail": "Injected fault"})
+            await send_json(send, decision.status, {"detail": "Injected fault"})
             return True
         return False
 
@@ -159,9 +159,10 @@ async def _read_then_wait(receive: Any, seconds: float) -> Any:
     return replay
 
 
-async def _json(
+async def send_json(
     send: Any, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]] | None = None
 ) -> None:
+    """Sends a whole JSON answer through an ASGI ``send``."""
     payload = json.dumps(body).encode()
     await send(
         {

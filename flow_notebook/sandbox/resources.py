@@ -9,12 +9,8 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
-from flow_notebook.providers.mithril.api.dto import (
-    CreateSshKeyRequest,
-    CreateVolumeRequest,
-    UpdateSshKeyRequest,
-)
 from flow_notebook.sandbox.catalog import INSTANCE_TYPES, REGIONS
 from flow_notebook.sandbox.errors import Conflict, InvalidField, NotFound, QuotaExceeded
 from flow_notebook.sandbox.market import ACTIVE
@@ -37,21 +33,26 @@ class ResourceService:
         self._store = store
         self._volume_root = volume_root
 
-    def create_volume(self, project: Project, request: CreateVolumeRequest) -> Volume:
+    def create_volume(self, project: Project, request: dict[str, Any]) -> Volume:
         """Creates a volume and its directory.
+
+        Args:
+            project: The project it belongs to.
+            request: A ``CreateVolumeRequest`` body the spec validation accepted.
 
         Raises:
             InvalidField: Unknown region.
             QuotaExceeded: The project's storage quota would be exceeded.
         """
-        if request.region not in REGIONS:
-            raise InvalidField(("body", "region"), f"Unknown region {request.region}")
+        if request["region"] not in REGIONS:
+            raise InvalidField(("body", "region"), f"Unknown region {request['region']}")
         with self._store.lock:
             limit = project.quotas.get(STORAGE_QUOTA)
             used = self.storage_used(project)
-            if limit is not None and used + request.size_gb > limit:
+            size_gb = request["size_gb"]
+            if limit is not None and used + size_gb > limit:
                 raise QuotaExceeded(
-                    f"Quota exceeded: {used} of {limit} GB in use, {request.size_gb} GB asked"
+                    f"Quota exceeded: {used} of {limit} GB in use, {size_gb} GB asked"
                 )
             fid = new_fid("vol")
             path = self._volume_root / fid
@@ -59,12 +60,12 @@ class ResourceService:
             path.chmod(0o777)  # both root and ubuntu on an instance write here
             volume = Volume(
                 fid=fid,
-                name=request.name,
-                region=request.region,
+                name=request["name"],
+                region=request["region"],
                 created_at=utcnow(),
-                capacity_gb=request.size_gb,
+                capacity_gb=size_gb,
                 project=project.fid,
-                interface=request.disk_interface,
+                interface=request["disk_interface"],
                 path=path,
             )
             self._store.volumes[fid] = volume
@@ -119,27 +120,29 @@ class ResourceService:
             if v.project == project.fid and v.deleted_at is None
         )
 
-    def create_key(
-        self, project: Project, request: CreateSshKeyRequest
-    ) -> tuple[SshKey, str | None]:
+    def create_key(self, project: Project, request: dict[str, Any]) -> tuple[SshKey, str | None]:
         """Registers a public key, or generates a pair when none is given.
+
+        Args:
+            project: The project it belongs to.
+            request: A ``CreateSshKeyRequest`` body the spec validation accepted.
 
         Returns:
             The key and the private key (``None`` unless generated).
         """
         private = None
-        public = request.public_key
+        public = request.get("public_key")
         if not public:
-            private, public = generate_key_pair(request.name)
+            private, public = generate_key_pair(request["name"])
         elif not public.strip().startswith(("ssh-", "ecdsa-", "sk-")):
             raise InvalidField(("body", "public_key"), "Not an OpenSSH public key")
         key = SshKey(
             fid=new_fid("sshkey"),
-            name=request.name,
+            name=request["name"],
             project=project.fid,
             public_key=public.strip(),
             created_at=utcnow(),
-            required=request.required,
+            required=bool(request.get("required", False)),
         )
         with self._store.lock:
             self._store.ssh_keys[key.fid] = key
@@ -161,11 +164,11 @@ class ResourceService:
             raise NotFound(f"SSH key {fid} not found")
         return key
 
-    def update_key(self, projects: list[str], fid: str, request: UpdateSshKeyRequest) -> SshKey:
+    def update_key(self, projects: list[str], fid: str, request: dict[str, Any]) -> SshKey:
         """Sets whether the key is required on every instance of its project."""
         with self._store.lock:
             key = self.key(projects, fid)
-            key.required = request.required
+            key.required = request["required"]
             return key
 
     def delete_key(self, projects: list[str], fid: str) -> None:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import Body, Request
 
 from flow_notebook.sandbox.errors import InvalidField
 from flow_notebook.sandbox.sandbox import Sandbox
 from flow_notebook.sandbox.state import User
+
+JsonBody = Annotated[dict[str, Any], Body()]
+"""A request body; the spec validation in front of the routes has already checked it."""
 
 
 def sandbox_of(request: Request) -> Sandbox:

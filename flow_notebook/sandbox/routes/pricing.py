@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends
 
-from flow_notebook.providers.mithril.api import dto
 from flow_notebook.sandbox.catalog import find_instance_type, format_price, reserved_price_cents
 from flow_notebook.sandbox.errors import InvalidField, NotFound
 from flow_notebook.sandbox.market import Auction
@@ -18,12 +17,12 @@ router = APIRouter(prefix="/v2/pricing")
 SandboxDep = Annotated[Sandbox, Depends(sandbox_of)]
 
 
-@router.get("/current", response_model=dto.CurrentPricesResponse)
+@router.get("/current")
 def current_prices(
     sandbox: SandboxDep,
     instance_type: str,
     region: str | None = None,
-    instance_quantity: Annotated[int, Query(ge=1, le=256)] = 1,
+    instance_quantity: int = 1,
 ) -> dict[str, Any]:
     """Returns the prices of an instance type: in one region, or the cheapest region."""
     auctions = _auctions(sandbox, instance_type, region)
@@ -42,12 +41,12 @@ def current_prices(
         }
 
 
-@router.get("/history", response_model=dto.HistoricalPricesResponseModel)
+@router.get("/history")
 def price_history(
     sandbox: SandboxDep,
     instance_types: str | None = None,
     region: str | None = None,
-    num_samples: Annotated[int, Query(ge=-1, le=1000)] = 100,
+    num_samples: int = 100,
     start_time: str | None = None,
     end_time: str | None = None,
 ) -> dict[str, Any]:

@@ -2,50 +2,47 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from flow_notebook.providers.mithril.api import dto
 from flow_notebook.sandbox import views
 from flow_notebook.sandbox.catalog import INSTANCE_TYPES
-from flow_notebook.sandbox.routes.deps import sandbox_of, split_list, user_of
+from flow_notebook.sandbox.routes.deps import JsonBody, sandbox_of, split_list, user_of
 from flow_notebook.sandbox.sandbox import Sandbox
 from flow_notebook.sandbox.state import User
 
 router = APIRouter(prefix="/v2")
 SandboxDep = Annotated[Sandbox, Depends(sandbox_of)]
 UserDep = Annotated[User, Depends(user_of)]
-Limit = Annotated[int | None, Query(ge=1, le=100)]
-INSTANCE_STATUSES = get_args(dto.InstanceStatus)
 
 
-@router.get("/instance-types", response_model=list[dto.InstanceTypeModel])
+@router.get("/instance-types")
 def instance_types() -> list[dict[str, Any]]:
     """Lists the instance types."""
     return [itype.to_api() for itype in INSTANCE_TYPES]
 
 
-@router.get("/spot/availability", response_model=list[dto.AuctionModel])
+@router.get("/spot/availability")
 def availability(sandbox: SandboxDep) -> list[dict[str, Any]]:
     """Lists every auction with its free capacity and price."""
     with sandbox.store.lock:
         return [views.auction_body(sandbox.market, a) for a in sandbox.market.auctions.values()]
 
 
-@router.get("/spot/bids", response_model=dto.GetBidsResponse)
+@router.get("/spot/bids")
 def list_bids(
     sandbox: SandboxDep,
     user: UserDep,
     next_cursor: str | None = None,
-    sort_by: Literal["created_at", "status"] | None = None,
-    sort_dir: dto.SortDirection | None = None,
+    sort_by: str | None = None,
+    sort_dir: str | None = None,
     project: str | None = None,
     instance_type: str | None = None,
     region: str | None = None,
-    status: dto.BidStatus | None = None,
+    status: str | None = None,
     name: str | None = None,
-    limit: Limit = None,
+    limit: int | None = None,
 ) -> dict[str, Any]:
     """Lists bids, newest first unless ``sort_dir=asc``, a page at a time."""
     query = dict(locals())
@@ -55,25 +52,23 @@ def list_bids(
         return {"data": [views.bid_body(b) for b in bids], "next_cursor": cursor}
 
 
-@router.post("/spot/bids", status_code=201, response_model=dto.BidModel)
-def create_bid(sandbox: SandboxDep, user: UserDep, body: dto.CreateBidRequest) -> dict[str, Any]:
+@router.post("/spot/bids", status_code=201)
+def create_bid(sandbox: SandboxDep, user: UserDep, body: JsonBody) -> dict[str, Any]:
     """Places a bid."""
     bid = sandbox.bids.create(user, body)
     with sandbox.store.lock:
         return views.bid_body(bid)
 
 
-@router.get("/spot/bids/{bid_fid}", response_model=dto.BidModel)
+@router.get("/spot/bids/{bid_fid}")
 def get_bid(sandbox: SandboxDep, user: UserDep, bid_fid: str) -> dict[str, Any]:
     """Returns one bid."""
     with sandbox.store.lock:
         return views.bid_body(sandbox.bids.get(user, bid_fid))
 
 
-@router.patch("/spot/bids/{bid_fid}", response_model=dto.BidModel)
-def update_bid(
-    sandbox: SandboxDep, user: UserDep, bid_fid: str, body: dto.UpdateBidRequest
-) -> dict[str, Any]:
+@router.patch("/spot/bids/{bid_fid}")
+def update_bid(sandbox: SandboxDep, user: UserDep, bid_fid: str, body: JsonBody) -> dict[str, Any]:
     """Re-prices, pauses or resumes a bid, or changes its volumes."""
     bid = sandbox.bids.update(user, bid_fid, body)
     with sandbox.store.lock:
@@ -87,42 +82,42 @@ def cancel_bid(sandbox: SandboxDep, user: UserDep, bid_fid: str) -> Response:
     return Response(status_code=204)
 
 
-@router.get("/spot/bids/{bid_fid}/status", response_model=dto.BidStatusResponse)
+@router.get("/spot/bids/{bid_fid}/status")
 def bid_status(sandbox: SandboxDep, user: UserDep, bid_fid: str) -> dict[str, Any]:
     """Returns a bid's status."""
     bid = sandbox.bids.get(user, bid_fid)
     return {"bid_fid": bid.fid, "status": bid.status}
 
 
-@router.get("/spot/bids/{bid_fid}/history", response_model=dto.BidHistoryResponse)
+@router.get("/spot/bids/{bid_fid}/history")
 def bid_history(sandbox: SandboxDep, user: UserDep, bid_fid: str) -> dict[str, Any]:
     """Returns a bid's events (placed, allocated, paused, ...), oldest first."""
     with sandbox.store.lock:
         return views.bid_history_body(sandbox.bids.get(user, bid_fid))
 
 
-@router.get("/instances/{instance_fid}/status", response_model=dto.InstanceStatusResponse)
+@router.get("/instances/{instance_fid}/status")
 def instance_status(sandbox: SandboxDep, user: UserDep, instance_fid: str) -> dict[str, Any]:
     """Returns an instance's status, its bid and, once it ended, its end time."""
     with sandbox.store.lock:
         return views.instance_status_body(sandbox.bids.instance(user, instance_fid))
 
 
-@router.get("/instances", response_model=dto.GetInstancesResponse)
+@router.get("/instances")
 def list_instances(
     sandbox: SandboxDep,
     user: UserDep,
     project: str,
     next_cursor: str | None = None,
-    sort_by: Literal["created_at", "instance_status", "instance_type_fid"] | None = None,
-    sort_dir: dto.SortDirection | None = None,
+    sort_by: str | None = None,
+    sort_dir: str | None = None,
     instance_type: str | None = None,
     region: str | None = None,
     status_in: Annotated[list[str] | None, Query()] = None,
     order_type_in: Annotated[list[str] | None, Query()] = None,
     bid_fid_in: Annotated[list[str] | None, Query()] = None,
     reservation_fid_in: Annotated[list[str] | None, Query()] = None,
-    limit: Limit = None,
+    limit: int | None = None,
 ) -> dict[str, Any]:
     """Lists a project's instances, newest first unless ``sort_dir=asc``."""
     query = {
@@ -132,8 +127,8 @@ def list_instances(
         "sort_dir": sort_dir,
         "instance_type": instance_type,
         "region": region,
-        "status_in": split_list(status_in, "status_in", INSTANCE_STATUSES),
-        "order_type_in": split_list(order_type_in, "order_type_in", ("Bid", "Reservation")),
+        "status_in": split_list(status_in, "status_in"),
+        "order_type_in": split_list(order_type_in, "order_type_in"),
         "bid_fid_in": split_list(bid_fid_in, "bid_fid_in"),
         "reservation_fid_in": split_list(reservation_fid_in, "reservation_fid_in"),
         "limit": limit,

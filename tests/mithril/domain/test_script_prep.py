@@ -125,3 +125,40 @@ def test_default_service_uses_all_three_strategies_with_10000_limit():
     service = ScriptPreparationService()
     assert service.max_chars == 10_000
     assert service.prepare(_incompressible(20_000)).strategy == "split"
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        _compressible(10_000),
+        _compressible(60_000),
+        _incompressible(10_001),
+        _incompressible(80_000),
+    ],
+    ids=["inline", "compressed", "split", "split-large"],
+)
+def test_what_the_client_sends_is_within_the_apis_script_limit(script):
+    """The limit the client fits scripts into is the one the API (and the sandbox) enforces."""
+    import json
+
+    from flow_notebook.sandbox.spec.schemas import STARTUP_SCRIPT_MAX_CHARS
+    from flow_notebook.sandbox.validation import RequestValidator, spec_index
+
+    service = ScriptPreparationService()
+    assert service.max_chars == STARTUP_SCRIPT_MAX_CHARS
+    prepared = service.prepare(script)
+    body = {
+        "project": "proj_x",
+        "region": "us-central1-a",
+        "instance_type": "it_x",
+        "limit_price": "$1.00",
+        "instance_quantity": 1,
+        "name": "n",
+        "launch_specification": {
+            "volumes": [],
+            "ssh_keys": [],
+            "startup_script": prepared.startup_script,
+        },
+    }
+    validator = RequestValidator(spec_index())
+    assert validator.problems("POST", "/v2/spot/bids", "", json.dumps(body).encode()) == []
