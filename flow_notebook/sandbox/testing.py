@@ -83,55 +83,25 @@ def ssh_run(
     )
 
 
-def spec_schema(method: str, route: str, status: int) -> dict[str, Any] | None:
-    """Returns the JSON Schema of an operation's ``status`` answer in the vendored spec.
-
-    OpenAPI 3.0's ``nullable`` becomes ``anyOf`` with ``null``; ``$ref`` resolves into
-    the spec's components. ``None`` when the spec gives the answer no JSON body.
-
-    Raises:
-        AssertionError: When the spec has no such operation or status.
-    """
-    from flow_notebook.sandbox.spec import load_spec
-
-    spec = load_spec()
-    operation = spec["paths"].get(route, {}).get(method.lower())
-    assert operation is not None, f"the spec has no {method} {route}"
-    answer = operation["responses"].get(str(status))
-    assert answer is not None, f"the spec lists no {status} for {method} {route}"
-    schema = answer.get("content", {}).get("application/json", {}).get("schema")
-    if schema is None:
-        return None
-    return {**_json_schema(schema), "components": _json_schema(spec["components"])}
-
-
-def _json_schema(node: Any) -> Any:
-    if isinstance(node, list):
-        return [_json_schema(item) for item in node]
-    if not isinstance(node, dict):
-        return node
-    converted = {k: _json_schema(v) for k, v in node.items() if k != "nullable"}
-    if node.get("nullable"):
-        return {"anyOf": [converted, {"type": "null"}]}
-    return converted
-
-
 def check_response(response: Any, method: str, route: str) -> Any:
     """Asserts that a ``requests`` response's body matches the spec; returns the JSON body.
+
+    The check is ``validation.response_problems``: a documented status must match its
+    schema, an undocumented error status must be ``{"detail": ...}``.
 
     Args:
         response: The answer to check.
         method: HTTP method of the operation (``"GET"``).
-        route: Path template as the spec spells it (``"/v2/reservation/{reservation_fid}"``).
+        route: The request's path, or its template as the spec spells it
+            (``"/v2/reservation/{reservation_fid}"``).
     """
-    import jsonschema
+    from flow_notebook.sandbox.validation import response_problems, spec_index
 
-    schema = spec_schema(method, route, response.status_code)
-    if schema is None:
-        return None if not response.content else response.json()
-    body = response.json()
-    jsonschema.validate(body, schema, cls=jsonschema.Draft202012Validator)
-    return body
+    problems = response_problems(
+        spec_index(), method, route, response.status_code, response.content
+    )
+    assert not problems, problems
+    return response.json() if response.content.strip() else None
 
 
 def bid_body(

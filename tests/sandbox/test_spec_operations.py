@@ -35,6 +35,7 @@ class Step:
     json: Callable[[Context], Any] | None = None
     params: Callable[[Context], dict[str, Any]] = field(default=lambda c: {})
     keep: Callable[[Context, Any], None] | None = None
+    then: Callable[[Any, Context], Any] | None = None
 
 
 def _later(hours: int) -> str:
@@ -50,6 +51,32 @@ def _keep(key: str, field_name: str = "fid") -> Callable[[Context, Any], None]:
 
 def _project(c: Context) -> dict[str, Any]:
     return {"project": c["project"]}
+
+
+def _where(c: Context) -> dict[str, Any]:
+    return {"project": c["project"], "instance_type": c["instance_type"], "region": c["region"]}
+
+
+def _window(start_hours: int, end_hours: int) -> dict[str, str]:
+    return {"start_time": _later(start_hours), "end_time": _later(end_hours)}
+
+
+def _reserved_instance_running(sandbox: Any, c: Context) -> None:
+    params = {"project": c["project"], "reservation_fid_in": c["reservation_fid"]}
+
+    def running() -> list[dict[str, Any]]:
+        found = sandbox.api("GET", "/v2/instances", params=params).json()["data"]
+        return [i for i in found if i["status"] == "STATUS_RUNNING"]
+
+    c["instance_fid"] = wait_for(running, timeout=30)[0]["fid"]
+
+
+def _instance_status(status: str) -> Callable[[Any, Context], Any]:
+    def reached(sandbox: Any, c: Context) -> Any:
+        path = f"/v2/instances/{c['instance_fid']}/status"
+        return wait_for(lambda: sandbox.api("GET", path).json()["status"] == status, timeout=30)
+
+    return reached
 
 
 def _first_auction(c: Context, body: Any) -> None:
@@ -113,6 +140,7 @@ SCENARIO = [
             },
         },
         keep=_keep("bid_fid"),
+        then=lambda sandbox, c: wait_for(lambda: sandbox.instances_of(c["bid_fid"]), timeout=10),
     ),
     Step("GET", "/v2/spot/bids", 200, params=lambda c: {**_project(c), "limit": 5}),
     Step("GET", "/v2/spot/bids/{bid_fid}", 200),
@@ -128,6 +156,95 @@ SCENARIO = [
     ),
     Step("GET", "/v2/instances/{instance_fid}/status", 200),
     Step("DELETE", "/v2/spot/bids/{bid_fid}", 204),
+    Step(
+        "GET",
+        "/v2/image-versions",
+        200,
+        keep=lambda c, b: c.update(image=b[-1]["image_version_fid"]),
+    ),
+    Step("GET", "/v2/mcc-image-versions", 200, params=lambda c: {"region": c["region"]}),
+    Step("GET", "/v2/reservation/instance-types", 200),
+    Step(
+        "GET",
+        "/v2/reservation/quote",
+        200,
+        params=lambda c: {**_where(c), **_window(0, 2), "quantity": 1},
+    ),
+    Step("GET", "/v2/reservation/availability", 200, params=_where),
+    Step(
+        "POST",
+        "/v2/reservation",
+        201,
+        json=lambda c: {
+            **_where(c),
+            "start_time": _later(0),
+            "end_time": _later(2),
+            "instance_quantity": 1,
+            "name": "walk-reserved",
+            "launch_specification": {"volumes": [], "ssh_keys": [c["ssh_key_fid"]]},
+        },
+        keep=_keep("reservation_fid"),
+        then=_reserved_instance_running,
+    ),
+    Step("GET", "/v2/reservation", 200, params=_project),
+    Step("GET", "/v2/reservation/{reservation_fid}/extension-availability", 200),
+    Step(
+        "POST",
+        "/v2/reservation/{reservation_fid}/extend",
+        200,
+        json=lambda c: {"end_time": _later(3)},
+    ),
+    Step("PATCH", "/v2/reservation/{reservation_fid}", 200, json=lambda c: {"volumes": []}),
+    Step("GET", "/v2/reservation/{reservation_fid}/history", 200),
+    Step("GET", "/v2/reservation/{reservation_fid}/usage", 200),
+    Step(
+        "PATCH",
+        "/v2/instances",
+        200,
+        json=lambda c: {"instances": [c["instance_fid"]], "status": "STATUS_PAUSED"},
+        then=_instance_status("STATUS_PAUSED"),
+    ),
+    Step(
+        "POST",
+        "/v2/instances/{instance_fid}/refresh-boot-disk",
+        200,
+        json=lambda c: {"image_version": c["image"]},
+    ),
+    Step("GET", "/v2/instances/status/history", 200, params=_project),
+    Step("GET", "/v2/instances/pricing/history", 200, params=_project),
+    Step(
+        "POST",
+        "/v2/reservation/{reservation_fid}/terminate-instances",
+        200,
+        json=lambda c: {"instances": [c["instance_fid"]], "reduce_capacity": True},
+    ),
+    Step(
+        "POST",
+        "/v2/lifecycle-scripts",
+        201,
+        json=lambda c: {"project": c["project"], "name": "walk", "content": "echo hi"},
+        keep=_keep("ls_fid"),
+    ),
+    Step("GET", "/v2/lifecycle-scripts", 200, params=_project),
+    Step("GET", "/v2/lifecycle-scripts/{ls_fid}/content", 200),
+    Step("PATCH", "/v2/lifecycle-scripts/{ls_fid}", 200, json=lambda c: {"name": "walk-2"}),
+    Step("DELETE", "/v2/lifecycle-scripts/{ls_fid}", 204),
+    Step(
+        "POST",
+        "/v2/kubernetes/clusters",
+        201,
+        json=lambda c: {
+            "name": "walk",
+            "project": c["project"],
+            "region": c["region"],
+            "ssh_keys": [c["ssh_key_fid"]],
+            "instance_type": c["instance_type"],
+        },
+        keep=_keep("cluster_fid"),
+    ),
+    Step("GET", "/v2/kubernetes/clusters", 200, params=_project),
+    Step("GET", "/v2/kubernetes/clusters/{cluster_fid}", 200),
+    Step("DELETE", "/v2/kubernetes/clusters/{cluster_fid}", 204),
     Step("DELETE", "/v2/volumes/{volume_fid}", 204),
     Step("DELETE", "/v2/ssh-keys/{ssh_key_fid}", 204),
     Step(
@@ -187,8 +304,8 @@ def test_every_served_operation_answers_a_good_request_with_a_spec_valid_body(sa
         if step.keep:
             step.keep(context, response.json())
         walked.add((step.method, step.template))
-        if step.template == "/v2/spot/bids" and step.method == "POST":
-            wait_for(lambda: sandbox.instances_of(context["bid_fid"]), timeout=10)
+        if step.then:
+            step.then(sandbox, context)
     assert problems == []
     assert served_operations(sandbox) - walked == set(), "served operations without a case"
 
