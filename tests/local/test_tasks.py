@@ -154,8 +154,11 @@ def test_supervisor_that_vanished_without_exit_code_means_failed(provider):
 def test_time_limit_stops_the_task_as_failed(provider):
     task = _submit(provider, command=["sleep", "30"], max_run_time_hours=0.3 / 3600)
     done = wait_terminal(provider, task.task_id)
-    assert done.status is TaskStatus.FAILED
-    assert "max_run_time_hours" in done.message
+    assert (done.status, done.exit_code) == (TaskStatus.FAILED, 124)
+    assert "run-time limit" in done.message
+    assert "stopped after reaching the run-time limit (0.3s)" in provider.get_task_logs(
+        task.task_id, log_type="stderr"
+    )
 
 
 def test_capabilities_user_and_machine_description(provider):

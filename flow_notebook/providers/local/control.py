@@ -60,7 +60,7 @@ def _parse_time(value: str | None) -> datetime | None:
 
 def _exit_message(code: int, reason: str) -> str | None:
     if reason == "timeout":
-        return "stopped after reaching max_run_time_hours"
+        return "stopped after reaching the run-time limit (--max-run-time)"
     if reason == "start_failed":
         return "the command could not be started (see stderr)"
     if code < 0:

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from flow_notebook.core.config import FlowConfig
+from flow_notebook.core.config import FlowConfig, configured_run_limit
 from flow_notebook.core.errors import TaskNotFoundError, TaskStateError, ValidationError
 from flow_notebook.core.models import (
     AvailableInstance,
@@ -49,6 +49,8 @@ class LocalProvider:
         probe: Describes this machine.
         code_sync: Sends changed code to running tasks.
         poll_interval: Seconds between log polls while following.
+        default_max_run_hours: Run-time limit of tasks that set none (the config
+            file's ``max_run_time``), enforced by the supervisor.
     """
 
     def __init__(
@@ -62,8 +64,10 @@ class LocalProvider:
         probe: MachineProbe | None = None,
         code_sync: LocalCodeSync | None = None,
         poll_interval: float = logs.DEFAULT_POLL_INTERVAL,
+        default_max_run_hours: float | None = None,
     ) -> None:
         self.state_root = Path(state_root)
+        self._max_run_hours = default_max_run_hours
         self._store = store or TaskStore(self.state_root / "store")
         self._launcher = launcher or TaskLauncher(self.state_root / "tasks")
         self._control = control or TaskControl(self._store)
@@ -76,7 +80,11 @@ class LocalProvider:
     def from_config(cls, config: FlowConfig) -> LocalProvider:
         """Builds the provider with its state in ``config.home / "local"``."""
         state = config.home / "local"
-        return cls(state, launcher=TaskLauncher(state / "tasks", private_dirs=[config.home]))
+        return cls(
+            state,
+            launcher=TaskLauncher(state / "tasks", private_dirs=[config.home]),
+            default_max_run_hours=configured_run_limit(config),
+        )
 
     # --- compute -----------------------------------------------------------------
 
@@ -141,6 +149,8 @@ class LocalProvider:
     ) -> Task:
         """Starts the task now, on this machine, and returns it."""
         config = self.prepare_task_config(config)
+        if config.max_run_time_hours is None and self._max_run_hours:
+            config = config.model_copy(update={"max_run_time_hours": self._max_run_hours})
         specs = list(config.volumes)
         for volume_id in volume_ids or []:
             name = self._volumes.get(volume_id).name

@@ -29,6 +29,8 @@ from flow_notebook.providers.local import proc
 
 _PR_SET_CHILD_SUBREAPER = 36
 STRAGGLER_GRACE_SECONDS = 1.0
+TIMEOUT_EXIT_CODE = 124
+"""Exit code of a task stopped at its run-time limit (as ``timeout`` and Mithril instances)."""
 
 
 def write_json_atomic(path: Path, payload: dict[str, object]) -> None:
@@ -144,6 +146,11 @@ def run(task_dir: Path) -> int:
     child.returncode = code  # Reaped above; keeps Popen from waiting on it again.
     _stop_stragglers(pgid)
     reason = "timeout" if timed_out.is_set() else "exited"
+    if timed_out.is_set():
+        code = TIMEOUT_EXIT_CODE
+        with open(task_dir / "stderr.log", "a", encoding="utf-8") as err:
+            limit = float(spec["max_seconds"])
+            err.write(f"flow: stopped after reaching the run-time limit ({limit:g}s)\n")
     write_json_atomic(
         task_dir / "exit.json", {"exit_code": code, "ended_at": _now(), "reason": reason}
     )
