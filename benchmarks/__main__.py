@@ -10,7 +10,17 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 
-from benchmarks import api_requests, cellrun, dashboard, load, logs, machine, report, sync
+from benchmarks import (
+    api_requests,
+    cellrun,
+    dashboard,
+    load,
+    logs,
+    machine,
+    report,
+    self_end,
+    sync,
+)
 from benchmarks.env import FULL, QUICK, BenchEnv
 from benchmarks.stats import Result
 
@@ -21,6 +31,7 @@ SUITES: dict[str, Callable[[BenchEnv], list[Result]]] = {
     "sync": sync.run,
     "dashboard": dashboard.run,
     "cellrun": cellrun.run,
+    "self_end": self_end.run,
 }
 DEFAULT_OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 
