@@ -27,6 +27,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from flow_notebook.core.durations import duration_hours
 from flow_notebook.core.errors import ConfigurationError
 
 DEFAULT_PROVIDER = "local"
@@ -197,3 +198,20 @@ def _read_config_file(path: Path) -> dict[str, Any]:
 
 def _optional_str(value: Any) -> str | None:
     return str(value) if value not in (None, "") else None
+
+
+def configured_run_limit(config: FlowConfig) -> float | None:
+    """Returns the config file's ``max_run_time`` (e.g. ``4h``) in hours, if set.
+
+    It is the run-time limit of tasks that set none.
+
+    Raises:
+        ConfigurationError: A value that is not a duration.
+    """
+    value = config.extra.get("max_run_time")
+    if value in (None, ""):
+        return None
+    try:
+        return duration_hours(str(value))
+    except ValueError as exc:
+        raise ConfigurationError(f"max_run_time in {config.config_path}: {exc}") from None

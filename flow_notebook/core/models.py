@@ -114,6 +114,8 @@ class TaskConfig(BaseModel):
         working_dir: Directory on the instance the task runs in.
         ssh_keys: Provider SSH key ids or names allowed onto the instance.
         max_run_time_hours: Stop the task after this many hours.
+        max_cost: Stop the task before it can cost more than this many dollars.
+        keep_alive: Keep the instances after the command ends (only a limit ends them).
     """
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
@@ -135,6 +137,8 @@ class TaskConfig(BaseModel):
     working_dir: str = "/workspace"
     ssh_keys: list[str] = Field(default_factory=list)
     max_run_time_hours: float | None = Field(default=None, gt=0, le=24 * 30)
+    max_cost: float | None = Field(default=None, gt=0)
+    keep_alive: bool = False
 
     @field_validator("name")
     @classmethod

@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 
 from IPython.core.error import UsageError
 
+from flow_notebook.core.durations import duration_hours
 from flow_notebook.core.errors import ValidationError
 from flow_notebook.core.models import TaskConfig, VolumeSpec
 
@@ -81,6 +82,18 @@ def positive_number(text: str) -> float:
     return value
 
 
+def run_time(text: str) -> float:
+    """Reads a ``--max-run-time`` duration into hours (an argparse ``type``).
+
+    Raises:
+        argparse.ArgumentTypeError: Not a duration above zero.
+    """
+    try:
+        return duration_hours(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def add_resource_options(parser: argparse.ArgumentParser) -> None:
     """Adds the options that describe what a task runs on and with."""
     group = parser.add_argument_group("resources")
@@ -97,6 +110,18 @@ def add_resource_options(parser: argparse.ArgumentParser) -> None:
         type=positive_number,
         metavar="USD",
         help="cancel the task when its accrued cost reaches this many dollars",
+    )
+    group.add_argument(
+        "--max-run-time",
+        type=run_time,
+        metavar="DURATION",
+        help="stop the task after this long on its instances, e.g. 20s, 90m, 4h "
+        "(enforced on the instances, with no kernel needed)",
+    )
+    group.add_argument(
+        "--keep-alive",
+        action="store_true",
+        help="keep the instances after the command ends (only a limit or a cancel ends them)",
     )
     group.add_argument("--image", help="container image or environment name")
     group.add_argument(
@@ -274,6 +299,9 @@ def task_config_from_args(
         "region": args.region,
         "max_price_per_hour": args.max_price,
         "image": args.image,
+        "max_run_time_hours": getattr(args, "max_run_time", None),
+        "max_cost": getattr(args, "max_cost", None),
+        "keep_alive": getattr(args, "keep_alive", False) or None,
     }
     values.update({key: value for key, value in optional.items() if value is not None})
     if args.code:

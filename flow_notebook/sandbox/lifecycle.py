@@ -20,6 +20,10 @@ from flow_notebook.sandbox.state import Store, utcnow
 log = logging.getLogger(__name__)
 
 MAX_PARALLEL_BOOTS = 8
+SHUTDOWN_SECONDS = 1.0
+"""A terminated instance's processes run this much longer, as a real VM's do while it
+shuts down: a program on it that just cancelled its own bid can still send its last
+requests (the on-instance watcher revokes its task key)."""
 
 
 class InstanceRunner:
@@ -73,8 +77,14 @@ class InstanceRunner:
             instance.ssh_destination = None
         if status in ("STATUS_TERMINATED", "STATUS_PREEMPTED"):
             instance.end_time = utcnow()
-        if status != "STATUS_PREEMPTING":
-            discard = status in ("STATUS_TERMINATED", "STATUS_PREEMPTED")
+        if status == "STATUS_TERMINATED":
+            timer = threading.Timer(
+                SHUTDOWN_SECONDS, self._stop_later, (fid, generation, then, True)
+            )
+            timer.daemon = True
+            timer.start()
+        elif status != "STATUS_PREEMPTING":
+            discard = status == "STATUS_PREEMPTED"
             self._pool.submit(self._stop, fid, generation, then, discard)
 
     def erase(self, fid: str) -> None:
@@ -101,6 +111,13 @@ class InstanceRunner:
     def _lock_of(self, fid: str) -> threading.Lock:
         with self._fid_locks_guard:
             return self._fid_locks.setdefault(fid, threading.Lock())
+
+    def _stop_later(self, fid: str, generation: int, then: str | None, discard: bool) -> None:
+        try:
+            self._pool.submit(self._stop, fid, generation, then, discard)
+        except RuntimeError:
+            # The sandbox is shutting down; ``shutdown`` stops every instance itself.
+            pass
 
     def _stop(
         self, fid: str, generation: int, then: str | None = None, discard: bool = False

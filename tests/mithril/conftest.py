@@ -53,6 +53,7 @@ class FakeMithril:
         self.fail_lookups = False
         self.fail_bids_with: int | None = None
         self.keys: list[dict[str, Any]] = []
+        self.api_keys: list[dict[str, Any]] = []
         self._ids = itertools.count(1)
         self.types = [_instance_type(A100, "a100.1x", 1), _instance_type(A100X8, "a100.8x", 8)]
         self.auctions = [
@@ -164,6 +165,8 @@ class FakeMithril:
             return TransportResponse(204)
         if route == ("POST", "v2/ssh-keys"):
             return _json(201, self._add_key(request.json))
+        if parts[:2] == ["v2", "api-keys"]:
+            return self._api_key(request.method, parts[2:], request.json)
         if self.fail_bids_with is not None and route == ("POST", "v2/spot/bids"):
             return _json(self.fail_bids_with, {"detail": "Limit price is below the minimum"})
         return self._static(route, path)
@@ -176,6 +179,22 @@ class FakeMithril:
         }  # fmt: skip
         self.keys.append(key)
         return key
+
+    def _api_key(self, method: str, rest: list[str], body: Any) -> TransportResponse:
+        if method == "POST":
+            key = {
+                "fid": f"apikey_{next(self._ids)}", "name": body["name"], "created_at": NOW,
+                "expires_at": body["expires_at"], "deactivated_at": None, "snippet": "fkey_t...",
+            }  # fmt: skip
+            self.api_keys.append(key)
+            return _json(201, {**key, "secret": f"fkey_task{key['fid']}"})
+        if method == "GET":
+            return _json(200, self.api_keys)
+        for key in self.api_keys:
+            if rest and key["fid"] == rest[0]:
+                key["deactivated_at"] = key["deactivated_at"] or NOW
+                return TransportResponse(204)
+        return _json(404, {"detail": "API key not found"})
 
     def _static(self, route: tuple[str, str], path: str) -> TransportResponse:
         answers = {

@@ -61,3 +61,24 @@ def test_upload_flags_and_code_path_set_upload_code(tmp_path):
 def test_invalid_values_become_one_line_validation_errors():
     with pytest.raises(ValidationError, match=r"^num_instances: Input should be less than"):
         task_config_from_args(_parse(["--instances", "999"]), command=["x"])
+
+
+@pytest.mark.parametrize(
+    ("text", "hours"), [("90m", 1.5), ("4h", 4.0), ("20s", 20 / 3600), ("1h30m", 1.5)]
+)
+def test_max_run_time_takes_a_duration_into_the_task_config(text, hours):
+    config = task_config_from_args(_parse(["--max-run-time", text]), command=["true"])
+    assert config.max_run_time_hours == pytest.approx(hours)
+    assert config.keep_alive is False
+
+
+@pytest.mark.parametrize("text", ["90", "soon", "0s", "3w"])
+def test_max_run_time_without_a_duration_is_one_line_usage_error(text):
+    with pytest.raises(UsageError, match="duration"):
+        _parse(["--max-run-time", text])
+
+
+def test_keep_alive_and_max_cost_reach_the_task_config():
+    args = _parse(["--keep-alive", "--max-cost", "12.5"])
+    config = task_config_from_args(args, command=["true"])
+    assert (config.keep_alive, config.max_cost) == (True, 12.5)

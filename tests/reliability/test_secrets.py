@@ -6,11 +6,17 @@ viewer widgets, on the local provider and on the sandbox (real instances). A tas
 its secret, as careless code does. Then everything produced is scanned for the key and
 the secret: captured cell outputs, every widget's state, exception texts, reprs, every
 file under FLOW_HOME (except the 0600 config file that holds the key by design) and the
-sandbox's own log files.
+sandbox's own log files. On the sandbox the task keys of the session's tasks (read back
+from their bids' startup scripts, the one place they travel) are scanned for as well, and
+the user's own key must be on no instance.
 """
 
 from __future__ import annotations
 
+import base64
+import gzip
+import json
+import re
 import secrets
 import stat
 from pathlib import Path
@@ -65,7 +71,12 @@ def widget_states() -> list[str]:
 
 
 def scan(
-    texts: list[str], home: Path, extra_files: list[Path], key: str, printed_by: list[str]
+    texts: list[str],
+    home: Path,
+    extra_files: list[Path],
+    key: str,
+    printed_by: list[str],
+    task_keys: list[str] = (),
 ) -> list[str]:
     """Returns where the key or the secret was found.
 
@@ -73,9 +84,10 @@ def scan(
     ``printed_by``: the task and its instances) are the one exception: they hold
     what the task wrote, as written.
     """
+    values = [("api key", key), ("secret", SECRET), *(("task key", k) for k in task_keys)]
     found = []
     for index, text in enumerate(texts):
-        for name, value in (("api key", key), ("secret", SECRET)):
+        for name, value in values:
             if value in text:
                 found.append(f"{name} in produced text #{index}: {text[:120]!r}")
     for path in [*home.rglob("*"), *extra_files]:
@@ -84,9 +96,24 @@ def scan(
         if path.suffix == ".log" and any(part in str(path) for part in printed_by):
             continue
         data = path.read_bytes()
-        for name, value in (("api key", key), ("secret", SECRET)):
+        for name, value in values:
             if value.encode() in data:
                 found.append(f"{name} in file {path}")
+    return found
+
+
+def task_key_secrets(sandbox) -> list[str]:
+    """Returns the task keys carried by the startup scripts of the sandbox's bids."""
+    params = {"project": sandbox.project, "limit": 100}
+    found = []
+    for bid in sandbox.api("GET", "/v2/spot/bids", params=params).json()["data"]:
+        script = bid["launch_specification"].get("startup_script") or ""
+        for packed in re.findall(r"printf '%s' '([A-Za-z0-9+/=]+)' \| base64 -d \| gunzip", script):
+            script += gzip.decompress(base64.b64decode(packed)).decode()
+        for encoded in re.findall(
+            r"printf '%s' ([A-Za-z0-9+/=]+) \| base64 -d >\S*watcher", script
+        ):
+            found.append(json.loads(base64.b64decode(encoded))["key_secret"])
     return found
 
 
@@ -178,5 +205,17 @@ def test_sandbox_session_shows_neither_the_api_key_nor_the_secret(
         p for p in ssh_sandbox.root.rglob("*") if p.suffix in (".log", ".stderr") and p.is_file()
     ]
     assert any("token=****" in text or "token=*" in text for text in session.texts)
-    found = scan(session.texts, isolated_flow_home, sandbox_logs, ssh_sandbox.api_key, printed_by)
+    task_keys = task_key_secrets(ssh_sandbox)
+    assert len(task_keys) >= 2  # the session's two tasks each had one
+    found = scan(
+        session.texts,
+        isolated_flow_home,
+        sandbox_logs,
+        ssh_sandbox.api_key,
+        printed_by,
+        task_keys,
+    )
     assert found == []
+    instance_files = [p for p in (ssh_sandbox.root / "instances").rglob("*") if p.is_file()]
+    assert instance_files
+    assert [p for p in instance_files if ssh_sandbox.api_key.encode() in p.read_bytes()] == []

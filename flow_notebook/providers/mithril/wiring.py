@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flow_notebook.core.config import FlowConfig
+from flow_notebook.core.config import FlowConfig, configured_run_limit
 from flow_notebook.providers.mithril.domain import code_upload as cu
 from flow_notebook.providers.mithril.domain.bids import BidService
 from flow_notebook.providers.mithril.domain.caches import DiskTtlCache
@@ -25,6 +25,7 @@ from flow_notebook.providers.mithril.domain.provisioning import Provisioner
 from flow_notebook.providers.mithril.domain.records import TaskRecords
 from flow_notebook.providers.mithril.domain.script_prep import ScriptPreparationService
 from flow_notebook.providers.mithril.domain.submission import SubmissionParts, SubmissionService
+from flow_notebook.providers.mithril.domain.task_keys import TaskKeys
 from flow_notebook.providers.mithril.domain.task_queries import TaskQueries
 from flow_notebook.providers.mithril.domain.tasks import TaskService
 from flow_notebook.providers.mithril.domain.volumes import VolumeService
@@ -107,6 +108,18 @@ class Wiring(MarketWiring, RemoteWiring):
             before_terminate=lambda task_id: self.log_archive.save(task_id),
             extra_metadata=self._upload_metadata,
             watch_running=lambda running: self.finish_watcher.check(running),
+            task_keys=self.task_keys,
+        )
+
+    @provided
+    def task_keys(self) -> TaskKeys:
+        """Per-task API keys of the on-instance watcher."""
+        return TaskKeys(
+            self.api,
+            self.records,
+            api_url=self.config.api_url,
+            project=lambda: self.project,
+            bid_status=self._bid_status_by_name,
         )
 
     @provided
@@ -125,10 +138,14 @@ class Wiring(MarketWiring, RemoteWiring):
             provisioner=self.provisioner,
             records=self.records,
             tasks=self.task_service,
+            task_keys=self.task_keys,
         )
         instance_type = str(self.config.extra.get("instance_type") or "a100")
         return SubmissionService(
-            parts, default_region=self.config.region, default_instance_type=instance_type
+            parts,
+            default_region=self.config.region,
+            default_instance_type=instance_type,
+            default_max_run_hours=configured_run_limit(self.config),
         )
 
     @provided
@@ -173,6 +190,10 @@ class Wiring(MarketWiring, RemoteWiring):
         for name in ("disk_cache", "availability_cache"):
             if name in built:
                 built[name].close()
+
+    def _bid_status_by_name(self, name: str) -> str | None:
+        found = self.api.list_bids(self.project, name=name, limit=1).data
+        return found[0].status if found else None
 
     def _upload_metadata(self, task_id: str) -> dict[str, Any]:
         if "provisioner" not in self._built:

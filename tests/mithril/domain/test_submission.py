@@ -37,10 +37,10 @@ def test_submit_bids_once_in_the_cheapest_region_with_room_at_the_recommended_pr
     assert (task.status, task.name, task.metadata["startup_script_strategy"]) == (
         TaskStatus.PENDING,
         "train",
-        "inline",
+        "compressed",  # the on-instance watcher makes it larger than the inline limit
     )
     assert wiring.records.command(task.task_id) == "echo hi"
-    assert task.metadata["upload"] is None  # one instance, inline script, no code
+    assert task.metadata["upload"] is None  # one instance, no code: nothing after boot
 
 
 def test_max_price_caps_the_limit(fake, wiring):

@@ -243,6 +243,20 @@ class ApiClient(ApiClientBase):
         """Deletes an SSH key (``DELETE /v2/ssh-keys/{ssh_key_fid}``)."""
         self.call("DELETE", f"/v2/ssh-keys/{fid_segment(ssh_key_fid)}", None)
 
+    # --- API keys ------------------------------------------------------------------
+
+    def list_api_keys(self) -> list[dto.ApiKeyModel]:
+        """Returns the caller's API keys, revoked and expired ones included (``GET``)."""
+        return self.call("GET", "/v2/api-keys", list[dto.ApiKeyModel])
+
+    def create_api_key(self, request: dto.CreateApiKeyRequest) -> dto.CreateApiKeyResponse:
+        """Creates an API key (``POST /v2/api-keys``; not retried); the answer holds its secret."""
+        return self.call("POST", "/v2/api-keys", dto.CreateApiKeyResponse, body=request)
+
+    def revoke_api_key(self, key_fid: str) -> None:
+        """Revokes an API key at once (``DELETE /v2/api-keys/{key_fid}``)."""
+        self.call("DELETE", f"/v2/api-keys/{fid_segment(key_fid)}", None)
+
 
 def _bid_filters(
     project: str | None,

@@ -360,6 +360,30 @@ class CreatedSshKeyModel(ResponseModel):
             yield name, ("**********" if name == "private_key" and value else value)
 
 
+class ApiKeyModel(ResponseModel):
+    """An API key as listed (never with its secret)."""
+
+    fid: str
+    name: str
+    created_at: datetime
+    expires_at: datetime
+    deactivated_at: datetime | None = None
+    snippet: str
+
+
+class CreateApiKeyResponse(ApiKeyModel):
+    """A key just created: the only answer that carries its ``secret``."""
+
+    secret: str = Field(repr=False)
+
+
+class CreateApiKeyRequest(RequestModel):
+    """Body of ``POST /v2/api-keys``."""
+
+    name: str
+    expires_at: datetime
+
+
 class CreateSshKeyRequest(RequestModel):
     """Body of ``POST /v2/ssh-keys``; without ``public_key`` the server generates a pair."""
 

@@ -28,6 +28,7 @@ from flow_notebook.providers.mithril.domain.records import TaskRecords
 from flow_notebook.providers.mithril.domain.region import RegionSelector
 from flow_notebook.providers.mithril.domain.script_prep import ScriptPreparationService
 from flow_notebook.providers.mithril.domain.ssh_keys import ResolvedSSHKeys
+from flow_notebook.providers.mithril.domain.task_keys import TaskKeys
 from flow_notebook.providers.mithril.domain.tasks import TaskService
 from flow_notebook.providers.mithril.errors.messages import enhance_price_error
 from flow_notebook.providers.mithril.runtime.startup_builder import CodeFetch, StartupScriptBuilder
@@ -52,6 +53,8 @@ class SubmissionParts:
         provisioner: After-boot work.
         records: Local task records.
         tasks: Builds ``Task`` views.
+        task_keys: Mints the task key of the on-instance watcher; ``None`` leaves
+            tasks unwatched (they end when a kernel notices).
     """
 
     catalog: InstanceTypeCatalog
@@ -66,6 +69,7 @@ class SubmissionParts:
     provisioner: Provisioner
     records: TaskRecords
     tasks: TaskService
+    task_keys: TaskKeys | None = None
 
 
 class SubmissionService:
@@ -75,6 +79,8 @@ class SubmissionService:
         parts: The collaborators.
         default_region: Region used when a task names none (``None``: any).
         default_instance_type: Instance type used when a task names none.
+        default_max_run_hours: Run-time limit of tasks that set none (config file's
+            ``max_run_time``), if any.
     """
 
     def __init__(
@@ -83,10 +89,12 @@ class SubmissionService:
         *,
         default_region: str | None = None,
         default_instance_type: str = DEFAULT_INSTANCE_TYPE,
+        default_max_run_hours: float | None = None,
     ) -> None:
         self._p = parts
         self._region = default_region
         self._instance_type = default_instance_type
+        self._max_run_hours = default_max_run_hours
 
     def prepare_task_config(self, config: TaskConfig) -> TaskConfig:
         """Returns a copy with the instance type (as an id), region and code root filled.
@@ -108,6 +116,8 @@ class SubmissionService:
             config.instance_type or self._instance_type
         )
         prepared.region = config.region or self._region
+        if prepared.max_run_time_hours is None:
+            prepared.max_run_time_hours = self._max_run_hours
         if prepared.upload_code:
             root = Path(prepared.code_root or Path.cwd())
             if not root.is_dir():
@@ -143,11 +153,15 @@ class SubmissionService:
         keys = self._p.ssh_keys(config.ssh_keys)
         code, upload_root = self._code_plan(config)
         mounts = self._p.mounts.materialize(plan, offer.region, quantity)
+        bid_name = self._p.bids.unique_name(config.name)
+        watch = None
         try:
-            script = self._p.builder.build(config, volumes=mounts.mounts, code=code)
+            if self._p.task_keys is not None:
+                watch = self._p.task_keys.mint(config, bid_name, limit)
+            script = self._p.builder.build(config, volumes=mounts.mounts, code=code, watch=watch)
             prepared = self._p.script_prep.prepare(script)
             request = self._p.bids.build_request(
-                name=self._p.bids.unique_name(config.name),
+                name=bid_name,
                 region=offer.region,
                 instance_type_fid=fid,
                 limit_price=limit,
@@ -159,12 +173,17 @@ class SubmissionService:
             bid = self._place(request, fid, offer.region)
         except BaseException:
             self._p.mounts.rollback(mounts.created)
+            if watch is not None and self._p.task_keys is not None:
+                self._p.task_keys.revoke(watch.key_fid)
             raise
+        if watch is not None and self._p.task_keys is not None:
+            self._p.task_keys.remember(bid.fid, watch)
         self._p.records.update(
             bid.fid,
             command=config.command_line(),
             name=config.name,
             working_dir=config.working_dir,
+            keep_alive=config.keep_alive,
         )
         job = ProvisionJob(
             bid_fid=bid.fid,

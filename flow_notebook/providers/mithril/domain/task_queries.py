@@ -26,6 +26,7 @@ from flow_notebook.providers.mithril.domain.finish_watch import RunningTask
 from flow_notebook.providers.mithril.domain.instances import InstanceService, in_bid_order
 from flow_notebook.providers.mithril.domain.provisioning import IInstanceRemote
 from flow_notebook.providers.mithril.domain.records import TaskRecords, recorded_time
+from flow_notebook.providers.mithril.domain.task_keys import TaskKeys
 from flow_notebook.providers.mithril.domain.tasks import TaskService
 from flow_notebook.providers.mithril.remote.endpoint import SSHEndpoint
 from flow_notebook.providers.mithril.runtime.layout import RuntimeLayout
@@ -96,6 +97,8 @@ class TaskQueries:
         watch_running: Given the running tasks of each listing (bid id and
             instances), to check in the background whether they ended; must not block.
         clock: Current time, recorded as the end of a task whose exit code is read.
+        task_keys: Settles the task key of an ended bid (revokes it; reads the exit
+            code its on-instance watcher left when none is recorded).
     """
 
     def __init__(
@@ -111,6 +114,7 @@ class TaskQueries:
         auto_terminate: bool = True,
         clock: Callable[[], datetime] = utcnow,
         watch_running: Callable[[Sequence[RunningTask]], None] = lambda running: None,
+        task_keys: TaskKeys | None = None,
     ) -> None:
         self._bids = bids
         self._instances = instances
@@ -122,6 +126,7 @@ class TaskQueries:
         self._auto_terminate = auto_terminate
         self._clock = clock
         self._watch_running = watch_running
+        self._task_keys = task_keys
 
     def get(self, task_id: str, *, read_exit_code: bool = True) -> Task:
         """Returns the task, reading its exit code over SSH when it may have ended.
@@ -137,22 +142,28 @@ class TaskQueries:
             if exit_code is not None:
                 self._record_exit(bid.fid, exit_code)
         message = None
-        if exit_code is not None and bid.status != "Terminated" and self._auto_terminate:
+        if exit_code is not None and bid.status != "Terminated" and self._terminates(bid.fid):
             bid, message = self._terminate_finished(bid)
+        exit_code = self._settle(bid, exit_code)
         return self._build(bid, ordered, exit_code, message)
 
     def finish(self, task_id: str, exit_code: int) -> None:
-        """Records that the task's command ended and terminates its bid (see ``get``).
+        """Terminates the bid of a task whose command ended, then records the end.
+
+        The bid ends first, so no listing shows the task finished while it is billed.
 
         Raises:
             TaskNotFoundError: Unknown task id.
         """
-        if self._records.exit_code(task_id) is None:
-            self._record_exit(task_id, exit_code)
-        if self._auto_terminate:
+        bid = None
+        if self._terminates(task_id):
             bid = self._bids.get(task_id)
             if bid.status != "Terminated":
-                self._terminate_finished(bid)
+                bid, _ = self._terminate_finished(bid)
+        if self._records.exit_code(task_id) is None:
+            self._record_exit(task_id, exit_code)
+        if bid is not None:
+            self._settle(bid, exit_code)
 
     def status(self, task_id: str) -> TaskStatus:
         """Returns the task's status (see ``get``)."""
@@ -173,7 +184,8 @@ class TaskQueries:
         tasks, running = [], []
         for bid in bids:
             ordered = in_bid_order(bid.instances, by_bid.get(bid.fid, []))
-            task = self._build(bid, ordered, self._records.exit_code(bid.fid))
+            exit_code = self._settle(bid, self._records.exit_code(bid.fid))
+            task = self._build(bid, ordered, exit_code)
             if task.status is TaskStatus.RUNNING and _all_running(bid, ordered):
                 running.append((bid.fid, ordered))
             tasks.append(task)
@@ -200,6 +212,27 @@ class TaskQueries:
         if bid.status == "Terminated":
             return []
         return in_bid_order(bid.instances, self._instances.for_bid(bid.fid))
+
+    def _terminates(self, task_id: str) -> bool:
+        # A keep-alive task's instances stay up after its command ends.
+        return self._auto_terminate and not self._records.get(task_id).get("keep_alive")
+
+    def _settle(self, bid: BidModel, exit_code: int | None) -> int | None:
+        """Revokes an ended bid's task key; returns the exit code, recovered if needed."""
+        if bid.status != "Terminated" or self._task_keys is None:
+            return exit_code
+        record = self._records.get(bid.fid)
+        if "task_key" not in record or record.get("task_key_settled"):
+            return exit_code
+        try:
+            if exit_code is None:
+                exit_code = self._task_keys.exit_code(bid.fid)
+                if exit_code is not None:
+                    self._record_exit(bid.fid, exit_code)
+            self._task_keys.settle(bid.fid)
+        except FlowError as exc:
+            logger.warning("could not settle the task key of %s: %s", bid.fid, exc)
+        return exit_code
 
     def _terminate_finished(self, bid: BidModel) -> tuple[BidModel, str | None]:
         try:

@@ -101,6 +101,26 @@ class RuntimeLayout:
         return self.at(paths.VOLUME_ROOT)
 
     @property
+    def runner_pid_file(self) -> str:
+        """PID of the runner, the leader of the workload's process group."""
+        return self.at(paths.RUNNER_PID_FILE)
+
+    @property
+    def node_rank_file(self) -> str:
+        """This node's rank, written by the runner once known."""
+        return self.at(paths.NODE_RANK_FILE)
+
+    @property
+    def watcher_log(self) -> str:
+        """The on-instance watcher's progress log."""
+        return self.at(paths.WATCHER_LOG)
+
+    @property
+    def watch_dir(self) -> str:
+        """Root-only directory of the watcher and its settings."""
+        return self.at(paths.WATCH_DIR)
+
+    @property
     def rank_file(self) -> str:
         """File carrying this instance's rank on multi-instance tasks."""
         return self.at(RANK_FILE)

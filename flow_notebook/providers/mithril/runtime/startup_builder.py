@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from flow_notebook.core.errors import ValidationError
 from flow_notebook.core.models import TaskConfig
 from flow_notebook.providers.mithril.runtime.layout import RuntimeLayout
+from flow_notebook.providers.mithril.runtime.watch_section import TaskWatch, watch_section
 
 _FID_RE = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 DEFAULT_CODE_WAIT_SECONDS = 1800
@@ -114,6 +115,7 @@ class StartupScriptBuilder:
         *,
         volumes: Sequence[VolumeMount] = (),
         code: CodeFetch | None = None,
+        watch: TaskWatch | None = None,
     ) -> str:
         """Returns the startup script for ``config``.
 
@@ -121,6 +123,8 @@ class StartupScriptBuilder:
             config: The task.
             volumes: Volumes to bind onto their mount paths.
             code: How the code arrives; no code by default.
+            watch: Installs the on-instance watcher (ends the bid when the command
+                ends or its limit passes); without it the command runs unwatched.
 
         Returns:
             A bash script.
@@ -135,14 +139,15 @@ class StartupScriptBuilder:
                 self._node_section(config.num_instances),
                 self._volume_section(volumes),
                 self._code_section(code or CodeFetch.none(), config.working_dir),
-                self._command_section(config),
+                self._command_section(config, watched=watch is not None),
             ]
         )
-        return self._launcher(runner)
+        watcher = watch_section(self._layout, watch, config.num_instances) if watch else ""
+        return self._launcher(runner, watcher)
 
     # --- the startup script proper ----------------------------------------------------
 
-    def _launcher(self, runner: str) -> str:
+    def _launcher(self, runner: str, watcher: str = "") -> str:
         lay, q = self._layout, shlex.quote
         delimiter = "FLOW_RUNNER_EOF"
         while delimiter in runner:
@@ -159,7 +164,7 @@ class StartupScriptBuilder:
             # The runner holds the secrets: only its owner may read it.
             f"(umask 077 && cat >{q(lay.runner_script)}) <<'{delimiter}'\n"
             f"{runner}\n{delimiter}\n"
-            f"chmod 700 {q(lay.runner_script)}\n{start}\n"
+            f"chmod 700 {q(lay.runner_script)}\n{watcher}{start}\n"
         )
 
     # --- sections of the runner ------------------------------------------------------
@@ -171,6 +176,7 @@ class StartupScriptBuilder:
             #!/bin/bash
             set -uo pipefail
             rm -f {q(lay.exit_code_file)} {q(lay.done_marker)} {q(lay.started_marker)}
+            echo "$$" >{q(lay.runner_pid_file)}
             flow_finish() {{
               printf '%s\\n' "$1" >{q(lay.exit_code_file)}.tmp.$$
               mv -f {q(lay.exit_code_file)}.tmp.$$ {q(lay.exit_code_file)}
@@ -200,14 +206,16 @@ class StartupScriptBuilder:
         return "\n".join(lines)
 
     def _node_section(self, num_nodes: int) -> str:
+        record = f'echo "$FLOW_NODE_RANK" >{shlex.quote(self._layout.node_rank_file)}'
         if num_nodes == 1:
             return (
                 "export FLOW_NODE_RANK=0 FLOW_NUM_NODES=1 FLOW_MAIN_IP=127.0.0.1\n"
-                'export MASTER_ADDR="$FLOW_MAIN_IP"'
+                f'export MASTER_ADDR="$FLOW_MAIN_IP"\n{record}'
             )
         rank_file, wait = shlex.quote(self._layout.rank_file), self._rank_wait
-        return textwrap.dedent(
-            f"""\
+        return (
+            textwrap.dedent(
+                f"""\
             export FLOW_NUM_NODES={num_nodes}
             flow_wait_for {rank_file} {wait} || flow_fail "no rank file after {wait}s"
             while IFS='=' read -r key value; do
@@ -219,7 +227,10 @@ class StartupScriptBuilder:
               ''|*[!0-9]*) flow_fail "rank file has no valid FLOW_NODE_RANK" ;;
             esac
             [ -n "${{FLOW_MAIN_IP:-}}" ] || flow_fail "rank file has no FLOW_MAIN_IP"
-            export MASTER_ADDR="$FLOW_MAIN_IP\""""
+            export MASTER_ADDR="$FLOW_MAIN_IP"
+            """
+            )
+            + record
         )
 
     def _volume_section(self, volumes: Sequence[VolumeMount]) -> str:
@@ -260,7 +271,7 @@ class StartupScriptBuilder:
             )
         raise ValidationError(f"unknown code fetch mode {code.mode!r}")
 
-    def _command_section(self, config: TaskConfig) -> str:
+    def _command_section(self, config: TaskConfig, *, watched: bool) -> str:
         lay, q = self._layout, shlex.quote
         lines = [
             f"mkdir -p {q(lay.at(config.working_dir))} || flow_fail 'cannot create working dir'",
@@ -270,7 +281,8 @@ class StartupScriptBuilder:
             encoded = base64.b64encode(config.script.encode("utf-8")).decode("ascii")
             lines.append(f"printf '%s' {q(encoded)} | base64 -d >{q(lay.user_script)}")
         timeout = ""
-        if config.max_run_time_hours:
+        # A watched task's limit is enforced by the watcher (it survives reboots).
+        if config.max_run_time_hours and not watched:
             timeout = f"timeout -k 60 {int(config.max_run_time_hours * 3600)} "
         lines += [
             f"touch {q(lay.started_marker)}",
