@@ -82,7 +82,7 @@ def test_dashboard_and_log_viewer_in_jupyterlab(page, lab, artifacts):
     row.get_by_role("button", name="Cancel").click()
     dashboard.get_by_role("button", name="Yes, cancel it").click()
     expect(row).to_contain_text("cancelled", timeout=WAIT_MS)
-    expect(viewer).to_contain_text("stream ended", timeout=WAIT_MS)
+    expect(viewer).to_contain_text("whole log read", timeout=WAIT_MS)
     expect(row.get_by_role("button", name="Cancel")).to_be_disabled()
     page.screenshot(path=str(artifacts / f"{lab.app}-notebook.png"), full_page=True)
 

@@ -17,9 +17,7 @@ def log_viewer_factory(session: FlowSession) -> Any:
     def open_viewer(task_id: str) -> Any:
         from flow_notebook.notebook.widgets.log_viewer import LogViewer
 
-        viewer = LogViewer(
-            session.provider, task_id, session.positions, redact=session.redactor(task_id)
-        )
+        viewer = LogViewer(session.provider, task_id, redact=session.redactor(task_id))
         return viewer.start()
 
     return open_viewer
@@ -66,7 +64,7 @@ def show_dashboard(
 
 
 def show_log_viewer(session: FlowSession, task_id: str, *, log_type: str = "stdout") -> Any:
-    """Shows the log viewer of a task; it resumes after the lines already shown.
+    """Shows the log viewer of a task: its whole log from line 1, whatever cells showed.
 
     Returns:
         The viewer.
@@ -74,11 +72,7 @@ def show_log_viewer(session: FlowSession, task_id: str, *, log_type: str = "stdo
     from flow_notebook.notebook.widgets.log_viewer import LogViewer
 
     viewer = LogViewer(
-        session.provider,
-        task_id,
-        session.positions,
-        log_type=log_type,
-        redact=session.redactor(task_id),
+        session.provider, task_id, log_type=log_type, redact=session.redactor(task_id)
     )
     session.on_close(viewer.close)
     display(viewer)

@@ -1,8 +1,14 @@
-"""The log viewer panel: a task's output streamed into an Output widget.
+"""The log viewer panel: a task's whole log, a page at a time, with search and follow.
 
-Lines go in with ``Output.append_stdout`` / ``append_stderr`` from the reader thread,
-which is safe; ``with output:`` from a thread is not (lines get lost in a browser).
-Follow/pause, a search box and a stdout/stderr switch sit above the output.
+The viewer reads the task's log from its first line, whatever any cell has shown,
+into a ``LogSpool`` (a temporary file with a line index), so the kernel holds one
+page, never the whole log. A page of ``PAGE_LINES`` numbered lines is drawn as
+HTML; while following, the page is the log's tail in a ``column-reverse`` scroll
+box, which browsers keep scrolled to the bottom as it is redrawn. A finished task
+opens at line 1; a running one opens following. Search scans the whole log on disk.
+
+Redraws happen on a timer (``REDRAW_SECONDS``) when lines arrived, never once per
+line, and only set widget values (safe from a thread).
 """
 
 from __future__ import annotations
@@ -12,108 +18,183 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from flow_notebook.core.errors import FlowError
 from flow_notebook.core.provider_interfaces import IProvider
-from flow_notebook.notebook.positions import LogPositions
-from flow_notebook.notebook.widgets.log_feed import LOG_TYPES, LogFeed
+from flow_notebook.notebook.formatting import count_noun
+from flow_notebook.notebook.widgets.log_spool import SpoolReader
+from flow_notebook.notebook.widgets.poller import Poller
 
+LOG_TYPES = ("stdout", "stderr")
+PAGE_LINES = 500
+REDRAW_SECONDS = 0.25
 _MAX_MATCHES = 200
 _FALLBACK_LINES = 200
+_BOX_STYLE = (
+    "max-height:360px;overflow:auto;display:flex;border:1px solid "
+    "var(--jp-border-color2, #d0d7de);font-family:var(--jp-code-font-family, monospace);"
+    "font-size:var(--jp-code-font-size, 12px)"
+)
+_NUMBER_STYLE = "color:var(--jp-ui-font-color3, #6e7781);user-select:none"
 
 
 class LogViewer:
-    """A follow/pause/search/switch view over a ``LogFeed``.
+    """Pages, search, follow and a stdout/stderr switch over a task's whole log.
 
     Args:
         provider: The provider that runs the task.
         task_id: The task to show.
-        positions: Where received line counts are recorded (resume after restart).
         log_type: The stream shown first.
         redact: Masks secrets in each line before it is kept or shown.
+        page_lines: Lines per page.
+        redraw_seconds: Least time between redraws while lines arrive.
     """
 
     def __init__(
         self,
         provider: IProvider,
         task_id: str,
-        positions: LogPositions,
         *,
         log_type: str = "stdout",
         redact: Callable[[str], str] = str,
+        page_lines: int = PAGE_LINES,
+        redraw_seconds: float = REDRAW_SECONDS,
     ) -> None:
         import ipywidgets as w
 
         self.task_id = task_id
         self.log_type = log_type
+        self.page_lines = page_lines
+        self.first_line = 0  # 0-based index of the page's first line when not following
+        self._provider = provider
+        self._redact = redact
+        self._readers: dict[str, SpoolReader] = {}
+        self._dirty = threading.Event()
         self._lock = threading.RLock()
-        self._appended = dict.fromkeys(LOG_TYPES, 0)
-        self.feed = LogFeed(
-            provider,
-            task_id,
-            positions,
-            on_line=self._on_line,
-            on_end=self._on_end,
-            redact=redact,
-        )
-        self.output = w.Output(layout=w.Layout(max_height="320px", overflow="auto"))
+        self.closed = False
         self.follow = w.ToggleButton(value=True, description="Following", icon="pause")
         self.stream_switch = w.ToggleButtons(options=list(LOG_TYPES), value=log_type)
-        self.search = w.Text(placeholder="search shown lines", continuous_update=True)
-        self.matches = w.HTML()
+        self.search = w.Text(placeholder="search the whole log (Enter)", continuous_update=False)
+        self.first = w.Button(description="⇤ line 1", layout=w.Layout(width="90px"))
+        self.previous = w.Button(description="◀ page", layout=w.Layout(width="80px"))
+        self.next = w.Button(description="page ▶", layout=w.Layout(width="80px"))
+        self.last = w.Button(description="end ⇥", layout=w.Layout(width="80px"))
+        self.position = w.HTML()
         self.status = w.HTML(f"<i>task {html.escape(task_id)}</i>")
-        self.note = w.HTML()
+        self.matches = w.HTML()
+        self.lines = w.HTML()
+        self.lines.add_class("flow-log-lines")
         self.follow.observe(self._on_follow, names="value")
         self.stream_switch.observe(self._on_switch, names="value")
         self.search.observe(self._on_search, names="value")
+        self.first.on_click(lambda _: self.show_line(0))
+        self.previous.on_click(lambda _: self.show_line(self._page_start() - page_lines))
+        self.next.on_click(lambda _: self.show_line(self._page_start() + page_lines))
+        self.last.on_click(lambda _: self._set_follow(True))
         toolbar = w.HBox([self.follow, self.stream_switch, self.search])
+        pager = w.HBox([self.first, self.previous, self.next, self.last, self.position])
         self.root = w.VBox(
-            [toolbar, self.status, self.note, self.matches, self.output],
+            [toolbar, pager, self.status, self.matches, self.lines],
             _dom_classes=["flow-log-viewer"],
         )
+        self._poller = Poller(self._redraw_if_dirty, redraw_seconds, name="flow-log-viewer")
 
     def start(self) -> LogViewer:
-        """Starts streaming the shown log type; returns ``self``."""
-        self.feed.start(self.log_type)
-        self._note_resume()
+        """Starts reading the shown stream and redrawing; returns ``self``."""
+        self._reader(self.log_type)
+        threading.Thread(target=self._open_mode, name="flow-log-mode", daemon=True).start()
+        self._poller.start()
         return self
 
     def close(self) -> None:
-        """Stops the streams and closes the widgets."""
-        self.feed.stop(timeout=0.2)
+        """Stops the readers and redraws, deletes the spools and closes the widgets."""
+        with self._lock:
+            self.closed = True
+        self._poller.stop(timeout=0.5)
+        for reader in self._readers.values():
+            reader.stop()
         self.root.close()
 
-    # --- reader-thread callbacks ------------------------------------------------
+    def wait(self, timeout: float) -> bool:
+        """Waits until the shown stream ended (tests and fallbacks); returns whether it did."""
+        return self._reader(self.log_type).wait(timeout)
 
-    def _on_line(self, log_type: str, line: str) -> None:
+    def show_line(self, index: int) -> None:
+        """Stops following and shows the page starting at line ``index`` (0-based)."""
         with self._lock:
-            if log_type == self.log_type and self.follow.value:
-                self._flush()
+            self._set_follow(False)
+            self.first_line = max(0, index)
+            self.redraw()
 
-    def _on_end(self, log_type: str, error: str | None) -> None:
-        if log_type != self.log_type:
+    def redraw(self) -> None:
+        """Draws the page, the position and the status now."""
+        with self._lock:
+            if self.closed:
+                return
+            reader = self._reader(self.log_type)
+            count = reader.spool.count
+            start = self._page_start()
+            page = reader.spool.read(start, start + self.page_lines)
+            self.lines.value = _page_html(page, start, self.follow.value, self.log_type)
+            shown = f"lines {start + 1:,}–{start + len(page):,} of {count:,}" if page else ""
+            self.position.value = shown or f"no {self.log_type} lines yet"
+            self.previous.disabled = self.first.disabled = start == 0
+            self.next.disabled = start + self.page_lines >= count
+            self.status.value = _status_html(self.task_id, reader)
+
+    # --- background ---------------------------------------------------------------
+
+    def _reader(self, log_type: str) -> SpoolReader:
+        with self._lock:
+            reader = self._readers.get(log_type)
+            if reader is None:
+                reader = SpoolReader(
+                    self._provider,
+                    self.task_id,
+                    log_type,
+                    redact=self._redact,
+                    on_change=self._dirty.set,
+                )
+                self._readers[log_type] = reader.start()
+            return reader
+
+    def _open_mode(self) -> None:
+        """A task that has ended opens at line 1; a running one keeps following."""
+        try:
+            ended = self._provider.get_task(self.task_id).is_terminal
+        except FlowError:
             return
-        with self._lock:
-            if self.follow.value:
-                self._flush()
-        detail = f"stream failed: {error}" if error else "stream ended"
-        self.status.value = f"<i>task {html.escape(self.task_id)}: {html.escape(detail)}</i>"
+        if ended:
+            self.show_line(0)
+
+    def _redraw_if_dirty(self) -> bool:
+        if self.closed:
+            return False
+        if self._dirty.is_set():
+            self._dirty.clear()
+            self.redraw()
+        return True
 
     # --- widget callbacks ---------------------------------------------------------
 
+    def _set_follow(self, following: bool) -> None:
+        if self.follow.value != following:
+            self.follow.value = following  # redraws through _on_follow
+        elif following:
+            self.redraw()
+
     def _on_follow(self, change: dict[str, Any]) -> None:
         following = bool(change["new"])
-        self.follow.description = "Following" if following else "Paused"
+        self.follow.description = "Following" if following else "Follow tail"
         self.follow.icon = "pause" if following else "play"
-        if following:
-            with self._lock:
-                self._flush()
+        if not following:
+            self.first_line = self._tail_start()
+        self.redraw()
 
     def _on_switch(self, change: dict[str, Any]) -> None:
         with self._lock:
             self.log_type = change["new"]
-            self.output.outputs = ()
-            self._appended[self.log_type] = 0
-            self._flush()
-        self.feed.start(self.log_type)
+            self._reader(self.log_type)
+            self.redraw()
         self._on_search({"new": self.search.value})
 
     def _on_search(self, change: dict[str, Any]) -> None:
@@ -121,42 +202,66 @@ class LogViewer:
         if not query:
             self.matches.value = ""
             return
-        found = self.feed.search(self.log_type, query)
-        total = len(self.feed.snapshot(self.log_type))
+        found, total = self._reader(self.log_type).spool.search(query, _MAX_MATCHES)
         items = "".join(
-            f"<li><code>{_highlight(line, query)}</code></li>" for line in found[:_MAX_MATCHES]
+            f"<li><code><span style='{_NUMBER_STYLE}'>{number:,}</span> "
+            f"{_highlight(line, query)}</code></li>"
+            for number, line in found
         )
+        more = f" (first {len(found)} shown)" if total > len(found) else ""
         self.matches.value = (
-            f"<div class='flow-log-matches'>{len(found)} of {total} lines match "
-            f"<b>{html.escape(query)}</b><ul>{items}</ul></div>"
+            f"<div class='flow-log-matches'>{count_noun(total, 'line')} of the whole "
+            f"{self.log_type} log match <b>{html.escape(query)}</b>{more}"
+            f"<ul style='max-height:160px;overflow:auto'>{items}</ul></div>"
         )
 
     # --- drawing ------------------------------------------------------------------
 
-    def _flush(self) -> None:
-        """Appends the lines of the shown type not yet in the output (lock held)."""
-        lines = self.feed.snapshot(self.log_type)
-        start = self._appended[self.log_type]
-        if start >= len(lines):
-            return
-        text = "".join(line + "\n" for line in lines[start:])
-        if self.log_type == "stderr":
-            self.output.append_stderr(text)
-        else:
-            self.output.append_stdout(text)
-        self._appended[self.log_type] = len(lines)
+    def _page_start(self) -> int:
+        return self._tail_start() if self.follow.value else self.first_line
 
-    def _note_resume(self) -> None:
-        start = self.feed.start_line[self.log_type]
-        if start:
-            self.note.value = f"<i>resumed after {start} {self.log_type} lines already shown</i>"
+    def _tail_start(self) -> int:
+        count = self._reader(self.log_type).spool.count
+        return max(0, count - self.page_lines)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
         bundle = self.root._repr_mimebundle_(**kwargs) or {}
-        lines = self.feed.snapshot(self.log_type)[-_FALLBACK_LINES:]
+        reader = self._reader(self.log_type)
+        count = reader.spool.count
+        lines = reader.spool.read(count - _FALLBACK_LINES, count)
         bundle["text/plain"] = "\n".join(lines) or f"(no {self.log_type} output yet)"
         bundle["text/html"] = f"<pre>{html.escape(bundle['text/plain'])}</pre>"
         return bundle
+
+
+def _page_html(lines: list[str], start: int, following: bool, log_type: str) -> str:
+    """Numbered lines in a scroll box; a following box sticks to its bottom."""
+    if not lines:
+        return ""
+    width = len(f"{start + len(lines):,}")
+    body = "\n".join(
+        f"<span class='flow-ln' style='{_NUMBER_STYLE}'>{start + offset + 1:>{width},}</span>  "
+        f"{html.escape(line)}"
+        for offset, line in enumerate(lines)
+    )
+    direction = "column-reverse" if following else "column"
+    colour = "color:var(--jp-error-color1, #cf222e);" if log_type == "stderr" else ""
+    return (
+        f"<div class='flow-log-box' style='{_BOX_STYLE};flex-direction:{direction}'>"
+        # flex:none: the page must not shrink into the box, or it scrolls inside itself.
+        f"<pre style='flex:none;margin:0;padding:4px 6px;overflow:visible;{colour}'>"
+        f"{body}</pre></div>"
+    )
+
+
+def _status_html(task_id: str, reader: SpoolReader) -> str:
+    if reader.error:
+        detail = f"stream failed: {reader.error}"
+    elif reader.ended:
+        detail = f"whole log read: {count_noun(reader.spool.count, 'line')}"
+    else:
+        detail = f"reading: {count_noun(reader.spool.count, 'line')} so far"
+    return f"<i>task {html.escape(task_id)}: {html.escape(detail)}</i>"
 
 
 def _highlight(line: str, query: str) -> str:

@@ -1,10 +1,14 @@
-"""The log viewer widget: appended output, follow/pause, search, stdout/stderr switch."""
+"""The log viewer: the whole log from line 1 in pages, follow at the tail, search, switch."""
 
 from __future__ import annotations
 
+import re
+import time
+
 import pytest
 
-from flow_notebook.notebook.positions import LogPositions
+from flow_notebook.core.models import TaskStatus
+from flow_notebook.notebook.widgets.log_spool import LogSpool
 from flow_notebook.notebook.widgets.log_viewer import LogViewer, _highlight
 
 from .conftest import WidgetFakeProvider, make_task
@@ -12,81 +16,138 @@ from .conftest import WidgetFakeProvider, make_task
 
 @pytest.fixture
 def provider() -> WidgetFakeProvider:
-    provider = WidgetFakeProvider([make_task()])
-    provider.logs[("task-1", "stdout")] = ["epoch 1 loss 0.9", "epoch 2 loss 0.5", "done"]
+    provider = WidgetFakeProvider([make_task(status=TaskStatus.COMPLETED)])
+    provider.logs[("task-1", "stdout")] = [f"line {i}" for i in range(1, 1001)]
     provider.logs[("task-1", "stderr")] = ["warning: <slow>"]
     return provider
 
 
-def _text(viewer: LogViewer) -> str:
-    return "".join(item["text"] for item in viewer.output.outputs)
+def _shown(viewer: LogViewer) -> list[str]:
+    """The page's lines as text: number and line."""
+    text = re.sub(r"<[^>]+>", "", viewer.lines.value)
+    return [" ".join(line.split()) for line in text.splitlines()]
 
 
-def _viewer(provider, tmp_path) -> LogViewer:
-    viewer = LogViewer(provider, "task-1", LogPositions(tmp_path / "p")).start()
-    assert viewer.feed.wait(5)
+def _wait(check, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.01)
+
+
+def _viewer(provider, **kwargs) -> LogViewer:
+    viewer = LogViewer(provider, "task-1", redraw_seconds=0.01, **kwargs).start()
+    assert viewer.wait(5)
+    _wait(lambda: not viewer.follow.value)  # a finished task opens at line 1
+    viewer.redraw()
     return viewer
 
 
-def test_streamed_lines_are_appended_to_the_output(provider, tmp_path):
-    viewer = _viewer(provider, tmp_path)
-    assert _text(viewer) == "epoch 1 loss 0.9\nepoch 2 loss 0.5\ndone\n"
-    assert all(item["name"] == "stdout" for item in viewer.output.outputs)
-    assert "stream ended" in viewer.status.value
-    viewer.close()
+def test_a_finished_task_opens_at_line_1_and_pages_to_its_last_line(provider):
+    viewer = _viewer(provider, page_lines=400)
+    try:
+        assert _shown(viewer)[0] == "1 line 1" and len(_shown(viewer)) == 400
+        assert viewer.position.value == "lines 1–400 of 1,000"
+        assert viewer.previous.disabled and not viewer.next.disabled
+        viewer.next.click()
+        viewer.next.click()
+        assert _shown(viewer)[-1] == "1,000 line 1000" and viewer.next.disabled
+        viewer.first.click()
+        assert _shown(viewer)[0] == "1 line 1"
+        assert "whole log read: 1,000 lines" in viewer.status.value
+    finally:
+        viewer.close()
 
 
-def test_paused_viewer_holds_lines_until_following_again(provider, tmp_path):
-    viewer = LogViewer(provider, "task-1", LogPositions(tmp_path / "p"))
-    viewer.follow.value = False
-    assert viewer.follow.description == "Paused"
-    viewer.start()
-    viewer.feed.wait(5)
-    assert viewer.output.outputs == ()
-    viewer.follow.value = True
-    assert _text(viewer).count("\n") == 3
-    viewer.close()
+def test_following_shows_the_tail_in_a_box_that_sticks_to_the_bottom(provider):
+    viewer = _viewer(provider, page_lines=400)
+    try:
+        viewer.last.click()
+        assert viewer.follow.value and viewer.follow.description == "Following"
+        assert _shown(viewer)[0] == "601 line 601" and _shown(viewer)[-1] == "1,000 line 1000"
+        assert "flex-direction:column-reverse" in viewer.lines.value
+        viewer.follow.value = False
+        assert "flex-direction:column'" in viewer.lines.value
+        assert _shown(viewer)[0] == "601 line 601"  # pausing keeps the page in place
+    finally:
+        viewer.close()
 
 
-def test_search_lists_matching_lines_escaped_and_marked(provider, tmp_path):
-    viewer = _viewer(provider, tmp_path)
-    viewer.search.value = "LOSS"
-    assert "2 of 3 lines match" in viewer.matches.value
-    assert "<mark>loss</mark> 0.9" in viewer.matches.value
-    viewer.search.value = ""
-    assert viewer.matches.value == ""
-    viewer.close()
+def test_a_running_task_opens_following_and_shows_new_lines():
+    provider = WidgetFakeProvider([make_task()])
+    provider.logs[("task-1", "stdout")] = ["first"]
+    viewer = LogViewer(provider, "task-1", redraw_seconds=0.01).start()
+    try:
+        _wait(lambda: "first" in viewer.lines.value)
+        assert viewer.follow.value
+    finally:
+        viewer.close()
 
 
-def test_switching_to_stderr_shows_only_stderr(provider, tmp_path):
-    viewer = _viewer(provider, tmp_path)
-    viewer.stream_switch.value = "stderr"
-    viewer.feed.wait(5)
-    viewer._on_line("stderr", "")  # a late line after the switch draws nothing twice
-    assert [item["name"] for item in viewer.output.outputs] == ["stderr"]
-    assert _text(viewer) == "warning: <slow>\n"
-    viewer.stream_switch.value = "stdout"
-    assert _text(viewer).startswith("epoch 1")
-    viewer.close()
+def test_search_covers_the_whole_log_escaped_marked_and_numbered(provider):
+    viewer = _viewer(provider, page_lines=10)
+    try:
+        viewer.search.value = "LINE 7"
+        assert "111 lines of the whole stdout log match" in viewer.matches.value
+        assert "<mark>line 7</mark></code>" in viewer.matches.value
+        assert ">7</span> <mark>line 7</mark>" in viewer.matches.value
+        viewer.search.value = "1000"
+        assert "1 line of the whole" in viewer.matches.value
+        viewer.search.value = ""
+        assert viewer.matches.value == ""
+    finally:
+        viewer.close()
 
 
-def test_a_new_viewer_after_restart_resumes_and_says_so(provider, tmp_path):
-    _viewer(provider, tmp_path).close()
-    provider.logs[("task-1", "stdout")].append("after restart")
-    again = _viewer(provider, tmp_path)
-    assert _text(again) == "after restart\n"
-    assert "resumed after 3 stdout lines" in again.note.value
-    again.close()
+def test_switching_to_stderr_shows_only_stderr_escaped(provider):
+    viewer = _viewer(provider)
+    try:
+        viewer.stream_switch.value = "stderr"
+        assert viewer._reader("stderr").wait(5)
+        viewer.redraw()
+        assert _shown(viewer) == ["1 warning: &lt;slow&gt;"]
+        assert "&lt;slow&gt;" in viewer.lines.value
+        viewer.stream_switch.value = "stdout"
+        assert "line 1" in viewer.lines.value
+    finally:
+        viewer.close()
 
 
-def test_fallback_bundle_is_escaped_text(provider, tmp_path):
-    viewer = _viewer(provider, tmp_path)
-    viewer.stream_switch.value = "stderr"
-    viewer.feed.wait(5)
-    bundle = viewer._repr_mimebundle_()
-    assert bundle["text/plain"] == "warning: <slow>"
-    assert bundle["text/html"] == "<pre>warning: &lt;slow&gt;</pre>"
-    viewer.close()
+def test_secrets_are_masked_before_they_are_kept():
+    provider = WidgetFakeProvider([make_task(status=TaskStatus.COMPLETED)])
+    provider.logs[("task-1", "stdout")] = ["token=hunter2"]
+    viewer = LogViewer(provider, "task-1", redact=lambda s: s.replace("hunter2", "****"))
+    viewer.start().wait(5)
+    try:
+        assert viewer._reader("stdout").spool.read(0, 1) == ["token=****"]
+    finally:
+        viewer.close()
+
+
+def test_fallback_bundle_is_the_tail_as_escaped_text(provider):
+    viewer = _viewer(provider)
+    try:
+        viewer.stream_switch.value = "stderr"
+        viewer._reader("stderr").wait(5)
+        bundle = viewer._repr_mimebundle_()
+        assert bundle["text/plain"] == "warning: <slow>"
+        assert bundle["text/html"] == "<pre>warning: &lt;slow&gt;</pre>"
+    finally:
+        viewer.close()
+
+
+def test_spool_pages_and_searches_from_disk():
+    spool = LogSpool()
+    try:
+        for i in range(5000):
+            spool.append(f"row {i} ünïcode")
+        assert spool.count == 5000
+        assert spool.read(4998, 6000) == ["row 4998 ünïcode", "row 4999 ünïcode"]
+        assert spool.read(10, 5) == []
+        found, total = spool.search("ROW 49", limit=3)
+        assert total == 111 and found[0] == (50, "row 49 ünïcode")
+    finally:
+        spool.close()
 
 
 def test_highlight_escapes_around_marks():
