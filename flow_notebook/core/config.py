@@ -21,6 +21,7 @@ region             MITHRIL_REGION        default region
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from pydantic import SecretStr
 
 from flow_notebook.core.durations import duration_hours
 from flow_notebook.core.errors import ConfigurationError
+from flow_notebook.core.fs_errors import file_error
 
 DEFAULT_PROVIDER = "local"
 DEFAULT_MITHRIL_API_URL = "https://api.mithril.ai"
@@ -167,30 +169,43 @@ def save_config(config: FlowConfig, updates: dict[str, Any]) -> Path:
             values.pop(key, None)
         else:
             values[key] = value.get_secret_value() if isinstance(value, SecretStr) else value
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             yaml.safe_dump(values, handle, sort_keys=True)
         os.chmod(tmp, 0o600)
         os.replace(tmp, path)
     except OSError as exc:
-        raise ConfigurationError(f"cannot write {path}: {exc.strerror}") from exc
+        Path(tmp).unlink(missing_ok=True)
+        raise file_error("write", path, exc) from None
     return path
 
 
 def _read_config_file(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        return {}
     import yaml
 
     try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise file_error("read config file", path, exc) from None
+    except UnicodeDecodeError as exc:
         raise ConfigurationError(
-            f"cannot read config file {path}", suggestion="fix or delete the file"
-        ) from exc
+            f"cannot read config file {path}: not UTF-8 text (byte {exc.start})",
+            suggestion="fix or delete the file, then %flow config again",
+        ) from None
+    try:
+        loaded = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where is not None else ""
+        raise ConfigurationError(
+            f"cannot read config file {path}: not valid YAML{line}",
+            suggestion="fix or delete the file, then %flow config again",
+        ) from None
     if not isinstance(loaded, dict):
         raise ConfigurationError(f"config file {path} is not a mapping of keys to values")
     return dict(loaded)

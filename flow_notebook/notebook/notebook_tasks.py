@@ -12,13 +12,16 @@ import os
 import threading
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 from flow_notebook.core.config import flow_home
-from flow_notebook.notebook.state_file import read_json_object, write_json_object
+from flow_notebook.notebook.state_file import read_json_object, update_json_object
 
 MAX_PER_NOTEBOOK = 200
+MAX_AGE_ENV = "FLOW_RECORD_MAX_AGE_DAYS"
+DEFAULT_MAX_AGE_DAYS = 90.0
 
 
 @dataclass
@@ -93,25 +96,38 @@ class NotebookTasks:
         return self._path or flow_home() / "notebook" / "tasks.json"
 
     def add(self, notebook: str, record: TaskRecord) -> None:
-        """Records a task this notebook started (newest last; old ones roll off)."""
-        with self._lock:
-            data = read_json_object(self.path)
+        """Records a task this notebook started (newest last; old ones roll off).
+
+        Records started more than ``FLOW_RECORD_MAX_AGE_DAYS`` (90) days ago are
+        dropped from every notebook, and at most ``MAX_PER_NOTEBOOK`` are kept each.
+        """
+        cutoff = _cutoff()
+
+        def change(data: dict[str, Any]) -> None:
+            for key in list(data):
+                data[key] = [e for e in data[key] if _started_after(e, cutoff)]
+                if not data[key]:
+                    del data[key]
             entries = [e for e in data.get(notebook, []) if e.get("task_id") != record.task_id]
             entries.append(asdict(record))
             data[notebook] = entries[-MAX_PER_NOTEBOOK:]
-            write_json_object(self.path, data)
+
+        with self._lock:
+            update_json_object(self.path, change)
 
     def update(self, task_id: str, **changes: Any) -> TaskRecord | None:
         """Changes fields of the task's record wherever it is; returns it, or ``None``."""
-        with self._lock:
-            data = read_json_object(self.path)
+
+        def change(data: dict[str, Any]) -> TaskRecord | None:
             for entries in data.values():
                 for entry in entries:
                     if entry.get("task_id") == task_id:
                         entry.update(changes)
-                        write_json_object(self.path, data)
                         return TaskRecord.from_dict(entry)
-        return None
+            return None
+
+        with self._lock:
+            return update_json_object(self.path, change)
 
     def for_notebook(self, notebook: str) -> list[TaskRecord]:
         """Returns the records of ``notebook``, oldest first."""
@@ -128,3 +144,21 @@ class NotebookTasks:
                 if entry.get("task_id") == task_id:
                     return TaskRecord.from_dict(entry)
         return None
+
+
+def _cutoff() -> datetime:
+    try:
+        days = float(os.environ.get(MAX_AGE_ENV) or DEFAULT_MAX_AGE_DAYS)
+    except ValueError:
+        days = DEFAULT_MAX_AGE_DAYS
+    return datetime.now(timezone.utc) - timedelta(days=days)
+
+
+def _started_after(entry: Mapping[str, Any], cutoff: datetime) -> bool:
+    try:
+        started = datetime.fromisoformat(str(entry.get("started_at")))
+    except ValueError:
+        return True  # Unknown age: kept (the per-notebook cap still applies).
+    if started.tzinfo is None:
+        started = started.replace(tzinfo=timezone.utc)
+    return started >= cutoff

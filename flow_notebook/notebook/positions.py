@@ -3,6 +3,8 @@
 A follow that stops (interrupt, timeout, kernel restart) records the number of lines
 it printed; a later ``%flow logs TASK --follow`` resumes from there, so nothing is
 shown twice and nothing is lost when the provider supports ``IResumableLogs``.
+Kernels share the file: every change is made under its cross-process lock. Only the
+``MAX_POSITIONS`` most recently set entries are kept, so the file stays small.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ import threading
 from pathlib import Path
 
 from flow_notebook.core.config import flow_home
-from flow_notebook.notebook.state_file import read_json_object, write_json_object
+from flow_notebook.notebook.state_file import read_json_object, update_json_object
+
+MAX_POSITIONS = 2000
 
 
 class LogPositions:
@@ -42,16 +46,19 @@ class LogPositions:
         Raises:
             ConfigurationError: The file cannot be written.
         """
+        key = _key(task_id, log_type)
+
+        def record(data: dict[str, int]) -> None:
+            data.pop(key, None)  # re-inserted last: the dict keeps the order of use
+            data[key] = int(lines)
+            for old in list(data)[:-MAX_POSITIONS]:
+                del data[old]
+
         with self._lock:
-            data = self._read()
-            data[_key(task_id, log_type)] = int(lines)
-            self._write(data)
+            update_json_object(self.path, record)
 
     def _read(self) -> dict[str, int]:
         return read_json_object(self.path)
-
-    def _write(self, data: dict[str, int]) -> None:
-        write_json_object(self.path, data)
 
 
 def _key(task_id: str, log_type: str) -> str:
