@@ -117,3 +117,27 @@ def test_after_close_nothing_more_is_checked(watcher, codes):
     watcher.check(_running("a"))
     assert watcher.wait_idle(1)
     assert codes.reads == []
+
+
+def test_any_exception_in_a_check_is_reported_once_and_the_thread_goes_on(codes, clock, caplog):
+    codes.codes.update({"inst_b": 0})
+    finished: list[str] = []
+
+    def read(instances):
+        if instances[0] == "inst_a":
+            raise OSError("disk full while saving the log")
+        return codes.read(instances)
+
+    watcher = FinishWatcher(read, lambda task_id, code: finished.append(task_id), clock=clock)
+    try:
+        for _ in range(3):
+            watcher.check(_running("a", "b"))
+            assert watcher.wait_idle(5)
+            clock.now += 10
+        assert finished == ["bid_b", "bid_b", "bid_b"]
+        warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+        assert warnings == [
+            "checking whether task bid_a ended failed: OSError: disk full while saving the log"
+        ]
+    finally:
+        watcher.close()

@@ -103,3 +103,28 @@ def test_archive_refuses_ids_that_could_escape_its_directory(archive):
     with pytest.raises(ValidationError):
         archive.save("../etc")
     assert archive.lines("../etc", "stdout") is None
+
+
+def test_concurrent_saves_of_one_task_never_collide(tmp_path):
+    import threading
+
+    remote = FakeRemote({"stdout": "".join(f"line {i}\n" for i in range(2000))})
+    archive = LogArchive(tmp_path / "logs", remote, log_files={"stdout": "/var/log/stdout"})
+    errors: list[Exception] = []
+    barrier = threading.Barrier(5, timeout=10)
+
+    def save() -> None:
+        barrier.wait()
+        try:
+            archive.save("bid_1")
+        except Exception as exc:  # noqa: BLE001 - the test collects what escaped
+            errors.append(exc)
+
+    threads = [threading.Thread(target=save) for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert errors == []
+    assert archive.lines("bid_1", "stdout") == [f"line {i}" for i in range(2000)]
+    assert [p.name for p in (tmp_path / "logs" / "bid_1").iterdir()] == ["stdout.log"]

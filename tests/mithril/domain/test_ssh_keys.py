@@ -194,3 +194,56 @@ def test_generated_pair_repr_hides_the_private_key():
     pair = Ed25519KeyGenerator().generate()
     assert "PRIVATE" in pair.private_openssh
     assert "PRIVATE" not in repr(pair)
+
+
+class BarrierGenerator:
+    """Makes every caller generate at the same moment, as two kernels starting together."""
+
+    def __init__(self, parties: int) -> None:
+        import threading
+
+        self._barrier = threading.Barrier(parties, timeout=10)
+        self._real = Ed25519KeyGenerator()
+
+    def generate(self):
+        pair = self._real.generate()
+        self._barrier.wait()
+        return pair
+
+
+def test_kernels_generating_the_key_at_once_share_one_key_and_none_fails(env):
+    import threading
+
+    home, ssh_dir = env
+    generator = BarrierGenerator(4)
+    results, errors = [], []
+
+    def resolve():
+        try:
+            results.append(_resolver(FakeKeyApi(), home, ssh_dir, generator=generator).resolve())
+        except Exception as exc:  # noqa: BLE001 - the test collects what escaped
+            errors.append(exc)
+
+    threads = [threading.Thread(target=resolve) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert errors == []
+    paths = {resolved.private_key_path for resolved in results}
+    assert len(paths) == 1
+    path = paths.pop()
+    assert path.stat().st_mode & 0o777 == 0o600
+    derived = public_key_of_private_only(path)
+    assert derived == " ".join(Path(f"{path}.pub").read_text().split()[:2])
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name, f"{path.name}.pub"]
+
+
+def public_key_of_private_only(path: Path) -> str:
+    from cryptography.hazmat.primitives import serialization
+
+    key = serialization.load_ssh_private_key(path.read_bytes(), password=None)
+    public = key.public_key().public_bytes(
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+    )
+    return public.decode("ascii")

@@ -62,6 +62,7 @@ class FinishWatcher:
         self._idle.set()
         self._closed = False
         self._thread: threading.Thread | None = None
+        self._reported: set[tuple[str, str]] = set()
 
     def check(self, running: Sequence[RunningTask]) -> None:
         """Queues the tasks not checked recently; returns at once.
@@ -110,7 +111,18 @@ class FinishWatcher:
                     return
                 task_id = next(iter(self._queue))
                 instances = self._queue.pop(task_id)
-            self._check_one(task_id, instances)
+            try:
+                self._check_one(task_id, instances)
+            except Exception as exc:  # noqa: BLE001 - the thread must outlive any failure
+                self._report_once(task_id, exc)
+
+    def _report_once(self, task_id: str, exc: Exception) -> None:
+        key = (task_id, type(exc).__name__)
+        if key in self._reported:
+            return
+        self._reported.add(key)
+        logger.warning("checking whether task %s ended failed: %s: %s", task_id,
+                       type(exc).__name__, exc)  # fmt: skip
 
     def _check_one(self, task_id: str, instances: Sequence[InstanceModel]) -> None:
         code = self._read(instances)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -63,15 +64,22 @@ class LogArchive:
             FlowError: A log could not be read over SSH.
         """
         target = self._task_dir(task_id)
-        target.mkdir(parents=True, exist_ok=True)
+        target.mkdir(mode=0o700, parents=True, exist_ok=True)
         for log_type, remote_path in self._log_files.items():
             quoted = shlex.quote(remote_path)
             text = self._remote.execute_command(
                 task_id, f"tail -c {self._max} {quoted} 2>/dev/null || true", timeout=60
             )
-            tmp = target / f".{log_type}.tmp"
-            tmp.write_text(text, encoding="utf-8")
-            os.replace(tmp, target / f"{log_type}.log")
+            # A unique temporary name: two saves of one task (a listing and a follow
+            # noticing the end together) must not write into each other's file.
+            fd, tmp = tempfile.mkstemp(dir=target, prefix=f".{log_type}-", suffix=".tmp")
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                    handle.write(text)
+                os.replace(tmp, target / f"{log_type}.log")
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
 
     def lines(self, task_id: str, log_type: str) -> list[str] | None:
         """Returns the archived lines of a log, or ``None`` when it was not archived."""

@@ -16,6 +16,7 @@ Keys the project marks ``required`` and keys the task names are added to the ids
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -187,8 +188,7 @@ class SSHKeyResolver:
         path = self.generated_key_path
         if not path.is_file():
             pair = self._generator.generate()
-            _write_private(path, pair.private_openssh)
-            Path(f"{path}.pub").write_text(pair.public_openssh.strip() + "\n")
+            _create_key_pair(path, pair.private_openssh, pair.public_openssh)
         return self._register_if_missing(path, public_key_of(path), keys), path
 
     def _register_if_missing(self, path: Path, public: str, keys: list[NewSshKeyModel]) -> str:
@@ -251,9 +251,25 @@ def _key_body(public_key: str) -> str:
     return " ".join(public_key.split()[:2])
 
 
-def _write_private(path: Path, text: str) -> None:
+def _create_key_pair(path: Path, private: str, public: str) -> None:
+    """Creates ``path`` and ``path.pub``; when another process made them first, keeps theirs.
+
+    Both are written to unique temporary names first; the private key is then linked
+    into place (atomic, fails if it exists), so two kernels never see half a key.
+    """
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as handle:
-        handle.write(text)
-    os.chmod(path, 0o600)
+    tag = f".{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    private_tmp, public_tmp = Path(f"{path}{tag}"), Path(f"{path}.pub{tag}")
+    try:
+        fd = os.open(private_tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write(private)
+        public_tmp.write_text(public.strip() + "\n")
+        try:
+            os.link(private_tmp, path)
+        except FileExistsError:
+            return  # Another kernel generated the key at the same time: use that one.
+        os.replace(public_tmp, Path(f"{path}.pub"))
+    finally:
+        private_tmp.unlink(missing_ok=True)
+        public_tmp.unlink(missing_ok=True)
