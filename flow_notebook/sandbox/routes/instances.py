@@ -18,7 +18,7 @@ from flow_notebook.sandbox.errors import InvalidField
 from flow_notebook.sandbox.images import IMAGE_VERSIONS
 from flow_notebook.sandbox.paging import BadCursor, page
 from flow_notebook.sandbox.reservations import parse_time
-from flow_notebook.sandbox.routes.deps import check_fields, check_strings, sandbox_of, user_of
+from flow_notebook.sandbox.routes.deps import JsonBody, sandbox_of, user_of
 from flow_notebook.sandbox.sandbox import Sandbox
 from flow_notebook.sandbox.state import Instance, User
 
@@ -30,18 +30,10 @@ TARGETS = {"STATUS_RUNNING": True, "STATUS_PAUSED": False}
 
 
 @router.patch("")
-def set_status(sandbox: SandboxDep, user: UserDep, body: Annotated[Any, Body()]) -> dict[str, Any]:
+def set_status(sandbox: SandboxDep, user: UserDep, body: JsonBody) -> dict[str, Any]:
     """Starts or pauses reserved instances; answers each one's status afterwards."""
-    body = check_fields(body, {"instances": list, "status": str})
-    fids = check_strings(body["instances"], ("body", "instances"))
-    if len(set(fids)) != len(fids):
-        raise InvalidField(("body", "instances"), "Set items should be unique")
-    if body["status"] not in TARGETS:
-        raise InvalidField(
-            ("body", "status"), "Input should be 'STATUS_RUNNING' or 'STATUS_PAUSED'"
-        )
     with sandbox.store.lock:
-        instances = [sandbox.bids.instance(user, fid) for fid in fids]
+        instances = [sandbox.bids.instance(user, fid) for fid in body["instances"]]
         running = TARGETS[body["status"]]
         return {
             "instances": {
@@ -55,14 +47,10 @@ def refresh_boot_disk(
     sandbox: SandboxDep,
     user: UserDep,
     instance_fid: str,
-    body: Annotated[Any, Body()] = None,
+    body: Annotated[dict[str, Any] | None, Body()] = None,
 ) -> dict[str, Any]:
     """Recreates a paused reserved instance's boot disk, from ``image_version`` if named."""
-    image = None
-    if body is not None:
-        image = check_fields(body, {}).get("image_version")
-        if image is not None and not isinstance(image, str):
-            raise InvalidField(("body", "image_version"), "Input should be a string")
+    image = (body or {}).get("image_version")
     instance = sandbox.reservations.refresh_boot_disk(user, instance_fid, image)
     return {"fid": instance.fid, "image_version": instance.image_version, "status": "REFRESHED"}
 

@@ -10,20 +10,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Response
+from fastapi import APIRouter, Depends, Response
 
 from flow_notebook.sandbox.catalog import REGIONS, find_instance_type
 from flow_notebook.sandbox.errors import InvalidField, NotFound
 from flow_notebook.sandbox.images import find_image_version
-from flow_notebook.sandbox.routes.deps import check_fields, check_strings, sandbox_of, user_of
+from flow_notebook.sandbox.routes.deps import JsonBody, sandbox_of, user_of
 from flow_notebook.sandbox.sandbox import Sandbox
 from flow_notebook.sandbox.state import KubernetesCluster, User, new_fid, utcnow
 
 router = APIRouter(prefix="/v2/kubernetes/clusters")
 SandboxDep = Annotated[Sandbox, Depends(sandbox_of)]
 UserDep = Annotated[User, Depends(user_of)]
-VERSIONS = ("1.34", "1.29")
-FIELDS = {"name": str, "project": str, "region": str, "ssh_keys": list, "instance_type": str}
 
 
 @router.get("")
@@ -36,15 +34,10 @@ def list_clusters(sandbox: SandboxDep, user: UserDep, project: str) -> list[dict
 
 
 @router.post("", status_code=201)
-def create(sandbox: SandboxDep, user: UserDep, body: Annotated[Any, Body()]) -> dict[str, Any]:
+def create(sandbox: SandboxDep, user: UserDep, body: JsonBody) -> dict[str, Any]:
     """Records a cluster (it stays ``Pending``: nothing runs it here)."""
-    body = check_fields(body, FIELDS)
-    keys = check_strings(body["ssh_keys"], ("body", "ssh_keys"))
-    if not keys:
-        raise InvalidField(("body", "ssh_keys"), "List should have at least 1 item")
-    version = body.get("k8s_version", "1.34")
-    if version not in VERSIONS:
-        raise InvalidField(("body", "k8s_version"), "Input should be '1.34' or '1.29'")
+    keys = body["ssh_keys"]
+    version = body.get("k8s_version") or "1.34"
     itype = find_instance_type(body["instance_type"])
     if itype is None:
         raise InvalidField(("body", "instance_type"), "Unknown instance type")

@@ -11,32 +11,26 @@ from __future__ import annotations
 import secrets
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 
 from flow_notebook.sandbox.errors import InvalidField, NotFound
 from flow_notebook.sandbox.paging import BadCursor, page
-from flow_notebook.sandbox.routes.deps import check_fields, sandbox_of, user_of
+from flow_notebook.sandbox.routes.deps import JsonBody, sandbox_of, user_of
 from flow_notebook.sandbox.sandbox import Sandbox
 from flow_notebook.sandbox.state import LifecycleScript, User, new_fid, utcnow
 
 router = APIRouter()
 SandboxDep = Annotated[Sandbox, Depends(sandbox_of)]
 UserDep = Annotated[User, Depends(user_of)]
-JsonBody = Annotated[Any, Body()]
-SCOPES = ("PROJECT", "ORGANIZATION")
 CONTENT_PATH = "/_sandbox/lifecycle-scripts"
 
 
 @router.post("/v2/lifecycle-scripts", status_code=201)
 def create(sandbox: SandboxDep, user: UserDep, request: Request, body: JsonBody) -> dict[str, Any]:
     """Stores a script."""
-    body = check_fields(body, {"project": str, "name": str, "content": str})
-    for name in ("name", "content"):
-        if not body[name]:
-            raise InvalidField(("body", name), "String should have at least 1 character")
-    description = _optional_string(body, "description") or ""
-    scope = _scope(body.get("scope", "PROJECT"))
+    description = body.get("description") or ""
+    scope = body.get("scope") or "PROJECT"
     with sandbox.store.lock:
         project = sandbox.bids.project(user, body["project"])
         now = utcnow()
@@ -104,12 +98,7 @@ def update(
     sandbox: SandboxDep, user: UserDep, request: Request, ls_fid: str, body: JsonBody
 ) -> dict[str, Any]:
     """Renames a script, or changes its description or scope."""
-    body = check_fields(body, {})
-    name = _optional_string(body, "name")
-    if name == "":
-        raise InvalidField(("body", "name"), "String should have at least 1 character")
-    description = _optional_string(body, "description")
-    scope = _scope(body["scope"]) if body.get("scope") is not None else None
+    name, description, scope = (body.get(k) for k in ("name", "description", "scope"))
     with sandbox.store.lock:
         script = _script(sandbox, user, ls_fid)
         script.name = name if name is not None else script.name
@@ -158,16 +147,3 @@ def _body(script: LifecycleScript, request: Request) -> dict[str, Any]:
         "last_modified_by": script.last_modified_by,
         "scope": script.scope,
     }
-
-
-def _optional_string(body: dict[str, Any], name: str) -> str | None:
-    value = body.get(name)
-    if value is not None and not isinstance(value, str):
-        raise InvalidField(("body", name), "Input should be a string")
-    return value
-
-
-def _scope(value: Any) -> str:
-    if value not in SCOPES:
-        raise InvalidField(("body", "scope"), "Input should be 'PROJECT' or 'ORGANIZATION'")
-    return value

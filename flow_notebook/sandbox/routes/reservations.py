@@ -5,38 +5,21 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Query
+from fastapi import APIRouter, Depends, Query
 
 from flow_notebook.sandbox import views
 from flow_notebook.sandbox.catalog import INSTANCE_TYPES, format_price
 from flow_notebook.sandbox.errors import InvalidField
 from flow_notebook.sandbox.reservations import HORIZON, cost_cents, parse_time
-from flow_notebook.sandbox.routes.deps import (
-    check_fields,
-    check_launch_specification,
-    check_strings,
-    sandbox_of,
-    user_of,
-)
+from flow_notebook.sandbox.routes.deps import JsonBody, sandbox_of, user_of
 from flow_notebook.sandbox.sandbox import Sandbox
 from flow_notebook.sandbox.state import User, utcnow
 
 router = APIRouter(prefix="/v2/reservation")
 SandboxDep = Annotated[Sandbox, Depends(sandbox_of)]
 UserDep = Annotated[User, Depends(user_of)]
-JsonBody = Annotated[Any, Body()]
 Limit = Annotated[int | None, Query(ge=1, le=100)]
 Status = Literal["Pending", "Active", "Paused", "Canceled", "Ended"]
-CREATE_FIELDS = {
-    "project": str,
-    "instance_type": str,
-    "region": str,
-    "start_time": str,
-    "end_time": str,
-    "instance_quantity": int,
-    "name": str,
-    "launch_specification": dict,
-}
 
 
 @router.get("/instance-types")
@@ -136,8 +119,6 @@ def _slot(start: datetime, end: datetime, quantity: int) -> dict[str, Any]:
 @router.post("", status_code=201)
 def create(sandbox: SandboxDep, user: UserDep, body: JsonBody) -> dict[str, Any]:
     """Places a reservation."""
-    body = check_fields(body, CREATE_FIELDS)
-    check_launch_specification(body["launch_specification"], ("body", "launch_specification"))
     reservation = sandbox.reservations.create(user, body)
     with sandbox.store.lock:
         return views.reservation_body(reservation)
@@ -178,7 +159,6 @@ def extend(
     sandbox: SandboxDep, user: UserDep, reservation_fid: str, body: JsonBody
 ) -> dict[str, Any]:
     """Moves the end of the window later."""
-    body = check_fields(body, {"end_time": str})
     reservation = sandbox.reservations.extend(user, reservation_fid, body)
     with sandbox.store.lock:
         return views.reservation_body(reservation)
@@ -189,11 +169,6 @@ def update(
     sandbox: SandboxDep, user: UserDep, reservation_fid: str, body: JsonBody
 ) -> dict[str, Any]:
     """Pauses or resumes a reservation, or changes its volumes."""
-    body = check_fields(body, {})
-    if body.get("paused") is not None and not isinstance(body["paused"], bool):
-        raise InvalidField(("body", "paused"), "Input should be a valid boolean")
-    if body.get("volumes") is not None:
-        check_strings(body["volumes"], ("body", "volumes"))
     reservation = sandbox.reservations.update(user, reservation_fid, body)
     with sandbox.store.lock:
         return views.reservation_body(reservation)
@@ -204,13 +179,7 @@ def terminate_instances(
     sandbox: SandboxDep, user: UserDep, reservation_fid: str, body: JsonBody
 ) -> dict[str, Any]:
     """Ends the named instances of the reservation and gives their capacity back."""
-    body = check_fields(body, {"instances": list, "reduce_capacity": bool})
-    instances = check_strings(body["instances"], ("body", "instances"))
-    if not instances or len(set(instances)) != len(instances):
-        raise InvalidField(("body", "instances"), "Name each instance once, at least one")
-    if body["reduce_capacity"] is not True:
-        raise InvalidField(("body", "reduce_capacity"), "Input should be true")
-    ended = sandbox.reservations.terminate_instances(user, reservation_fid, instances)
+    ended = sandbox.reservations.terminate_instances(user, reservation_fid, body["instances"])
     return {"terminated_instances": ended}
 
 
