@@ -1,10 +1,10 @@
 """Turning a cell into a task script, with pushed variables in and pulled ones out.
 
 A Python cell runs as a module-level script after one prologue line (so line N of the
-cell is line N + 1 of the script). The prologue sends standard error to standard output
-(a traceback shows in the cell), makes the working directory importable and, with
-``--push``, loads the pushed values (pickled here with cloudpickle, embedded in base64)
-into the script's globals. A bash cell gets ``exec 2>&1`` first.
+cell is line N + 1 of the script). The prologue flushes standard output at each line,
+makes the working directory importable and, with ``--push``, loads the pushed values
+(pickled here with cloudpickle, embedded in base64) into the script's globals. A bash
+cell runs as it is. Standard error stays standard error: the view shows it as such.
 
 With ``--pull``, an epilogue pickles the named globals and signs them with HMAC-SHA256
 under the task's pull key (``pull_keys``; it arrives as the secret ``FLOW_PULL_KEY``,
@@ -43,14 +43,12 @@ _TAG_BYTES = 32
 _PULL_KEY_PROLOGUE = f"; _flow_pull_key = _flow_os.environ.pop({PULL_KEY_ENV!r}, '')"
 
 PYTHON_PROLOGUE = (
-    "import os as _flow_os, sys as _flow_sys; _flow_os.dup2(1, 2); "
+    "import os as _flow_os, sys as _flow_sys; "
     "_flow_sys.stdout.reconfigure(line_buffering=True); "
     "_flow_cwd = _flow_os.getcwd(); _flow_sys.path.insert(0, _flow_cwd)"
 )
-"""One line before every Python cell: errors join the output (so a traceback shows in
-the cell), lines are flushed as printed, and the synced code is importable."""
-BASH_PROLOGUE = "exec 2>&1\n"
-"""One line before every bash cell: errors join the output."""
+"""One line before every Python cell: lines are flushed as printed (so stdout and
+stderr stay in order), and the synced code is importable."""
 _EPILOGUE = """
 
 def _flow_save_pulled(names, path, key):
@@ -192,7 +190,7 @@ def build_cell_script(
     if bash:
         if pushed is not None or pull:
             raise ValidationError("--push and --pull need a Python cell, not --bash")
-        return CellScript(BASH_PROLOGUE + body.rstrip("\n") + "\n", "bash", None)
+        return CellScript(body.rstrip("\n") + "\n", "bash", None)
     check_syntax(body)
     prologue = PYTHON_PROLOGUE
     if pushed is not None:

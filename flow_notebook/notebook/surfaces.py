@@ -35,6 +35,12 @@ from flow_notebook.notebook.transcript import Transcript, strip_ansi
 DEFAULT_KEEP_KB = 64
 """Output kept in the notebook per view, in KB; the full log stays with the provider."""
 _FALLBACK_LINES = 40
+VIEW_LINES = 2000
+"""Lines a live cell view keeps (besides ``keep_kb``)."""
+PAGE_LINES = 20
+PAGE_BYTES = 2048
+"""A page of the live view closes at 20 lines or 2 KB: pages the user scrolled to never
+change, so the browser can hold them still while newer lines arrive."""
 _STYLE = (
     "<style>"
     ".flow-live-scroll{display:flex!important;flex-direction:column-reverse!important;"
@@ -42,6 +48,10 @@ _STYLE = (
     "margin:2px 0}"
     ".flow-live-scroll>*{flex:none!important}"
     ".flow-live-scroll .jp-OutputArea-output pre{margin:0}"
+    ".flow-live-scroll .widget-vbox{gap:0!important}"
+    ".flow-live-scroll .widget-output,.flow-live-scroll .widget-vbox{margin:0!important;"
+    "padding:0!important}"
+    ".flow-live-scroll .jp-OutputArea-output{padding-top:0!important;padding-bottom:0!important}"
     ".flow-live-header{font-family:var(--jp-code-font-family,monospace);font-size:12px}"
     "</style>"
 )
@@ -138,7 +148,7 @@ class PlainSurface:
             lines.append("")
         if self._capped:
             self._tail.finish()
-            hidden = self._tail.dropped + self._tail_skipped()
+            hidden = self._tail.dropped
             lines.append(hidden_note(summary.task.task_id, hidden) if hidden else "...")
             lines.extend(strip_ansi(text) for text in self._tail.texts())
         if self._title:
@@ -146,9 +156,6 @@ class PlainSurface:
         else:
             lines.extend([*summary.facts, summary.note or outcome_line(summary.task)])
         self._out("\n".join(lines) + "\n")
-
-    def _tail_skipped(self) -> int:
-        return 0
 
 
 class CellView:
@@ -172,7 +179,12 @@ class CellView:
         import ipywidgets as w
 
         self.task_id = task_id
-        self.transcript = Transcript(keep_bytes=max(1, keep_kb or DEFAULT_KEEP_KB) * 1024)
+        self.transcript = Transcript(
+            max(1, keep_kb or DEFAULT_KEEP_KB) * 1024,
+            VIEW_LINES,
+            page_lines=PAGE_LINES,
+            page_bytes=PAGE_BYTES,
+        )
         self._metadata = {"flow_notebook": {"task_id": task_id, **(metadata or {})}}
         self._display = display
         self._handle: Any = None
@@ -212,7 +224,9 @@ class CellView:
         self._on_cancel, self._on_detach = on_cancel, on_detach
 
     def say(self, text: str) -> None:
-        """Shows one line under the view (e.g. the outcome of Cancel)."""
+        """Shows one line under the view (e.g. the outcome of Cancel) until it ends."""
+        if self._summary is not None:
+            return  # The final status and facts say it now.
         self.note.value = f"<i>{html.escape(text)}</i>"
 
     # --- Surface ----------------------------------------------------------------------

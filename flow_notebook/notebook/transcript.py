@@ -103,15 +103,22 @@ class Transcript:
     Args:
         keep_bytes: Characters of complete lines kept (older pages are dropped).
         keep_lines: Complete lines kept.
+        page_lines: Lines that close a page (default: an eighth of ``keep_lines``).
+        page_bytes: Characters that close a page (default: an eighth of ``keep_bytes``).
     """
 
     def __init__(
-        self, keep_bytes: int = DEFAULT_KEEP_BYTES, keep_lines: int = DEFAULT_KEEP_LINES
+        self,
+        keep_bytes: int = DEFAULT_KEEP_BYTES,
+        keep_lines: int = DEFAULT_KEEP_LINES,
+        *,
+        page_lines: int | None = None,
+        page_bytes: int | None = None,
     ) -> None:
-        self.keep_bytes = max(1024, keep_bytes)
+        self.keep_bytes = max(256, keep_bytes)
         self.keep_lines = max(10, keep_lines)
-        self._page_bytes = max(256, self.keep_bytes // PAGES)
-        self._page_lines = max(2, self.keep_lines // PAGES)
+        self._page_bytes = page_bytes or max(256, self.keep_bytes // PAGES)
+        self._page_lines = page_lines or max(2, self.keep_lines // PAGES)
         self._numbers = itertools.count()
         self.pages: deque[Page] = deque([Page(next(self._numbers))])
         self._open: dict[str, _OpenLine] = {}

@@ -12,7 +12,6 @@ import pytest
 
 from flow_notebook.core.errors import ValidationError
 from flow_notebook.notebook.cellscript import (
-    BASH_PROLOGUE,
     MAX_PUSH_BYTES,
     PULL_KEY_ENV,
     PULL_MARKER,
@@ -43,7 +42,7 @@ def test_a_python_cell_gets_one_prologue_line_and_keeps_its_text():
 
 def test_a_bash_cell_joins_errors_to_the_output():
     cell = build_cell_script("echo hi", bash=True)
-    assert (cell.interpreter, cell.script) == ("bash", BASH_PROLOGUE + "echo hi\n")
+    assert (cell.interpreter, cell.script) == ("bash", "echo hi\n")
 
 
 def test_pushed_values_arrive_and_pulled_ones_come_back(tmp_path):
