@@ -12,6 +12,7 @@ from pathlib import Path
 
 from benchmarks import (
     api_requests,
+    boot,
     cellrun,
     dashboard,
     load,
@@ -32,6 +33,7 @@ SUITES: dict[str, Callable[[BenchEnv], list[Result]]] = {
     "dashboard": dashboard.run,
     "cellrun": cellrun.run,
     "self_end": self_end.run,
+    "boot": boot.run,
 }
 DEFAULT_OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 

@@ -35,6 +35,7 @@ class Sizes:
         dashboard_tasks: Tasks on the dashboard.
         dashboard_runs: Timed refreshes.
         cell_runs: ``%%flow run`` cells timed.
+        boot_runs: Sandbox instances booted and terminated.
     """
 
     load_runs: int
@@ -49,6 +50,7 @@ class Sizes:
     dashboard_tasks: int
     dashboard_runs: int
     cell_runs: int
+    boot_runs: int
 
 
 FULL = Sizes(
@@ -64,6 +66,7 @@ FULL = Sizes(
     dashboard_tasks=1_000,
     dashboard_runs=10,
     cell_runs=8,
+    boot_runs=10,
 )
 QUICK = Sizes(
     load_runs=2,
@@ -78,6 +81,7 @@ QUICK = Sizes(
     dashboard_tasks=20,
     dashboard_runs=2,
     cell_runs=1,
+    boot_runs=2,
 )
 
 
