@@ -4,21 +4,34 @@ A record holds what the launcher knew when it started a task and the flags later
 calls set (cancel requested, paused, the final state once observed). It never holds
 environment values or secrets. diskcache keeps the records in SQLite, so a second
 process (another kernel, a terminal) lists, follows and cancels the same tasks.
+
+A damaged store (SQLite reports a malformed or foreign file) is moved aside as
+``store.damaged-<time>``, kept for the user, and a new one is started, with one
+warning line saying so. A store that cannot be written (full disk, read-only
+``FLOW_HOME``) is one ``ConfigurationError`` line naming the directory, the reason
+and the fix.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from flow_notebook.core.errors import ProviderUnavailableError
+from flow_notebook.core.errors import ConfigurationError
+from flow_notebook.core.fs_errors import file_error
 from flow_notebook.core.models import TaskStatus, utcnow
 
 _PREFIX = "task:"
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class TaskRecord(BaseModel):
@@ -73,36 +86,38 @@ class TaskStore:
     """
 
     def __init__(self, directory: Path) -> None:
-        import diskcache
-
-        directory.mkdir(parents=True, exist_ok=True)
-        try:
-            self._cache = diskcache.Cache(str(directory))
-        except Exception as exc:  # diskcache raises sqlite3 and OS errors alike.
-            raise ProviderUnavailableError(f"cannot open the local task store: {exc}") from exc
+        self._dir = directory
+        self._cache: Any = None
+        self._guarded(self._reopen)
 
     def put(self, record: TaskRecord) -> None:
         """Stores (or replaces) a record."""
-        self._cache.set(_PREFIX + record.task_id, record.model_dump(mode="json"))
+        data = record.model_dump(mode="json")
+        self._guarded(lambda: self._cache.set(_PREFIX + record.task_id, data))
 
     def get(self, task_id: str) -> TaskRecord | None:
         """Returns the record of ``task_id``, or ``None``."""
-        raw = self._cache.get(_PREFIX + task_id)
+        raw = self._guarded(lambda: self._cache.get(_PREFIX + task_id))
         return TaskRecord.model_validate(raw) if raw is not None else None
 
     def update(self, task_id: str, **changes: Any) -> TaskRecord | None:
         """Changes fields of a record atomically; returns the new record or ``None``."""
-        with self._cache.transact():
-            record = self.get(task_id)
-            if record is None:
-                return None
-            merged = record.model_copy(update=changes)
-            self.put(merged)
-            return merged
+
+        def change() -> TaskRecord | None:
+            with self._cache.transact():
+                raw = self._cache.get(_PREFIX + task_id)
+                if raw is None:
+                    return None
+                merged = TaskRecord.model_validate(raw).model_copy(update=changes)
+                self._cache.set(_PREFIX + task_id, merged.model_dump(mode="json"))
+                return merged
+
+        return self._guarded(change)
 
     def records(self) -> Iterator[TaskRecord]:
         """Yields every record, in no particular order."""
-        for key in list(self._cache.iterkeys()):
+        keys = self._guarded(lambda: list(self._cache.iterkeys()))
+        for key in keys:
             if isinstance(key, str) and key.startswith(_PREFIX):
                 record = self.get(key[len(_PREFIX) :])
                 if record is not None:
@@ -110,4 +125,65 @@ class TaskStore:
 
     def close(self) -> None:
         """Closes the cache's connections. Safe to call twice."""
-        self._cache.close()
+        if self._cache is not None:
+            self._cache.close()
+
+    def _reopen(self) -> None:
+        import diskcache
+
+        self.close()
+        self._dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._cache = diskcache.Cache(str(self._dir))
+
+    def _guarded(self, operation: Callable[[], T]) -> T:
+        """Runs ``operation``; a damaged store is replaced once, other failures are one line."""
+        import sqlite3
+
+        try:
+            return operation()
+        except sqlite3.OperationalError as exc:
+            raise self._unwritable(exc) from None
+        except OSError as exc:
+            raise file_error("use the local task store", self._dir, exc) from None
+        except sqlite3.DatabaseError as exc:
+            self._replace_damaged(exc)
+        try:
+            return operation()
+        except (sqlite3.DatabaseError, OSError) as exc:
+            raise ConfigurationError(
+                f"the local task store {self._dir} is unusable: {exc}",
+                suggestion=f"move {self._dir} away and try again",
+            ) from None
+
+    def _replace_damaged(self, exc: Exception) -> None:
+        self.close()
+        aside = self._dir.with_name(f"{self._dir.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+        try:
+            os.replace(self._dir, aside)
+        except OSError as move:
+            raise file_error("move the damaged task store", self._dir, move) from None
+        logger.warning(
+            "the local task store %s was damaged (%s); moved it to %s and started a new one"
+            " (the tasks recorded there are no longer listed)",
+            self._dir, exc, aside,
+        )  # fmt: skip
+        self._reopen()
+
+    def _unwritable(self, exc: Exception) -> ConfigurationError:
+        text = str(exc).lower()
+        if "full" in text or _free_bytes(self._dir) == 0:
+            reason, fix = "the disk is full", "free space on that disk, or set FLOW_HOME elsewhere"
+        elif "readonly" in text or "read-only" in text or not os.access(self._dir, os.W_OK):
+            reason, fix = "it is read-only", "make FLOW_HOME writable, or set it elsewhere"
+        else:
+            reason, fix = str(exc), f"check {self._dir}, or move it away and try again"
+        return ConfigurationError(
+            f"cannot use the local task store {self._dir}: {reason}", suggestion=fix
+        )
+
+
+def _free_bytes(directory: Path) -> int | None:
+    try:
+        return shutil.disk_usage(directory).free
+    except OSError:
+        return None
