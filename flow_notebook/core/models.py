@@ -245,6 +245,8 @@ class Task(BaseModel):
         num_instances: Number of instances.
         region: Region it runs in, when known.
         cost_per_hour: Dollars per hour for all instances, when known.
+        cost_paid: Dollars charged so far (all instances, the prices actually paid),
+            when the provider knows it; ``cost_so_far`` prefers it.
         created_at: When it was submitted.
         started_at: When it started running, when known.
         completed_at: When it reached a terminal state, when known.
@@ -268,6 +270,7 @@ class Task(BaseModel):
     num_instances: int = 1
     region: str | None = None
     cost_per_hour: float | None = None
+    cost_paid: float | None = None
     created_at: datetime = Field(default_factory=utcnow)
     started_at: datetime | None = None
     completed_at: datetime | None = None
@@ -293,7 +296,13 @@ class Task(BaseModel):
         return max(0.0, (end - self.started_at).total_seconds())
 
     def cost_so_far(self, now: datetime | None = None) -> float | None:
-        """Returns dollars accrued so far, or ``None`` when the price is unknown."""
+        """Returns dollars accrued so far, or ``None`` when the price is unknown.
+
+        What the provider reports as charged (``cost_paid``) wins; otherwise the
+        current price times the runtime.
+        """
+        if self.cost_paid is not None:
+            return self.cost_paid
         seconds = self.runtime_seconds(now)
         if seconds is None or self.cost_per_hour is None:
             return None

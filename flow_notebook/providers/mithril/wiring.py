@@ -21,6 +21,7 @@ from flow_notebook.providers.mithril.domain.caches import DiskTtlCache
 from flow_notebook.providers.mithril.domain.code_sync import CodeSync
 from flow_notebook.providers.mithril.domain.instances import InstanceService
 from flow_notebook.providers.mithril.domain.mounts import MountPlanner, VolumeAttacher
+from flow_notebook.providers.mithril.domain.paid_cost import PaidCosts
 from flow_notebook.providers.mithril.domain.provisioning import Provisioner
 from flow_notebook.providers.mithril.domain.records import TaskRecords
 from flow_notebook.providers.mithril.domain.script_prep import ScriptPreparationService
@@ -109,6 +110,7 @@ class Wiring(MarketWiring, RemoteWiring):
             extra_metadata=self._upload_metadata,
             watch_running=lambda running: self.finish_watcher.check(running),
             task_keys=self.task_keys,
+            paid_costs=PaidCosts(self.api, lambda: self.project),
         )
 
     @provided

@@ -82,6 +82,23 @@ class ApiClient(ApiClientBase):
             "GET", "/v2/pricing/history", dto.HistoricalPricesResponseModel, params=params
         )
 
+    def get_instance_pricing_history(
+        self, project: str, *, bid_fid: str, limit: int = 100, next_cursor: str | None = None
+    ) -> dto.InstancePricingHistoryResponse:
+        """Returns a bid's instances' price periods (``GET /v2/instances/pricing/history``)."""
+        params = {
+            "project": project,
+            "bid_fid": bid_fid,
+            "limit": limit,
+            "next_cursor": next_cursor,
+        }
+        return self.call(
+            "GET",
+            "/v2/instances/pricing/history",
+            dto.InstancePricingHistoryResponse,
+            params=params,
+        )
+
     # --- spot bids -----------------------------------------------------------------
 
     def list_bids(

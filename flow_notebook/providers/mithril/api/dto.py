@@ -445,6 +445,30 @@ class HistoricalPricesResponseModel(ResponseModel):
     complete: bool = True
 
 
+class InstancePricingEvent(ResponseModel):
+    """A price period of an instance: cents per hour from ``start_time`` to ``end_time``."""
+
+    price_cents: int
+    start_time: datetime
+    end_time: datetime | None
+
+
+class InstancePricingHistory(ResponseModel):
+    """The price periods of one instance."""
+
+    instance_fid: str
+    events: list[InstancePricingEvent]
+    bid_fid: str | None = None
+    reservation_fid: str | None = None
+
+
+class InstancePricingHistoryResponse(ResponseModel):
+    """Answer of ``GET /v2/instances/pricing/history``."""
+
+    instances: list[InstancePricingHistory]
+    next_cursor: str | None = None
+
+
 class PricingEventModel(ResponseModel):
     """A change of an instance's status that affected what it costs."""
 
@@ -505,6 +529,12 @@ SPEC_NAMES: dict[str, type[BaseModel]] = {
         HistoricalPriceSeriesModel,
         HistoricalPricesResponseModel,
         PricingEventModel,
+        InstancePricingEvent,
+        InstancePricingHistory,
+        InstancePricingHistoryResponse,
+        ApiKeyModel,
+        CreateApiKeyResponse,
+        CreateApiKeyRequest,
         HTTPValidationError,
     )
 }

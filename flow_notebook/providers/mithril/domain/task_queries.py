@@ -24,6 +24,7 @@ from flow_notebook.providers.mithril.api.dto import BidModel, BidStatus, Instanc
 from flow_notebook.providers.mithril.domain.bids import BidService
 from flow_notebook.providers.mithril.domain.finish_watch import RunningTask
 from flow_notebook.providers.mithril.domain.instances import InstanceService, in_bid_order
+from flow_notebook.providers.mithril.domain.paid_cost import PaidCosts
 from flow_notebook.providers.mithril.domain.provisioning import IInstanceRemote
 from flow_notebook.providers.mithril.domain.records import TaskRecords, recorded_time
 from flow_notebook.providers.mithril.domain.task_keys import TaskKeys
@@ -99,6 +100,8 @@ class TaskQueries:
         clock: Current time, recorded as the end of a task whose exit code is read.
         task_keys: Settles the task key of an ended bid (revokes it; reads the exit
             code its on-instance watcher left when none is recorded).
+        paid_costs: What a bid was charged; ``get`` sets ``Task.cost_paid`` from it
+            (and keeps the final figure of an ended bid, which listings then show).
     """
 
     def __init__(
@@ -115,6 +118,7 @@ class TaskQueries:
         clock: Callable[[], datetime] = utcnow,
         watch_running: Callable[[Sequence[RunningTask]], None] = lambda running: None,
         task_keys: TaskKeys | None = None,
+        paid_costs: PaidCosts | None = None,
     ) -> None:
         self._bids = bids
         self._instances = instances
@@ -127,6 +131,7 @@ class TaskQueries:
         self._clock = clock
         self._watch_running = watch_running
         self._task_keys = task_keys
+        self._paid_costs = paid_costs
 
     def get(self, task_id: str, *, read_exit_code: bool = True) -> Task:
         """Returns the task, reading its exit code over SSH when it may have ended.
@@ -145,7 +150,10 @@ class TaskQueries:
         if exit_code is not None and bid.status != "Terminated" and self._terminates(bid.fid):
             bid, message = self._terminate_finished(bid)
         exit_code = self._settle(bid, exit_code)
-        return self._build(bid, ordered, exit_code, message)
+        task = self._build(bid, ordered, exit_code, message)
+        if task.cost_paid is None and task.started_at is not None:
+            task.cost_paid = self._paid(bid)
+        return task
 
     def finish(self, task_id: str, exit_code: int) -> None:
         """Terminates the bid of a task whose command ended, then records the end.
@@ -213,6 +221,19 @@ class TaskQueries:
             return []
         return in_bid_order(bid.instances, self._instances.for_bid(bid.fid))
 
+    def _paid(self, bid: BidModel) -> float | None:
+        """Returns what the bid was charged; an ended bid's final figure is kept."""
+        if self._paid_costs is None:
+            return None
+        try:
+            paid = self._paid_costs.paid(bid.fid)
+        except FlowError as exc:
+            logger.debug("charges of %s unknown: %s", bid.fid, exc)
+            return None
+        if paid is not None and bid.status == "Terminated":
+            self._records.update(bid.fid, cost_paid=paid)
+        return paid
+
     def _terminates(self, task_id: str) -> bool:
         # A keep-alive task's instances stay up after its command ends.
         return self._auto_terminate and not self._records.get(task_id).get("keep_alive")
@@ -261,6 +282,9 @@ class TaskQueries:
             # The bid's name carries a random suffix; show the name the user gave.
             task.name = record["name"]
             task.metadata["bid_name"] = bid.name
+        paid = record.get("cost_paid")
+        if isinstance(paid, int | float) and not isinstance(paid, bool):
+            task.cost_paid = float(paid)
         extra = self._extra(bid.fid)
         if extra:
             task.metadata.update(extra)
