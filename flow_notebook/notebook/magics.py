@@ -102,6 +102,8 @@ def getpass_prompt(name: str) -> str:
     """Asks for a secret's value without echoing it (terminal or Jupyter frontend)."""
     import getpass
 
+    if name == "api_key":
+        return getpass.getpass("Mithril API key (not shown; saved in config.yaml, mode 0600): ")
     return getpass.getpass(f"value of secret {name} (not shown, not stored): ")
 
 

@@ -14,8 +14,10 @@ KEY = "fkey_abcdefghijklmnop"
 
 
 @pytest.fixture(autouse=True)
-def _provider(use_provider):
-    use_provider(FullFakeProvider())
+def _magics(use_provider):
+    magics = use_provider(FullFakeProvider())
+    magics.session.secret_prompt = lambda name: KEY if name == "api_key" else ""
+    return magics
 
 
 def test_shows_defaults(flow, isolated_flow_home):
@@ -25,7 +27,7 @@ def test_shows_defaults(flow, isolated_flow_home):
 
 
 def test_saving_the_key_never_shows_it(flow, isolated_flow_home):
-    out = flow(f"config api_key={KEY} project=demo")[1]
+    out = flow("config api_key project=demo")[1]
     assert KEY not in out
     assert "api_key=fkey_***" in out and "api_key:  fkey_***" in out
     path = isolated_flow_home / "config.yaml"
@@ -51,3 +53,19 @@ def test_bad_settings_are_one_line_without_the_value(flow, line, message):
     with pytest.raises(UsageError, match=message) as caught:
         flow(line)
     assert KEY not in str(caught.value)
+
+
+def test_the_api_key_in_the_magics_text_is_refused_with_the_way_to_do_it(flow, isolated_flow_home):
+    with pytest.raises(UsageError) as caught:
+        flow(f"config api_key={KEY}")
+    message = str(caught.value)
+    assert KEY not in message and "\n" not in message
+    assert "refused" in message and "%flow config api_key (hidden prompt)" in message
+    assert not (isolated_flow_home / "config.yaml").exists(), "nothing was saved"
+
+
+def test_an_empty_prompt_saves_nothing(flow, _magics, isolated_flow_home):
+    _magics.session.secret_prompt = lambda name: "  "
+    with pytest.raises(UsageError, match="no api_key was entered"):
+        flow("config api_key")
+    assert not (isolated_flow_home / "config.yaml").exists()

@@ -139,12 +139,13 @@ def shell_magics(tmp_path: Path) -> Iterator[Callable[[Any], Any]]:
     shell = InteractiveShell.instance()
     registered: list[Any] = []
 
-    def register(provider: Any) -> Any:
+    def register(provider: Any, secret_prompt: Callable[[str], str] | None = None) -> Any:
         magics = FlowMagics(
             shell,
             provider_factory=lambda name=None: provider,
             positions=LogPositions(tmp_path / "positions"),
             timing=Timing(poll_interval=0.05, settle_timeout=5.0),
+            secret_prompt=secret_prompt,
         )
         shell.register_magics(magics)
         registered.append(magics)

@@ -100,8 +100,8 @@ def test_private_keys_and_the_config_holding_the_api_key_are_mode_0600(
 ):
     provider, _, _ = running
     created = provider.create_ssh_key("generated-here")
-    shell = shell_magics(provider)
-    shell.run_line_magic("flow", "config api_key=fkey_RELIABILITY_0600")
+    shell = shell_magics(provider, secret_prompt=lambda name: "fkey_RELIABILITY_0600")
+    shell.run_line_magic("flow", "config api_key")
 
     key_files = [p for p in isolated_flow_home.rglob("*") if p.is_file() and _holds_key(p)]
     assert created["private_key_path"] in {str(p) for p in key_files}

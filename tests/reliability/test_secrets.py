@@ -117,6 +117,11 @@ def task_key_secrets(sandbox) -> list[str]:
     return found
 
 
+def _typing(key: str):
+    """A hidden prompt at which the user types the API key."""
+    return lambda name: key if name == "api_key" else ""
+
+
 def run_session(session: Session, provider, key: str, home: Path) -> list[str]:
     """Runs the session; returns the ids of the task that printed its secret and its
     instances."""
@@ -125,7 +130,7 @@ def run_session(session: Session, provider, key: str, home: Path) -> list[str]:
     from flow_notebook.notebook.widgets.front import log_viewer_factory
 
     session.magic("config")
-    session.magic(f"config api_key={key}")
+    session.magic("config api_key")  # typed at the hidden prompt, never in the line
     session.magic("config")
     printing = session.magic(
         "run --name leaky --secret TOKEN --wait -- 'echo token=$TOKEN; echo done'"
@@ -170,7 +175,7 @@ def test_local_session_shows_neither_the_api_key_nor_the_secret(
     local_provider, shell_magics, isolated_flow_home
 ):
     key = f"fkey_LOCAL{secrets.token_hex(12)}"
-    session = Session(shell_magics(local_provider))
+    session = Session(shell_magics(local_provider, secret_prompt=_typing(key)))
     printed_by = run_session(session, local_provider, key, isolated_flow_home)
 
     assert any("token=****" in text or "token=*" in text for text in session.texts)
@@ -186,7 +191,7 @@ def test_sandbox_session_shows_neither_the_api_key_nor_the_secret(
     for name, value in ssh_sandbox.env.items():
         monkeypatch.setenv(name, value)
     provider = providers.provider(ssh_sandbox)
-    session = Session(shell_magics(provider))
+    session = Session(shell_magics(provider, secret_prompt=_typing(ssh_sandbox.api_key)))
     printed_by = run_session(session, provider, ssh_sandbox.api_key, isolated_flow_home)
     form = SetupForm(SetupModel(load_config()))
     form.api_key.value = ssh_sandbox.api_key
