@@ -260,7 +260,11 @@ class ReservationService:
             if body.get("volumes") is not None:
                 spec = dict(reservation.launch_specification, volumes=list(body["volumes"]))
                 self._check_references(self._store.projects[reservation.project], spec)
+                if reservation.status in ("Active", "Paused"):
+                    self._detach_volumes(reservation)
                 reservation.launch_specification = spec
+                if reservation.status in ("Active", "Paused"):
+                    self._attach_volumes(reservation)
             paused = body.get("paused")
             if paused is True and reservation.status != "Paused":
                 if reservation.status != "Active":
@@ -443,6 +447,8 @@ class ReservationService:
             )
             self._store.instances[instance.fid] = instance
             reservation.instances.append(instance.fid)
+        self._attach_volumes(reservation)
+        for instance in self._instances(reservation):
             self._boot(reservation, instance)
 
     def _finish(self, reservation: Reservation, status: str, by: str | None) -> None:
@@ -451,6 +457,25 @@ class ReservationService:
         reservation.record(status, user_id=by)
         for instance in self._instances(reservation, live=True):
             self._runner.halt(instance.fid, "STATUS_TERMINATED")
+        self._detach_volumes(reservation)
+
+    def _attach_volumes(self, reservation: Reservation) -> None:
+        """Lists the reservation on its volumes, mounted on each of its instances."""
+        for volume_fid in reservation.launch_specification.get("volumes", []):
+            volume = self._store.volumes.get(volume_fid)
+            if volume is None:
+                continue
+            if reservation.fid not in volume.reservations:
+                volume.reservations.append(reservation.fid)
+            for fid in reservation.instances:
+                volume.attachments[fid] = f"/mnt/volumes/{volume.fid}"
+
+    def _detach_volumes(self, reservation: Reservation) -> None:
+        for volume in self._store.volumes.values():
+            if reservation.fid in volume.reservations:
+                volume.reservations.remove(reservation.fid)
+            for fid in reservation.instances:
+                volume.attachments.pop(fid, None)
 
     def _boot(
         self, reservation: Reservation, instance: Instance, status: str = "STATUS_NEW"

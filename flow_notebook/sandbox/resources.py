@@ -14,6 +14,7 @@ from typing import Any
 from flow_notebook.sandbox.catalog import INSTANCE_TYPES, REGIONS
 from flow_notebook.sandbox.errors import Conflict, InvalidField, NotFound, QuotaExceeded
 from flow_notebook.sandbox.market import ACTIVE
+from flow_notebook.sandbox.reservations import HOLDING
 from flow_notebook.sandbox.sshkeys import generate_key_pair
 from flow_notebook.sandbox.state import Project, SshKey, Store, Volume, new_fid, utcnow
 
@@ -98,19 +99,24 @@ class ResourceService:
 
         Raises:
             NotFound: Unknown volume.
-            Conflict: A bid that is not terminated still uses it.
+            Conflict: A bid that is not terminated, or a reservation that has not ended,
+                still uses it.
         """
         with self._store.lock:
             volume = self.volume(projects, fid)
-            users = [
-                b.fid
-                for b in self._store.bids.values()
-                if b.status in ACTIVE and fid in b.launch_specification.get("volumes", [])
-            ]
+            users = self._users("volumes", fid)
             if users:
                 raise Conflict(f"Volume {fid} is in use by {', '.join(users)}")
             volume.deleted_at = utcnow()
         shutil.rmtree(volume.path, ignore_errors=True)
+
+    def _users(self, field: str, fid: str) -> list[str]:
+        """Returns the live bids and reservations whose launch specification names ``fid``."""
+        orders = [
+            *(b for b in self._store.bids.values() if b.status in ACTIVE),
+            *(r for r in self._store.reservations.values() if r.status in HOLDING),
+        ]
+        return [o.fid for o in orders if fid in o.launch_specification.get(field, [])]
 
     def storage_used(self, project: Project) -> int:
         """Returns GB of live volumes in ``project``."""
@@ -176,17 +182,13 @@ class ResourceService:
 
         Raises:
             NotFound: Unknown key.
-            Conflict: An active bid uses it.
+            Conflict: An active bid or a reservation that has not ended uses it.
         """
         with self._store.lock:
             self.key(projects, fid)
-            users = [
-                b.fid
-                for b in self._store.bids.values()
-                if b.status in ACTIVE and fid in b.launch_specification.get("ssh_keys", [])
-            ]
+            users = self._users("ssh_keys", fid)
             if users:
-                raise Conflict(f"SSH key {fid} is in use by active bids {', '.join(users)}")
+                raise Conflict(f"SSH key {fid} is in use by {', '.join(users)}")
             del self._store.ssh_keys[fid]
 
     def quotas(self, project: Project) -> list[dict[str, object]]:

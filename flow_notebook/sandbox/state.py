@@ -73,6 +73,7 @@ class Volume:
     path: Path
     deleted_at: datetime | None = None
     bids: list[str] = field(default_factory=list)
+    reservations: list[str] = field(default_factory=list)
     attachments: dict[str, str] = field(default_factory=dict)
 
 

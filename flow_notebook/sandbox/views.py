@@ -70,7 +70,7 @@ def volume_body(volume: Volume) -> dict[str, Any]:
         "project": volume.project,
         "interface": volume.interface,
         "bids": list(volume.bids),
-        "reservations": [],
+        "reservations": list(volume.reservations),
         "attachments": dict(volume.attachments),
     }
 

@@ -303,3 +303,38 @@ def test_list_filters_and_needs_a_project(mithril_sandbox):
     check_response(missing, "GET", "/v2/reservation")
     types = _get(sandbox, "/v2/reservation/instance-types", "/v2/reservation/instance-types")
     assert _instance_type(sandbox) in [t["fid"] for t in types]
+
+
+def test_reservation_holds_its_volume_and_key_until_it_ends(mithril_sandbox, tmp_path):
+    sandbox = mithril_sandbox
+    volume = sandbox.api(
+        "POST",
+        "/v2/volumes",
+        json={
+            "project": sandbox.project,
+            "name": "resdata",
+            "region": REGION,
+            "size_gb": 1,
+            "disk_interface": "File",
+        },
+    )
+    assert volume.status_code == 201, volume.text
+    volume_fid = volume.json()["fid"]
+    key_fid, _ = sandbox.new_ssh_key(tmp_path, "held")
+    fid = _create(sandbox, volumes=[volume_fid], ssh_keys=[key_fid])["fid"]
+    [instance] = wait_for(lambda: _instances(sandbox, fid))
+
+    def listed_volume() -> dict:
+        found = sandbox.api("GET", "/v2/volumes", params={"project": sandbox.project}).json()
+        return next(v for v in found if v["fid"] == volume_fid)
+
+    assert listed_volume()["reservations"] == [fid]
+    assert listed_volume()["attachments"] == {instance["fid"]: f"/mnt/volumes/{volume_fid}"}
+    assert sandbox.api("DELETE", f"/v2/volumes/{volume_fid}").status_code == 409
+    assert sandbox.api("DELETE", f"/v2/ssh-keys/{key_fid}").status_code == 409
+
+    body = {"instances": [instance["fid"]], "reduce_capacity": True}
+    sandbox.api("POST", f"/v2/reservation/{fid}/terminate-instances", json=body)
+    assert listed_volume()["reservations"] == [] and listed_volume()["attachments"] == {}
+    assert sandbox.api("DELETE", f"/v2/volumes/{volume_fid}").status_code == 204
+    assert sandbox.api("DELETE", f"/v2/ssh-keys/{key_fid}").status_code == 204
