@@ -231,7 +231,10 @@ class SshdLauncher:
         if spec.startup_script is not None:
             script = disk.inside(STARTUP_SCRIPT)
             script.parent.mkdir(parents=True, exist_ok=True)
-            script.write_text(spec.startup_script)
+            # Created private: the script may carry secrets; never readable by others.
+            fd = os.open(script, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o700)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(spec.startup_script)
             script.chmod(0o700)
         binds = [(home / "workspace", "/workspace"), (home / "var_log_flow", "/var/log/flow")]
         for volume_fid, path in spec.volumes:

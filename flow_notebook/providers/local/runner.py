@@ -121,7 +121,10 @@ class TaskLauncher:
         task_id = new_task_id()
         task_dir = self._root / task_id
         work_dir = task_dir / "work"
-        work_dir.mkdir(parents=True)
+        # The task's output and files are the user's alone: 0700 (logs are 0600).
+        self._root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        task_dir.mkdir(mode=0o700)
+        work_dir.mkdir()
         metadata: dict[str, object] = {"work_dir": str(work_dir)}
         if config.upload_code:
             metadata.update(self._upload_code(config, work_dir))
@@ -163,7 +166,8 @@ class TaskLauncher:
 
     def _start_supervisor(self, task_dir: Path, env: dict[str, str]) -> int:
         try:
-            with open(task_dir / "supervisor.log", "ab") as log:
+            fd = os.open(task_dir / "supervisor.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            with os.fdopen(fd, "ab") as log:
                 child = subprocess.Popen(
                     [self._python, "-m", SUPERVISOR_MODULE, str(task_dir)],
                     cwd=task_dir,

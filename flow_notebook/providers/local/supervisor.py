@@ -24,6 +24,7 @@ import sys
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import BinaryIO
 
 from flow_notebook.providers.local import proc
 
@@ -38,6 +39,11 @@ def write_json_atomic(path: Path, payload: dict[str, object]) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(payload), encoding="utf-8")
     os.replace(tmp, path)
+
+
+def _private(path: Path) -> BinaryIO:
+    """Opens ``path`` for appending; created mode 0600 (task output may hold secrets)."""
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
 
 
 def _now() -> str:
@@ -111,7 +117,7 @@ def run(task_dir: Path) -> int:
     """Runs the task described in ``task_dir`` to its end; returns the supervisor's code."""
     spec = json.loads((task_dir / "spec.json").read_text(encoding="utf-8"))
     _become_subreaper()
-    with open(task_dir / "stdout.log", "ab") as out, open(task_dir / "stderr.log", "ab") as err:
+    with _private(task_dir / "stdout.log") as out, _private(task_dir / "stderr.log") as err:
         try:
             child = subprocess.Popen(
                 spec["argv"],
@@ -148,9 +154,9 @@ def run(task_dir: Path) -> int:
     reason = "timeout" if timed_out.is_set() else "exited"
     if timed_out.is_set():
         code = TIMEOUT_EXIT_CODE
-        with open(task_dir / "stderr.log", "a", encoding="utf-8") as err:
+        with _private(task_dir / "stderr.log") as err:
             limit = float(spec["max_seconds"])
-            err.write(f"flow: stopped after reaching the run-time limit ({limit:g}s)\n")
+            err.write(f"flow: stopped after reaching the run-time limit ({limit:g}s)\n".encode())
     write_json_atomic(
         task_dir / "exit.json", {"exit_code": code, "ended_at": _now(), "reason": reason}
     )

@@ -128,3 +128,15 @@ def test_concurrent_saves_of_one_task_never_collide(tmp_path):
     assert errors == []
     assert archive.lines("bid_1", "stdout") == [f"line {i}" for i in range(2000)]
     assert [p.name for p in (tmp_path / "logs" / "bid_1").iterdir()] == ["stdout.log"]
+
+
+def test_archived_logs_are_0600_in_0700_directories(tmp_path):
+    import stat
+
+    remote = FakeRemote({"stdout": "secret output\n"})
+    archive = LogArchive(tmp_path / "logs", remote, log_files={"stdout": "/var/log/stdout"})
+    archive.save("bid_1")
+    task_dir = tmp_path / "logs" / "bid_1"
+    modes = [stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "logs", task_dir)]
+    assert modes == [0o700, 0o700]
+    assert stat.S_IMODE((task_dir / "stdout.log").stat().st_mode) == 0o600

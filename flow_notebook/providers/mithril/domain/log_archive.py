@@ -64,7 +64,8 @@ class LogArchive:
             FlowError: A log could not be read over SSH.
         """
         target = self._task_dir(task_id)
-        target.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        target.mkdir(mode=0o700, exist_ok=True)
         for log_type, remote_path in self._log_files.items():
             quoted = shlex.quote(remote_path)
             text = self._remote.execute_command(
