@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime, timezone
 
 from IPython.core.error import UsageError
 
@@ -18,6 +19,7 @@ from flow_notebook.notebook.arguments import (
 )
 from flow_notebook.notebook.follow import emit
 from flow_notebook.notebook.formatting import follow_hint
+from flow_notebook.notebook.notebook_tasks import TaskRecord, notebook_key
 from flow_notebook.notebook.pinned import block_until_done, follow_in_cell, wait_quietly
 from flow_notebook.notebook.session import FlowSession
 
@@ -63,7 +65,7 @@ def execute(session: FlowSession, argv: list[str]) -> Task:
     )
     task = submit(session, config, gpu=args.gpu)
     if config.secrets:
-        session.known_secrets[task.task_id] = list(config.secret_values().values())
+        remember_secrets(session, task, config)
     if args.max_cost is not None:
         from flow_notebook.notebook.widgets.cost import watch_cost
 
@@ -77,6 +79,23 @@ def execute(session: FlowSession, argv: list[str]) -> Task:
             session, task.task_id, timeout=args.timeout, on_interrupt=args.on_interrupt
         )
     return task
+
+
+def remember_secrets(session: FlowSession, task: Task, config: TaskConfig) -> None:
+    """Keeps the secret values for this kernel and their names for any later one.
+
+    A later kernel (``%flow logs`` after a restart) masks the named variables'
+    values from its environment; the values themselves are never stored.
+    """
+    session.known_secrets[task.task_id] = list(config.secret_values().values())
+    record = TaskRecord(
+        task_id=task.task_id,
+        name=task.name,
+        provider=task.provider,
+        started_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        secret_names=sorted(config.secrets),
+    )
+    session.tasks.add(notebook_key(session.user_ns or {}), record)
 
 
 def volume_id_check(session: FlowSession) -> Callable[[str], bool] | None:

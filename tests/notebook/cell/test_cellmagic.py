@@ -181,3 +181,25 @@ def test_the_line_magic_masks_its_secrets_when_following(ip, kernel):
         )
     assert "got ****" in captured.stdout.splitlines()
     assert "line-s3cret" not in captured.stdout
+
+
+def test_a_line_magic_secret_is_masked_by_a_later_kernels_logs(ip, tmp_path, project, monkeypatch):
+    monkeypatch.setenv("FLOW_TEST_TOKEN", "line-s3cret-value")
+    first = start_kernel(ip, tmp_path / "state")
+    try:
+        task = ip.run_line_magic(
+            "flow", "run --wait --secret FLOW_TEST_TOKEN -- sh -c 'echo token=$FLOW_TEST_TOKEN'"
+        )
+    finally:
+        stop_kernel(first)
+    from IPython.core.interactiveshell import InteractiveShell
+
+    second = start_kernel(InteractiveShell(), tmp_path / "state")
+    try:
+        with capture_output() as captured:
+            second.magics.shell.run_line_magic("flow", f"logs {task.task_id}")
+    finally:
+        stop_kernel(second)
+    assert captured.stdout == "token=****\n"
+    stored = (tmp_path / "state" / "tasks.json").read_text()
+    assert "line-s3cret-value" not in stored and "FLOW_TEST_TOKEN" in stored
