@@ -59,7 +59,7 @@ def build_launcher(
     if reason:
         print(f"sandbox: instances will not be reachable over SSH: {reason}", file=sys.stderr)
         return VirtualLauncher(), reason, "STATUS_ERROR"
-    return SshdLauncher(root / "instances"), None, "STATUS_RUNNING"
+    return SshdLauncher(root / "instances", hidden=(root,)), None, "STATUS_RUNNING"
 
 
 def main(argv: list[str] | None = None) -> int:

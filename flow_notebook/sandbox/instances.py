@@ -119,13 +119,16 @@ class SshdLauncher:
     Args:
         root: Directory under which each instance gets ``<fid>/``.
         sshd: Path of the sshd binary.
+        hidden: Host directories no instance may see (default: ``root``); the sandbox
+            passes its whole state directory, volumes included.
     """
 
     reachable = True
 
-    def __init__(self, root: Path, sshd: str = SSHD) -> None:
+    def __init__(self, root: Path, sshd: str = SSHD, hidden: tuple[Path, ...] = ()) -> None:
         self._root = root
         self._sshd = sshd
+        self._hidden = hidden or (root,)
         self._running: dict[str, _Running] = {}
         self._lock = threading.Lock()
 
@@ -212,7 +215,7 @@ class SshdLauncher:
         for sub in ("workspace", "var_log_flow"):
             (home / sub).mkdir(parents=True, exist_ok=True)
         if not disk.created:
-            disk.create()
+            disk.create(hidden=self._hidden)
         uid, gid = ensure_ubuntu(HOST_ROOT / "etc", disk.inside("/etc"))
         disk.reset_for_boot()
         os.chown(home / "workspace", uid, gid)

@@ -8,7 +8,8 @@ booting copies nothing. The layer is prepared from outside before the mount:
   directories), so the host's own homes and mounts stay out of sight;
 - ``/tmp`` and ``/run`` start empty on every boot, as on a freshly booted machine;
 - top-level entries of the host that are not part of a standard Linux tree (a
-  developer's checkouts, say) are hidden by whiteouts;
+  developer's checkouts, say), and the sandbox's own state directory, are hidden by
+  whiteouts;
 - ``/etc`` gets the ``ubuntu`` account, the sudoers entry, a host name, and the
   instance's own sshd configuration and host key, replacing the host's.
 
@@ -25,6 +26,7 @@ import os
 import shlex
 import shutil
 import stat
+from collections.abc import Sequence
 from pathlib import Path
 
 from flow_notebook.sandbox.sshkeys import generate_host_key
@@ -43,6 +45,7 @@ HOST_KEY = "/etc/ssh/ssh_host_ed25519_key"
 SYSTEMD_TOOLS = ("/usr/bin/systemctl", "/usr/bin/systemd-run", "/bin/systemctl", "/bin/systemd-run")
 """Hidden: with no systemd running they only fail, and scripts that find them (Mithril's SDK
 checks ``command -v systemctl``) abort instead of taking their no-systemd path."""
+_VISIBLE_TOP_LEVEL = STANDARD_TOP_LEVEL | {p.strip("/").split("/")[0] for p in MOUNT_POINTS}
 DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -68,17 +71,26 @@ class RootDisk:
         """Tells whether the disk exists (it survives pauses, not terminations)."""
         return self.upper.is_dir()
 
-    def create(self) -> None:
-        """Lays out a new disk: private directories, whiteouts, its own sshd host key."""
+    def create(self, hidden: Sequence[Path] = ()) -> None:
+        """Lays out a new disk: private directories, whiteouts, its own sshd host key.
+
+        Args:
+            hidden: Host directories the instance must not see (the sandbox's state:
+                other instances' disks, volumes).
+        """
         for path in (self.upper, self.work, self.mount_point):
             path.mkdir(parents=True, exist_ok=True)
         for name, mode in PRIVATE_DIRS.items():
             _opaque_dir(self.inside(name), mode)
         _opaque_dir(self.inside("/var/log/foundry"), 0o755)
-        kept = STANDARD_TOP_LEVEL | {p.strip("/").split("/")[0] for p in MOUNT_POINTS}
         for entry in os.listdir(HOST_ROOT):
-            if entry not in kept:
+            if entry not in _VISIBLE_TOP_LEVEL:
                 _whiteout(self.inside(entry))
+        for path in hidden:
+            top = path.resolve().parts[1:2]
+            # Below a hidden or private top-level directory it is out of sight already.
+            if top and top[0] in _VISIBLE_TOP_LEVEL - PRIVATE_DIRS.keys() - FRESH_EACH_BOOT.keys():
+                _whiteout(self.inside(str(path.resolve())))
         ssh_dir = HOST_ROOT / "etc" / "ssh"
         for name in os.listdir(ssh_dir) if ssh_dir.is_dir() else []:
             if name.startswith("ssh_host_"):
