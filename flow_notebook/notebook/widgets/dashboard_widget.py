@@ -31,6 +31,7 @@ from flow_notebook.notebook.widgets.dashboard import (
 )
 from flow_notebook.notebook.widgets.html import status_html
 from flow_notebook.notebook.widgets.poller import Poller
+from flow_notebook.notebook.widgets.saved_output import SavedOutput
 
 PAGE_SIZE = 50
 ALL_STATUSES = "all"
@@ -128,6 +129,8 @@ class WidgetDashboard(DashboardView):
         self._views: dict[str, _RowView] = {}
         self._spare: list[_RowView] = []
         self._viewer: Any = None
+        self._saved = SavedOutput(self)
+        self._seen_at = ""
         self._draw_lock = threading.RLock()
         self.page = 0
         self.refreshes = 0
@@ -189,6 +192,10 @@ class WidgetDashboard(DashboardView):
         self._poller.start()
         return self
 
+    def display(self) -> None:
+        """Shows the dashboard in the current cell; its saved form follows status changes."""
+        self._saved.display(self._statuses())
+
     def close(self) -> None:
         """Stops refreshing, closes an open log viewer and leaves a one-line note. Safe twice."""
         import ipywidgets as w
@@ -202,11 +209,18 @@ class WidgetDashboard(DashboardView):
                 self._viewer.close()
                 self._viewer = None
             stamp = self._clock().strftime("%H:%M:%S")
-            note = w.HTML(
-                f"<i>dashboard closed at {stamp} · run <code>%flow dashboard</code> "
-                "to open it again</i>"
+            closed = (
+                f"dashboard closed at {stamp} · run <code>%flow dashboard</code> to open it again"
             )
+            note = w.HTML(f"<i>{closed}</i>")
             note.add_class("flow-dashboard-closed")
+            # The page and the saved notebook keep the last table under the note.
+            self._saved.publish_final(
+                {
+                    "text/plain": f"{_plain(closed)}\n{self.model.text()}",
+                    "text/html": f"<p><i>{closed}</i></p>{self._html()}",
+                }
+            )
             parts = (*self.root.children, *self.grid.children)
             self.root.children = (note,)
             for view in (*self._views.values(), *self._spare):
@@ -304,6 +318,8 @@ class WidgetDashboard(DashboardView):
             stamp = self._clock().strftime("%H:%M:%S")
             count = f"{len(rows) - 1:,}+ tasks" if more else count_noun(len(rows), "task")
             self.status.value = f"<span>{count} · refreshed {stamp}</span>"
+            self._seen_at = stamp
+            self._saved.publish(self._statuses())
 
     def _place(self, shown: Sequence[TaskRow]) -> None:
         old = self._views
@@ -346,11 +362,24 @@ class WidgetDashboard(DashboardView):
             if not self.closed:
                 box.children = tuple(children)
 
+    def _statuses(self) -> tuple[tuple[str, str], ...]:
+        """What the saved form shows that matters: each task's status."""
+        return tuple((row.task_id, row.status.value) for row in self.model.rows)
+
+    def _html(self) -> str:
+        seen = f"<p><i>tasks as seen at {self._seen_at}</i></p>" if self._seen_at else ""
+        return seen + self.model.html()
+
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
         bundle = self.root._repr_mimebundle_(**kwargs) or {}
-        bundle["text/plain"] = self.model.text()
-        bundle["text/html"] = self.model.html()
+        seen = f"tasks as seen at {self._seen_at}\n" if self._seen_at else ""
+        bundle["text/plain"] = seen + self.model.text()
+        bundle["text/html"] = self._html()
         return bundle
+
+
+def _plain(markup: str) -> str:
+    return markup.replace("<code>", "").replace("</code>", "")
 
 
 def _filter_value(status: TaskStatus | None) -> str:

@@ -59,7 +59,7 @@ def show_dashboard(
     )
     dashboard.refresh()  # Drawn before display, so a saved notebook shows the tasks.
     session.on_close(dashboard.close)
-    display(dashboard)
+    dashboard.display()
     return dashboard.start()
 
 
@@ -75,7 +75,7 @@ def show_log_viewer(session: FlowSession, task_id: str, *, log_type: str = "stdo
         session.provider, task_id, log_type=log_type, redact=session.redactor(task_id)
     )
     session.on_close(viewer.close)
-    display(viewer)
+    viewer.display()
     return viewer.start()
 
 

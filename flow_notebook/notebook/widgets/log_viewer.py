@@ -14,6 +14,7 @@ line, and only set widget values (safe from a thread).
 from __future__ import annotations
 
 import html
+import re
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -23,6 +24,7 @@ from flow_notebook.core.provider_interfaces import IProvider
 from flow_notebook.notebook.formatting import count_noun
 from flow_notebook.notebook.widgets.log_spool import SpoolReader
 from flow_notebook.notebook.widgets.poller import Poller
+from flow_notebook.notebook.widgets.saved_output import SavedOutput
 
 LOG_TYPES = ("stdout", "stderr")
 PAGE_LINES = 500
@@ -70,6 +72,7 @@ class LogViewer:
         self._readers: dict[str, SpoolReader] = {}
         self._dirty = threading.Event()
         self._lock = threading.RLock()
+        self._saved = SavedOutput(self)
         self.closed = False
         self.follow = w.ToggleButton(value=True, description="Following", icon="pause")
         self.stream_switch = w.ToggleButtons(options=list(LOG_TYPES), value=log_type)
@@ -105,9 +108,20 @@ class LogViewer:
         self._poller.start()
         return self
 
+    def display(self) -> None:
+        """Shows the viewer in the current cell; its saved form follows the stream's end."""
+        self._saved.display(self._stream_state())
+
     def close(self) -> None:
-        """Stops the readers and redraws, deletes the spools and closes the widgets."""
+        """Stops the readers and redraws, deletes the spools and closes the widgets.
+
+        A displayed viewer leaves its last lines and status as static output.
+        """
         with self._lock:
+            if self.closed:
+                return
+            bundle = self._fallback("log viewer closed")
+            self._saved.publish_final(bundle)
             self.closed = True
         self._poller.stop(timeout=0.5)
         for reader in self._readers.values():
@@ -140,6 +154,7 @@ class LogViewer:
             self.previous.disabled = self.first.disabled = start == 0
             self.next.disabled = start + self.page_lines >= count
             self.status.value = _status_html(self.task_id, reader)
+        self._saved.publish(self._stream_state())
 
     # --- background ---------------------------------------------------------------
 
@@ -224,13 +239,29 @@ class LogViewer:
         count = self._reader(self.log_type).spool.count
         return max(0, count - self.page_lines)
 
-    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
-        bundle = self.root._repr_mimebundle_(**kwargs) or {}
+    def _stream_state(self) -> tuple[str, bool, bool]:
+        """What the saved form shows that matters: the stream shown and whether it ended."""
+        reader = self._readers.get(self.log_type)  # none before start(): nothing read yet
+        if reader is None:
+            return (self.log_type, False, False)
+        return (self.log_type, reader.ended, reader.error is not None)
+
+    def _fallback(self, note: str = "") -> dict[str, str]:
+        """The status line and the last lines, as text and escaped HTML."""
         reader = self._reader(self.log_type)
         count = reader.spool.count
-        lines = reader.spool.read(count - _FALLBACK_LINES, count)
-        bundle["text/plain"] = "\n".join(lines) or f"(no {self.log_type} output yet)"
-        bundle["text/html"] = f"<pre>{html.escape(bundle['text/plain'])}</pre>"
+        lines = reader.spool.read(count - _FALLBACK_LINES, count) if not self.closed else []
+        status = re.sub(r"<[^>]+>", "", _status_html(self.task_id, reader))
+        head = f"{status} ({self.log_type}{', ' + note if note else ''})"
+        body = "\n".join(lines) or f"(no {self.log_type} output yet)"
+        return {
+            "text/plain": f"{head}\n{body}",
+            "text/html": f"<p><i>{html.escape(head)}</i></p><pre>{html.escape(body)}</pre>",
+        }
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        bundle = self.root._repr_mimebundle_(**kwargs) or {}
+        bundle.update(self._fallback())
         return bundle
 
 

@@ -246,7 +246,8 @@ def test_widget_bundle_carries_text_and_html_fallbacks(fake):
         dashboard.refresh()
         bundle = dashboard._repr_mimebundle_()
         assert "application/vnd.jupyter.widget-view+json" in bundle
-        assert bundle["text/plain"].startswith("ID")
+        assert bundle["text/plain"].startswith("tasks as seen at ")
+        assert bundle["text/plain"].splitlines()[1].startswith("ID")
         assert "flow-tasks" in bundle["text/html"]
     finally:
         dashboard.close()
@@ -324,3 +325,34 @@ def test_close_leaves_a_one_line_note_and_stops(fake):
     (note,) = dashboard.root.children
     assert "dashboard closed at" in note.value and "%flow dashboard" in note.value
     assert not dashboard.refreshing
+
+
+class FakeHandle:
+    """Records what a display handle is updated with."""
+
+    def __init__(self):
+        self.updates = []
+
+    def update(self, obj, **kwargs):
+        self.updates.append(obj._repr_mimebundle_() if hasattr(obj, "_repr_mimebundle_") else obj)
+
+
+def test_saved_output_follows_status_changes_and_ends_as_a_static_table(fake, monkeypatch):
+    import IPython.display
+
+    handle = FakeHandle()
+    monkeypatch.setattr(IPython.display, "display", lambda *a, **k: handle)
+    dashboard = WidgetDashboard(_model(fake))
+    dashboard.refresh()
+    dashboard.display()
+    dashboard.refresh()
+    assert handle.updates == []  # nothing changed since it was displayed
+    fake.tasks["task-1"] = make_task("task-1", status=TaskStatus.COMPLETED)
+    dashboard.refresh()
+    (updated,) = handle.updates
+    assert "completed" in updated["text/plain"] and "running" not in updated["text/plain"]
+    dashboard.close()
+    final = handle.updates[-1]
+    assert "application/vnd.jupyter.widget-view+json" not in final
+    assert final["text/plain"].startswith("dashboard closed at ")
+    assert "completed" in final["text/html"] and "flow-tasks" in final["text/html"]

@@ -130,8 +130,9 @@ def test_fallback_bundle_is_the_tail_as_escaped_text(provider):
         viewer.stream_switch.value = "stderr"
         viewer._reader("stderr").wait(5)
         bundle = viewer._repr_mimebundle_()
-        assert bundle["text/plain"] == "warning: <slow>"
-        assert bundle["text/html"] == "<pre>warning: &lt;slow&gt;</pre>"
+        head = "task task-1: whole log read: 1 line (stderr)"
+        assert bundle["text/plain"] == f"{head}\nwarning: <slow>"
+        assert bundle["text/html"] == f"<p><i>{head}</i></p><pre>warning: &lt;slow&gt;</pre>"
     finally:
         viewer.close()
 
@@ -152,3 +153,28 @@ def test_spool_pages_and_searches_from_disk():
 
 def test_highlight_escapes_around_marks():
     assert _highlight("a<b>LOSS", "loss") == "a&lt;b&gt;<mark>LOSS</mark>"
+
+
+def test_saved_output_carries_the_end_of_the_stream_and_the_closed_viewer(monkeypatch):
+    import IPython.display
+
+    from .test_dashboard import FakeHandle
+
+    handle = FakeHandle()
+    monkeypatch.setattr(IPython.display, "display", lambda *a, **k: handle)
+    provider = WidgetFakeProvider([make_task()])
+    provider.logs[("task-1", "stdout")] = ["one", "two"]
+    viewer = LogViewer(provider, "task-1", redraw_seconds=0.01)
+    viewer.display()
+    viewer.start()
+    try:
+        _wait(lambda: handle.updates)
+        assert (
+            handle.updates[0]["text/plain"]
+            == "task task-1: whole log read: 2 lines (stdout)\none\ntwo"
+        )
+    finally:
+        viewer.close()
+    final = handle.updates[-1]
+    assert "application/vnd.jupyter.widget-view+json" not in final
+    assert "log viewer closed" in final["text/plain"] and final["text/plain"].endswith("two")

@@ -1,0 +1,68 @@
+"""Saved panels carry the final state: after the task ends, a kernel restart and a reopen.
+
+A short local task is shown by a dashboard and a log viewer while it runs. Once it
+has ended, the kernel is restarted and the notebook saved and reopened: the saved
+outputs (what nbconvert, GitHub and a notebook without its kernel show) say
+``completed`` and hold the whole log, and no panel on the reopened page says the
+task is running.
+"""
+
+from __future__ import annotations
+
+import json
+
+from . import jupyterlab
+from .conftest import NOTEBOOK
+from .jupyterlab import WAIT_MS
+
+CELLS = [
+    "%load_ext flow_notebook",
+    "task = %flow run --name short -- python3 -u -c \"import time; print('hello'); "
+    "time.sleep(4); print('bye')\"",
+    "%flow dashboard --interval 0.5",
+    "%flow dashboard --logs {task.task_id}",
+]
+
+
+def _saved_texts(lab, cell: int) -> str:
+    notebook = json.loads((lab.root / NOTEBOOK).read_text())
+    outputs = notebook["cells"][cell]["outputs"]
+    return "\n".join(
+        "".join(output.get("data", {}).get(mime, ""))
+        for output in outputs
+        for mime in ("text/plain", "text/html")
+    )
+
+
+def test_saved_dashboard_and_log_viewer_show_the_end_after_a_restart(page, start_lab, artifacts):
+    from playwright.sync_api import expect
+
+    lab = start_lab(CELLS)
+    jupyterlab.run_all_cells(page, lab, NOTEBOOK)
+    dashboard = page.locator(".flow-dashboard").first
+    expect(dashboard.locator(".flow-task-row", has_text="short")).to_contain_text(
+        "running", timeout=WAIT_MS
+    )
+    expect(dashboard.locator(".flow-task-row")).to_contain_text("completed", timeout=WAIT_MS)
+    expect(page.locator(".flow-log-viewer").first).to_contain_text(
+        "whole log read: 2 lines", timeout=WAIT_MS
+    )
+
+    page.get_by_role("menuitem", name="Kernel", exact=True).click()
+    page.get_by_text("Restart Kernel…", exact=True).click()
+    page.locator(".jp-Dialog .jp-mod-accept").click()
+    expect(page.locator(".jp-StatusBar-TextItem", has_text="| Idle")).to_be_visible(timeout=WAIT_MS)
+    page.keyboard.press("Control+s")
+    expect(page.locator(".jp-mod-dirty")).to_have_count(0, timeout=WAIT_MS)
+
+    dashboard_saved, viewer_saved = _saved_texts(lab, 2), _saved_texts(lab, 3)
+    assert "completed" in dashboard_saved and "running" not in dashboard_saved
+    assert "whole log read: 2 lines" in viewer_saved and "bye" in viewer_saved
+
+    page.reload()
+    jupyterlab.open_notebook(page, lab, NOTEBOOK)
+    outputs = page.locator(".jp-OutputArea-output")
+    expect(outputs.first).to_be_visible(timeout=WAIT_MS)
+    shown = "\n".join(outputs.all_inner_texts())
+    assert "running" not in shown.replace("running: %flow logs", ""), shown
+    page.screenshot(path=str(artifacts / "fresh_state_reopened.png"), full_page=True)
