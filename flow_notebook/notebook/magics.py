@@ -108,6 +108,7 @@ def getpass_prompt(name: str) -> str:
 
 
 _LOADED: dict[int, FlowMagics] = {}
+_ON_EXIT: dict[int, Any] = {}
 
 
 def load_ipython_extension(ipython: Any) -> None:
@@ -117,7 +118,27 @@ def load_ipython_extension(ipython: Any) -> None:
     magics = FlowMagics(ipython, secret_prompt=getpass_prompt)
     ipython.register_magics(magics)
     _show_task_failures_as_one_line(ipython)
+    _finish_views_on_shutdown(ipython, magics.session)
     _LOADED[id(ipython)] = magics
+
+
+def _finish_views_on_shutdown(ipython: Any, session: FlowSession) -> None:
+    """Closes the session when the kernel is asked to shut down or restart.
+
+    ipykernel sets ``shell.exit_now`` while handling the shutdown request, before it
+    replies and flushes its output channel, so the panels' final static outputs
+    (``widgets.saved_output``: "stopped: the kernel shut down") still reach the page
+    and the notebook saved after a restart. A kernel that dies gets no such chance.
+    """
+    if not hasattr(ipython, "observe"):
+        return
+
+    def on_exit(change: dict[str, Any]) -> None:
+        if change["new"]:
+            session.close("the kernel shut down")
+
+    ipython.observe(on_exit, names="exit_now")
+    _ON_EXIT[id(ipython)] = on_exit
 
 
 def _show_task_failures_as_one_line(ipython: Any) -> None:
@@ -137,5 +158,8 @@ def _show_task_failures_as_one_line(ipython: Any) -> None:
 def unload_ipython_extension(ipython: Any) -> None:
     """Releases the provider the magics built; ``%flow`` stays until re-registered."""
     magics = _LOADED.pop(id(ipython), None)
+    on_exit = _ON_EXIT.pop(id(ipython), None)
+    if on_exit is not None:
+        ipython.unobserve(on_exit, names="exit_now")
     if magics is not None:
         magics.session.close()

@@ -53,6 +53,8 @@ class FlowSession:
         self.timing = timing or Timing()
         self.last_task_id: str | None = None
         self._closers: list[Callable[[], None]] = []
+        # Why the session closed, for the notes its panels leave behind.
+        self.close_reason = "the extension was unloaded"
         self.tasks = tasks or NotebookTasks()
         self.surface_factory = surface_factory
         self.secret_prompt = secret_prompt
@@ -112,9 +114,15 @@ class FlowSession:
             _close(old)
         return provider
 
-    def close(self) -> None:
-        """Stops registered background work, then releases the provider. Safe to call twice."""
-        self.followers.stop_all("stopped following: the extension was unloaded")
+    def close(self, reason: str | None = None) -> None:
+        """Stops registered background work, then releases the provider. Safe to call twice.
+
+        Args:
+            reason: Why, e.g. ``"the kernel shut down"``; panels and followers say it.
+        """
+        if reason:
+            self.close_reason = reason
+        self.followers.stop_all(f"stopped following: {self.close_reason}")
         with self._lock:
             closers, self._closers = self._closers, []
         for closer in reversed(closers):

@@ -3,8 +3,12 @@
 A short local task is shown by a dashboard and a log viewer while it runs. Once it
 has ended, the kernel is restarted and the notebook saved and reopened: the saved
 outputs (what nbconvert, GitHub and a notebook without its kernel show) say
-``completed`` and hold the whole log, and no panel on the reopened page says the
-task is running.
+``completed`` and hold the whole log, and nothing on the reopened page says the task
+is running. (The kernel also sends each panel's static final form when it is asked
+to shut down, see ``tests/notebook/test_kernel_shutdown_panels.py``; JupyterLab 4
+drops output updates that arrive while it restarts a kernel, so the page keeps the
+last live view until it is reloaded, when widgets without a kernel show JupyterLab's
+own "Loading widget..." placeholder.)
 """
 
 from __future__ import annotations

@@ -58,9 +58,9 @@ def test_with_widgets_shows_a_panel_that_stops_when_the_extension_unloads(
     assert "application/vnd.jupyter.widget-view+json" in bundle
     assert "flow-tasks" in bundle["text/html"]
     dashboard = next(
-        closer.__self__
+        closer.args[0]
         for closer in magics.session._closers
-        if isinstance(getattr(closer, "__self__", None), WidgetDashboard)
+        if isinstance(next(iter(getattr(closer, "args", ())), None), WidgetDashboard)
     )
     assert dashboard.refreshing
     magics.session.close()

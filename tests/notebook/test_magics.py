@@ -174,3 +174,18 @@ def test_load_ext_imports_no_widgets_ssh_or_http(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "HEAVY []" in done.stdout
     assert "%flow COMMAND" in done.stdout
+
+
+def test_a_kernel_shutdown_closes_the_session_and_says_why(ip):
+    from flow_notebook.notebook.magics import _LOADED
+
+    load_ipython_extension(ip)
+    session = _LOADED[id(ip)].session
+    reasons = []
+    session.on_close(lambda: reasons.append(session.close_reason))
+    try:
+        ip.exit_now = True  # what ipykernel sets while handling a shutdown request
+    finally:
+        ip.exit_now = False
+        unload_ipython_extension(ip)
+    assert reasons == ["the kernel shut down"]

@@ -196,8 +196,12 @@ class WidgetDashboard(DashboardView):
         """Shows the dashboard in the current cell; its saved form follows status changes."""
         self._saved.display(self._statuses())
 
-    def close(self) -> None:
-        """Stops refreshing, closes an open log viewer and leaves a one-line note. Safe twice."""
+    def close(self, reason: str = "closed") -> None:
+        """Stops refreshing, closes an open log viewer and leaves a one-line note. Safe twice.
+
+        Args:
+            reason: Says why in the note, e.g. ``stopped: the kernel shut down``.
+        """
         import ipywidgets as w
 
         self._poller.stop()
@@ -210,7 +214,8 @@ class WidgetDashboard(DashboardView):
                 self._viewer = None
             stamp = self._clock().strftime("%H:%M:%S")
             closed = (
-                f"dashboard closed at {stamp} · run <code>%flow dashboard</code> to open it again"
+                f"dashboard {html.escape(reason)} at {stamp} · run <code>%flow dashboard</code>"
+                " to open it again"
             )
             note = w.HTML(f"<i>{closed}</i>")
             note.add_class("flow-dashboard-closed")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from flow_notebook.core.models import TaskStatus
@@ -21,6 +22,11 @@ def log_viewer_factory(session: FlowSession) -> Any:
         return viewer.start()
 
     return open_viewer
+
+
+def close_panel(panel: Any, session: FlowSession) -> None:
+    """Closes ``panel`` saying why the session closed (a ``FlowSession.on_close`` closer)."""
+    panel.close(reason=f"stopped: {session.close_reason}")
 
 
 def show_dashboard(
@@ -58,7 +64,7 @@ def show_dashboard(
         ssh_command=lambda task_id: login_command(session.provider, task_id),
     )
     dashboard.refresh()  # Drawn before display, so a saved notebook shows the tasks.
-    session.on_close(dashboard.close)
+    session.on_close(partial(close_panel, dashboard, session))
     dashboard.display()
     return dashboard.start()
 
@@ -74,7 +80,7 @@ def show_log_viewer(session: FlowSession, task_id: str, *, log_type: str = "stdo
     viewer = LogViewer(
         session.provider, task_id, log_type=log_type, redact=session.redactor(task_id)
     )
-    session.on_close(viewer.close)
+    session.on_close(partial(close_panel, viewer, session))
     viewer.display()
     return viewer.start()
 

@@ -3,7 +3,9 @@
 ``LogSpool`` appends lines to an anonymous temporary file (gone when closed or when
 the kernel exits) and keeps one 8-byte offset per line, so a page is one
 ``pread`` and a search streams the file in chunks. ``SpoolReader`` fills a spool
-from a provider's stream, from the log's first line, on a daemon thread.
+from a provider's stream, from the log's first line, on a daemon thread: through a
+closable ``ILogStreams`` stream when the provider has one (so closing the viewer
+ends the reader within 100 ms even on a silent task), else ``stream_task_logs``.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ from array import array
 from collections.abc import Callable, Iterator
 
 from flow_notebook.core.errors import FlowError
-from flow_notebook.core.provider_interfaces import IProvider
+from flow_notebook.core.provider_interfaces import ILogStream, ILogStreams, IProvider
 
 _CHUNK = 1 << 20
+_READ_TIMEOUT = 1.0
 
 
 class LogSpool:
@@ -117,6 +120,7 @@ class SpoolReader:
         self._redact = redact
         self._on_change = on_change
         self._stop = threading.Event()
+        self._stream: ILogStream | None = None
         self._thread = threading.Thread(
             target=self._read, name=f"flow-log-viewer-{log_type}", daemon=True
         )
@@ -138,21 +142,43 @@ class SpoolReader:
         task ends; it frees the file then (never while it may still write to it).
         """
         self._stop.set()
+        stream = self._stream
+        if stream is not None:
+            stream.close()
         if not self._thread.is_alive():
             self.spool.close()
 
     def _read(self) -> None:
         try:
-            for raw in self._provider.stream_task_logs(self._task_id, self.log_type):
+            for line in self._lines():
                 if self._stop.is_set():
                     return
                 # Masked on arrival: no page, search or saved output ever holds a secret.
-                self.spool.append(self._redact(raw.rstrip("\n")))
+                self.spool.append(self._redact(line))
                 self._on_change()
-            self.ended = True
+            self.ended = not self._stop.is_set()
         except FlowError as exc:
             self.error = str(exc)
         finally:
             if self._stop.is_set():
                 self.spool.close()
         self._on_change()
+
+    def _lines(self) -> Iterator[str]:
+        """Yields the log's lines from the first, without their newlines."""
+        if not isinstance(self._provider, ILogStreams):
+            for raw in self._provider.stream_task_logs(self._task_id, self.log_type):
+                yield raw.rstrip("\n")
+            return
+        self._stream = self._provider.open_log_stream(
+            self._task_id, {self.log_type: 0}, (self.log_type,)
+        )
+        if self._stop.is_set():
+            self._stream.close()
+        partial = ""
+        while (chunks := self._stream.read(_READ_TIMEOUT)) is not None:
+            text = partial + "".join(chunk.text for chunk in chunks)
+            *whole, partial = text.split("\n")
+            yield from whole
+        if partial:
+            yield partial

@@ -112,15 +112,18 @@ class LogViewer:
         """Shows the viewer in the current cell; its saved form follows the stream's end."""
         self._saved.display(self._stream_state())
 
-    def close(self) -> None:
+    def close(self, reason: str = "closed") -> None:
         """Stops the readers and redraws, deletes the spools and closes the widgets.
 
         A displayed viewer leaves its last lines and status as static output.
+
+        Args:
+            reason: Says why in that output, e.g. ``stopped: the kernel shut down``.
         """
         with self._lock:
             if self.closed:
                 return
-            bundle = self._fallback("log viewer closed")
+            bundle = self._fallback(f"log viewer {reason}")
             self._saved.publish_final(bundle)
             self.closed = True
         self._poller.stop(timeout=0.5)

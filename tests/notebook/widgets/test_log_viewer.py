@@ -178,3 +178,25 @@ def test_saved_output_carries_the_end_of_the_stream_and_the_closed_viewer(monkey
     final = handle.updates[-1]
     assert "application/vnd.jupyter.widget-view+json" not in final
     assert "log viewer closed" in final["text/plain"] and final["text/plain"].endswith("two")
+
+
+def test_on_the_local_provider_the_reader_follows_a_closable_stream(tmp_path):
+    import sys
+
+    from flow_notebook.core.models import TaskConfig
+    from flow_notebook.providers.local import LocalProvider
+
+    provider = LocalProvider(tmp_path / "local")
+    try:
+        code = "import sys,time; print('out 1'); print('err 1', file=sys.stderr); time.sleep(60)"
+        task = provider.submit_task("", TaskConfig(command=[sys.executable, "-u", "-c", code]))
+        viewer = LogViewer(provider, task.task_id, redraw_seconds=0.01).start()
+        _wait(lambda: viewer._reader("stdout").spool.count == 1)
+        viewer.stream_switch.value = "stderr"
+        _wait(lambda: viewer._reader("stderr").spool.read(0, 1) == ["err 1"])
+        reader = viewer._reader("stdout")
+        viewer.close()
+        assert reader.wait(5)  # a silent task: closing the stream ends the reader
+        provider.cancel_task(task.task_id)
+    finally:
+        provider.close()
