@@ -97,3 +97,9 @@ def test_gpu_and_image_this_machine_cannot_honour_are_one_line(local, flow, opti
         flow(f"run {options} -- echo hi")
     assert "\n" not in str(caught.value) and re.search(message, str(caught.value))
     assert local.provider.list_tasks() == []
+
+
+def test_max_run_time_stops_the_command_with_exit_code_124(local, flow):
+    task, out = flow("run --max-run-time 1s --wait -- sleep 30")
+    assert (task.status, task.exit_code) == (TaskStatus.FAILED, 124)
+    assert "run-time limit" in task.message

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -142,3 +143,28 @@ def test_keep_alive_leaves_the_instance_up_after_the_command(
 
 
 pytestmark = [pytest.mark.ssh]
+
+
+def test_re_allocation_after_a_pause_keeps_the_original_deadline(
+    mithril_sandbox, require_ssh, tmp_path
+):
+    config = {"command": "sleep 600", "max_run_time_hours": 15 / 3600}
+    task_id = submit_then_kill(mithril_sandbox, tmp_path / "home", config)
+    instance = mithril_sandbox.api("GET", f"/v2/spot/bids/{task_id}").json()["instances"][0]
+    log = instance_dir(mithril_sandbox, instance) / "watcher.log"
+
+    def deadlines() -> list[str]:
+        return re.findall(r"deadline (\S+ \S+)", log.read_text() if log.exists() else "")
+
+    wait_for(deadlines, timeout=60, interval=0.2)
+    # The instance stops, the bid frees its capacity, then is allocated and boots again.
+    mithril_sandbox.api("PATCH", f"/v2/spot/bids/{task_id}", json={"paused": True})
+    wait_for(lambda: mithril_sandbox.bid_status(task_id) == "Paused", timeout=30, interval=0.2)
+    mithril_sandbox.api("PATCH", f"/v2/spot/bids/{task_id}", json={"paused": False})
+    wait_for(lambda: len(deadlines()) == 2, timeout=60, interval=0.2)
+    first, second = deadlines()
+    assert first == second
+    bid = wait_terminated(mithril_sandbox, task_id)
+    assert (instance_dir(mithril_sandbox, instance) / "exit_code").read_text() == "124\n"
+    ended = datetime.fromisoformat(bid["deactivated_at"].replace("Z", "+00:00"))
+    assert ended >= datetime.fromisoformat(first)
