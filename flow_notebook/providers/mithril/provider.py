@@ -210,8 +210,8 @@ class MithrilProvider:
         return self._tasks.status(task_id)
 
     def stop_task(self, task_id: str) -> bool:
-        """Terminates the task's bid; ``False`` when it had ended. Idempotent."""
-        return self._bids.cancel(task_id)
+        """Terminates the task's bid (and revokes its task key); ``False`` when it had ended."""
+        return self._tasks.cancel(task_id)
 
     def cancel_task(self, task_id: str) -> bool:
         """Alias of ``stop_task``."""

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from flow_notebook.core.models import TaskStatus
+from flow_notebook.core.models import TaskConfig, TaskStatus
 from flow_notebook.sandbox.testing import SandboxHandle, wait_for
 
 SUBMITTER = textwrap.dedent(
@@ -168,3 +168,12 @@ def test_re_allocation_after_a_pause_keeps_the_original_deadline(
     assert (instance_dir(mithril_sandbox, instance) / "exit_code").read_text() == "124\n"
     ended = datetime.fromisoformat(bid["deactivated_at"].replace("Z", "+00:00"))
     assert ended >= datetime.fromisoformat(first)
+
+
+def test_cancel_from_the_kernel_revokes_the_task_key_at_once(provider, mithril_sandbox, waits):
+    task = provider.submit_task("", TaskConfig(command="sleep 300"))
+    waits.status(provider, task.task_id, {"running"})
+    assert provider.cancel_task(task.task_id) is True
+    bid = mithril_sandbox.api("GET", f"/v2/spot/bids/{task.task_id}").json()
+    task_key, _ = keys_of(mithril_sandbox, bid)
+    assert task_key["deactivated_at"] is not None

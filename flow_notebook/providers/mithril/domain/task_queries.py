@@ -173,6 +173,20 @@ class TaskQueries:
         if bid is not None:
             self._settle(bid, exit_code)
 
+    def cancel(self, task_id: str) -> bool:
+        """Terminates the task's bid and revokes its task key; ``False`` when it had ended.
+
+        Raises:
+            TaskNotFoundError: Unknown task id.
+        """
+        cancelled = self._bids.cancel(task_id)
+        if self._task_keys is not None and "task_key" in self._records.get(task_id):
+            try:
+                self._task_keys.settle(task_id)
+            except FlowError as exc:
+                logger.warning("could not revoke the task key of %s: %s", task_id, exc)
+        return cancelled
+
     def status(self, task_id: str) -> TaskStatus:
         """Returns the task's status (see ``get``)."""
         return self.get(task_id).status
