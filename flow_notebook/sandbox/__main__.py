@@ -18,6 +18,7 @@ from pathlib import Path
 from flow_notebook.sandbox.app import create_app
 from flow_notebook.sandbox.hostprep import missing_prerequisites
 from flow_notebook.sandbox.instances import Launcher, SshdLauncher, VirtualLauncher, free_port
+from flow_notebook.sandbox.rootfs import unusable_state_directory
 from flow_notebook.sandbox.sandbox import Sandbox
 from flow_notebook.sandbox.server import make_server
 
@@ -55,7 +56,7 @@ def build_launcher(
     """
     if args.no_instances:
         return VirtualLauncher(), "started with --no-instances", "STATUS_RUNNING"
-    reason = check()
+    reason = check() or unusable_state_directory(root)
     if reason:
         print(f"sandbox: instances will not be reachable over SSH: {reason}", file=sys.stderr)
         return VirtualLauncher(), reason, "STATUS_ERROR"

@@ -118,6 +118,16 @@ class RootDisk:
             shutil.rmtree(path, ignore_errors=True)
 
 
+def unusable_state_directory(path: Path) -> str | None:
+    """Returns why instance disks cannot live below ``path``, or ``None`` when they can."""
+    # overlayfs separates its mount options with "," and its layers with ":".
+    bad = sorted({c for c in str(path.resolve()) if c in ",:"})
+    if bad:
+        chars = " and ".join(map(repr, bad))
+        return f"the state directory {path} holds {chars}, which overlayfs cannot take in a path"
+    return None
+
+
 def boot_script(disk: RootDisk, binds: list[tuple[Path, str]], hostname: str) -> list[str]:
     """Returns the shell lines that mount the instance's root and enter it.
 

@@ -60,3 +60,15 @@ def test_missing_prerequisites_print_one_line_and_instances_end_in_error(tmp_pat
     assert isinstance(launcher, VirtualLauncher)
     assert (reason, status) == ("/usr/sbin/sshd is not installed", "STATUS_ERROR")
     assert err.count("\n") == 1 and "sshd is not installed" in err
+
+
+def test_a_state_directory_overlayfs_cannot_name_is_refused_in_one_line(tmp_path, capsys):
+    from flow_notebook.sandbox.__main__ import build_launcher, parse_args
+    from flow_notebook.sandbox.instances import VirtualLauncher
+
+    root = tmp_path / "a,b"
+    launcher, reason, status = build_launcher(parse_args([]), root, check=lambda: None)
+    err = capsys.readouterr().err
+    assert isinstance(launcher, VirtualLauncher) and status == "STATUS_ERROR"
+    assert reason == f"the state directory {root} holds ',', which overlayfs cannot take in a path"
+    assert err.count("\n") == 1 and reason in err
