@@ -119,7 +119,7 @@ class Watcher:
             timed_out = True
         if not timed_out:
             self._retry("record the end", self._record_done)
-            self._wait_for_all_ranks()
+            self._wait_for_all_ranks(deadline)
             time.sleep(float(self._s.get("linger_seconds", 0)))
         self._cancel(bid["fid"])
         return 0
@@ -199,13 +199,18 @@ class Watcher:
         self._done_key = created["fid"]
         self._say(f"command ended with {code} on rank {rank}")
 
-    def _wait_for_all_ranks(self) -> None:
+    def _wait_for_all_ranks(self, deadline: datetime | None) -> None:
+        """Waits until every rank recorded its end, the deadline passes or the key dies."""
         nodes = int(self._s.get("num_nodes", 1))
-        while nodes > 1:
+        while nodes > 1 and (deadline is None or _now() < deadline):
             try:
                 if len(self._ranks_done()) >= nodes:
                     return
-            except (ApiRefused, OSError, ValueError) as exc:
+            except ApiRefused as exc:
+                if exc.status == 401:
+                    return  # revoked or expired: the cancel below reports it
+                self._say(f"could not list the ranks that ended: {exc}")
+            except (OSError, ValueError) as exc:
                 self._say(f"could not list the ranks that ended: {exc}")
             time.sleep(2 * POLL_SECONDS)
 
