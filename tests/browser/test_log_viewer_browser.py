@@ -55,7 +55,9 @@ def test_log_viewer_of_a_finished_task_shows_line_1_to_1000_and_searches(
     matches = viewer.locator(".flow-log-matches")
     expect(matches).to_contain_text("111 lines of the whole stdout log match")
     expect(matches.locator("li").first).to_have_text("7 line 7")
-    jupyterlab.save_screenshots({"log_viewer.png": viewer}, artifacts)
+    jupyterlab.save_screenshots(
+        {"log_viewer.png": viewer}, artifacts, docs={"log_viewer.png": "log_viewer.png"}
+    )
 
     dashboard = page.locator(".flow-dashboard").first
     row = dashboard.locator(".flow-task-row", has_text="thousand")

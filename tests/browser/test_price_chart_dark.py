@@ -59,4 +59,8 @@ def test_one_point_chart_draws_a_line_with_readable_labels_in_the_dark_theme(
     contrasts = chart.evaluate(CONTRASTS)
     assert len(contrasts) >= 6
     assert all(ratio >= 4.5 for _, ratio in contrasts), contrasts
-    jupyterlab.save_screenshots({"price_chart_dark.png": chart}, artifacts)
+    jupyterlab.save_screenshots(
+        {"price_chart_dark.png": chart},
+        artifacts,
+        docs={"price_chart_dark.png": "price_chart_dark.png"},
+    )
