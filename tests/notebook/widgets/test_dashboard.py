@@ -356,3 +356,21 @@ def test_saved_output_follows_status_changes_and_ends_as_a_static_table(fake, mo
     assert "application/vnd.jupyter.widget-view+json" not in final
     assert final["text/plain"].startswith("dashboard closed at ")
     assert "completed" in final["text/html"] and "flow-tasks" in final["text/html"]
+
+
+def test_ssh_box_shows_the_login_command_that_works_as_pasted(fake):
+    asked = []
+
+    def login(task_id):
+        asked.append(task_id)
+        return "ssh -p 2222 -i /k/id -o UserKnownHostsFile=/h/kh ubuntu@10.0.0.5"
+
+    dashboard = WidgetDashboard(_model(fake), ssh_command=login)
+    try:
+        dashboard.refresh()
+        dashboard._views["task-1"].ssh.click()
+        box = dashboard.prompt.children[0]
+        assert "flow-ssh-command" in box._dom_classes
+        assert box.value == login("task-1") and asked[0] == "task-1"
+    finally:
+        dashboard.close()
