@@ -34,7 +34,7 @@ class FakeInstanceRemote:
         events = self.events
 
         class Files:
-            def write_bytes(self, remote: str, data: bytes) -> None:
+            def write_bytes(self, remote: str, data: bytes, *, mode: int | None = None) -> None:
                 events.append((task_id, remote, data.decode()))
 
         yield Files()

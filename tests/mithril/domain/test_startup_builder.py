@@ -21,6 +21,7 @@ from flow_notebook.providers.mithril.runtime.startup_builder import (
     CodeFetch,
     StartupScriptBuilder,
     VolumeMount,
+    render_secrets,
 )
 
 DUMP_ENV = [sys.executable, "-c", "import json, os, sys; json.dump(dict(os.environ), sys.stdout)"]
@@ -90,12 +91,36 @@ def test_command_runs_in_the_working_directory(tmp_path):
 @pytest.mark.parametrize("value", INJECTION_CORPUS)
 def test_env_and_secret_values_arrive_verbatim_without_injection(tmp_path, value):
     config = TaskConfig(command=DUMP_ENV, env={"PLAIN": value}, secrets={"TOKEN": value})
+    _deliver_secrets(tmp_path, config)  # as the provider does over SSH after boot
     assert _run(_builder(tmp_path).build(config), tmp_path) == 0
     env = json.loads(Path(_layout(tmp_path).stdout_log).read_text())
     assert env["PLAIN"] == value
     assert env["TOKEN"] == value
     assert env["FLOW_NODE_RANK"] == "0" and env["FLOW_NUM_NODES"] == "1"
     _assert_no_injection(tmp_path)
+
+
+def _deliver_secrets(root: Path, config: TaskConfig) -> None:
+    path = Path(_layout(root).secrets_file)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_secrets(config))
+    path.chmod(0o600)
+
+
+def test_secret_values_are_never_in_the_startup_script(tmp_path):
+    config = TaskConfig(command="true", secrets={"TOKEN": "s3cret-value", "B": "other"})
+    script = _builder(tmp_path).build(config)
+    assert "s3cret-value" not in script and "other" not in script
+
+
+def test_secrets_that_never_arrive_fail_the_task_with_one_line(tmp_path):
+    config = TaskConfig(command="echo ran", secrets={"TOKEN": "x"})
+    script = _builder(tmp_path, secrets_wait_seconds=1, poll_seconds=0.1).build(config)
+    assert _run(script, tmp_path) != 0 or Path(_layout(tmp_path).exit_code_file).exists()
+    lay = _layout(tmp_path)
+    assert Path(lay.exit_code_file).read_text().strip() == "1"
+    assert "secrets did not arrive within 1s" in Path(lay.stderr_log).read_text()
+    assert "ran" not in Path(lay.stdout_log).read_text() if Path(lay.stdout_log).exists() else True
 
 
 @pytest.mark.parametrize("value", [v for v in INJECTION_CORPUS if v])
@@ -132,7 +157,9 @@ def test_bash_script_body_runs(tmp_path):
 
 def test_secrets_are_not_echoed_and_runner_is_private(tmp_path):
     config = TaskConfig(command=["true"], secrets={"API_TOKEN": "s3cr3t-value"})
+    _deliver_secrets(tmp_path, config)
     script = _builder(tmp_path).build(config)
+    assert "s3cr3t-value" not in script
     path = tmp_path / "startup.sh"
     path.write_text(script)
     result = subprocess.run(["bash", str(path)], capture_output=True, text=True, timeout=20)

@@ -73,6 +73,7 @@ class ProvisionJob:
         bid_fid: The task's bid.
         num_instances: Instances in the bid.
         deferred_script: Startup script body to upload (split strategy), if any.
+        secrets: Body of the secrets file to write (mode 0600), if the task has any.
         code_root: Local code directory to upload, if the code is not embedded.
         working_dir: Where the code goes on the instance.
     """
@@ -80,13 +81,15 @@ class ProvisionJob:
     bid_fid: str
     num_instances: int = 1
     deferred_script: str | None = field(default=None, repr=False)
+    secrets: str | None = field(default=None, repr=False)
     code_root: Path | None = None
     working_dir: str = paths.WORKSPACE
 
     @property
     def has_work(self) -> bool:
         """Whether anything must be done after boot."""
-        return self.num_instances > 1 or self.deferred_script is not None or bool(self.code_root)
+        uploads = (self.deferred_script, self.secrets)
+        return self.num_instances > 1 or any(u is not None for u in uploads) or bool(self.code_root)
 
 
 @dataclass
@@ -94,7 +97,8 @@ class ProvisionStatus:
     """Progress of one task's provisioning (read by ``get_upload_status``).
 
     Attributes:
-        phase: ``waiting_for_instances``, ``connecting``, ``uploading_script``,
+        phase: ``waiting_for_instances``, ``connecting``, ``sending_secrets``,
+            ``uploading_script``,
             ``writing_ranks``, ``uploading_code``, ``ready``, ``failed`` or ``stopped``.
         message: Why it failed, when it did.
         files_done: Code files uploaded so far.
@@ -228,6 +232,12 @@ class Provisioner:
             status.phase = "connecting"
             for instance in ordered:
                 self._wait_writable(instance.fid, [self._layout.log_dir])
+            if job.secrets is not None:
+                status.phase = "sending_secrets"
+                for instance in ordered:
+                    with self._remote.files(instance.fid) as files:
+                        data = job.secrets.encode("utf-8")
+                        files.write_bytes(self._layout.secrets_file, data, mode=0o600)
             if job.deferred_script is not None:
                 status.phase = "uploading_script"
                 for instance in ordered:

@@ -31,7 +31,11 @@ from flow_notebook.providers.mithril.domain.ssh_keys import ResolvedSSHKeys
 from flow_notebook.providers.mithril.domain.task_keys import TaskKeys
 from flow_notebook.providers.mithril.domain.tasks import TaskService
 from flow_notebook.providers.mithril.errors.messages import enhance_price_error
-from flow_notebook.providers.mithril.runtime.startup_builder import CodeFetch, StartupScriptBuilder
+from flow_notebook.providers.mithril.runtime.startup_builder import (
+    CodeFetch,
+    StartupScriptBuilder,
+    render_secrets,
+)
 
 DEFAULT_INSTANCE_TYPE = "a100"
 
@@ -189,6 +193,7 @@ class SubmissionService:
             bid_fid=bid.fid,
             num_instances=quantity,
             deferred_script=prepared.deferred_script,
+            secrets=render_secrets(config) if config.secrets else None,
             code_root=upload_root,
             working_dir=config.working_dir,
         )

@@ -78,13 +78,21 @@ class RemoteFiles:
                 raise
         return info.st_size
 
-    def write_bytes(self, remote: str, data: bytes) -> None:
-        """Writes ``data`` to ``remote`` atomically, creating parent directories."""
+    def write_bytes(self, remote: str, data: bytes, *, mode: int | None = None) -> None:
+        """Writes ``data`` to ``remote`` atomically, creating parent directories.
+
+        Args:
+            remote: The file.
+            data: Its content.
+            mode: Permissions set before any byte is written (e.g. 0o600 for secrets).
+        """
         with ssh_errors(f"write {remote}", self._endpoint):
             self.makedirs(posixpath.dirname(remote))
             tmp = _part_name(remote)
             try:
                 with self._sftp.open(tmp, "wb") as handle:
+                    if mode is not None:
+                        handle.chmod(mode)
                     handle.write(data)
                 self._sftp.posix_rename(tmp, remote)
             except BaseException:

@@ -19,6 +19,8 @@ RUNNER_SCRIPT = f"{paths.LOG_DIR}/run_task.sh"
 RUNNER_LOG = f"{paths.LOG_DIR}/runner.log"
 """Output of the runner itself (not of the task), for diagnosing setup failures."""
 USER_SCRIPT = f"{paths.LOG_DIR}/user_script"
+SECRETS_FILE = f"{paths.LOG_DIR}/secrets.env"
+"""The task's secrets, written over SSH after boot (mode 0600); never in the bid."""
 """Where a ``TaskConfig.script`` body is written before it runs."""
 
 
@@ -119,6 +121,11 @@ class RuntimeLayout:
     def watch_dir(self) -> str:
         """Root-only directory of the watcher and its settings."""
         return self.at(paths.WATCH_DIR)
+
+    @property
+    def secrets_file(self) -> str:
+        """File the provider writes the task's secrets into after boot."""
+        return self.at(SECRETS_FILE)
 
     @property
     def rank_file(self) -> str:

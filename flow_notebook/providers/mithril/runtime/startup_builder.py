@@ -5,7 +5,9 @@ secrets) and starts it detached with ``setsid nohup``, so the platform's startup
 step returns at once while the task keeps running. The runner, in order:
 
 1. clears the markers of an earlier run (an instance may be restarted),
-2. exports ``TaskConfig.env`` and secrets (never echoed) and the node variables,
+2. exports ``TaskConfig.env`` and the node variables; secrets never appear in the
+   script: the runner waits (bounded) for the file the provider writes over SSH after
+   boot (``render_secrets``, mode 0600) and exports what it holds,
 3. on multi-instance tasks waits (bounded) for ``RANK_FILE``, which the provider
    uploads over SSH once every instance has a private IP, because one bid script
    cannot carry a different rank per instance,
@@ -38,6 +40,7 @@ _FID_RE = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 DEFAULT_CODE_WAIT_SECONDS = 1800
 DEFAULT_RANK_WAIT_SECONDS = 900
 DEFAULT_VOLUME_WAIT_SECONDS = 120
+DEFAULT_SECRETS_WAIT_SECONDS = 1800
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,7 @@ class StartupScriptBuilder:
         poll_seconds: Interval of the bounded waits for files.
         rank_wait_seconds: How long a multi-instance task waits for its rank file.
         volume_wait_seconds: How long to wait for an attached volume to appear.
+        secrets_wait_seconds: How long a task with secrets waits for them to arrive.
     """
 
     def __init__(
@@ -102,12 +106,14 @@ class StartupScriptBuilder:
         poll_seconds: float = 1.0,
         rank_wait_seconds: int = DEFAULT_RANK_WAIT_SECONDS,
         volume_wait_seconds: int = DEFAULT_VOLUME_WAIT_SECONDS,
+        secrets_wait_seconds: int = DEFAULT_SECRETS_WAIT_SECONDS,
     ) -> None:
         self._layout = layout or RuntimeLayout()
         self._detach = detach
         self._poll = poll_seconds
         self._rank_wait = rank_wait_seconds
         self._volume_wait = volume_wait_seconds
+        self._secrets_wait = secrets_wait_seconds
 
     def build(
         self,
@@ -196,13 +202,20 @@ class StartupScriptBuilder:
             }}"""
         )
 
-    @staticmethod
-    def _environment(config: TaskConfig) -> str:
+    def _environment(self, config: TaskConfig) -> str:
         q = shlex.quote
         lines = [f"export FLOW_TASK_NAME={q(config.name)}"]
         lines += [f"export {key}={q(value)}" for key, value in config.env.items()]
-        # Secrets: exported, never printed (the runner never runs with ``set -x``).
-        lines += [f"export {key}={q(value)}" for key, value in config.secret_values().items()]
+        if config.secrets:
+            # Secrets never travel in the bid (every project member can read its
+            # startup script): the provider writes them over SSH after boot.
+            secrets, wait = q(self._layout.secrets_file), self._secrets_wait
+            lines += [
+                f"flow_wait_for {secrets} {wait} || flow_fail"
+                f" \"the task's secrets did not arrive within {wait}s (they are sent over SSH"
+                ' by the kernel that submitted it)"',
+                f"set -a; . {secrets}; set +a",
+            ]
         return "\n".join(lines)
 
     def _node_section(self, num_nodes: int) -> str:
@@ -312,3 +325,8 @@ def _check_volume(volume: VolumeMount) -> None:
     path = volume.mount_path
     if not path.startswith("/") or "\x00" in path or ".." in path.split("/"):
         raise ValidationError(f"mount path must be absolute without '..': {path!r}")
+
+
+def render_secrets(config: TaskConfig) -> str:
+    """Returns the body of the secrets file: one ``NAME='value'`` line per secret."""
+    return "".join(f"{key}={shlex.quote(value)}\n" for key, value in config.secret_values().items())
