@@ -4,9 +4,12 @@ A bid is ``Allocated`` while its auction has room for all its instances and its
 limit price is at least the spot price; otherwise it stays ``Open``. A price above
 an allocated bid's limit (or capacity below what is allocated) preempts it: the
 bid is ``Preempting`` for ``preempt_delay`` seconds, then ``Terminated``. Paused
-bids hold no capacity. ``tick()`` applies these rules; callers run it after every
-change and a background ticker runs it periodically. Every change of a bid's status
-is recorded in its history (``by`` is the user who asked, if one did).
+bids hold no capacity. Instances of active (or paused) reservations come first:
+spot bids share what they leave (``spot_capacity``), so a reservation that starts
+preempts the cheapest bids that no longer fit. ``tick()`` applies these rules;
+callers run it after every change and a background ticker runs it periodically.
+Every change of a bid's status is recorded in its history (``by`` is the user who
+asked, if one did).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,6 +30,8 @@ HOLDING = ("Allocated", "Preempting")
 """Bid statuses that hold capacity."""
 ACTIVE = ("Open", "Allocated", "Preempting", "Paused")
 """Bid statuses that count against quotas."""
+RESERVED = ("Active", "Paused")
+"""Reservation statuses whose instances hold their auction's capacity."""
 TICK_SECONDS = 0.1
 
 
@@ -82,7 +88,7 @@ class Market:
         self._live: dict[str, Bid] = {}
         self._bids_seen = 0
         self.followers: list[Callable[[], None]] = []
-        """Rules run after each tick (reservations start and end on the market's clock)."""
+        """Rules run at the start of each tick (reservations start and end on its clock)."""
 
     def used(self, auction: Auction, bids: list[Bid] | None = None) -> int:
         """Returns how many instances of ``auction`` allocated bids (of ``bids``) hold."""
@@ -92,6 +98,23 @@ class Market:
             if b.status in HOLDING
             and (b.instance_type, b.region) == (auction.instance_type, auction.region)
         )
+
+    def reserved(self) -> Counter[tuple[str, str]]:
+        """Returns the instances reservations hold now, per (instance type, region)."""
+        held: Counter[tuple[str, str]] = Counter()
+        for reservation in self._store.reservations.values():
+            if reservation.status in RESERVED:
+                held[(reservation.instance_type, reservation.region)] += (
+                    reservation.instance_quantity
+                )
+        return held
+
+    def spot_capacity(self, auction: Auction, reserved: Counter[tuple[str, str]] | None) -> int:
+        """Returns the capacity of ``auction`` left to spot bids by ``reserved`` (default: now)."""
+        held = (self.reserved() if reserved is None else reserved)[
+            (auction.instance_type, auction.region)
+        ]
+        return max(auction.capacity - held, 0)
 
     def lowest_allocated(self, auction: Auction) -> int | None:
         """Returns the lowest limit price (cents) among bids allocated in ``auction``."""
@@ -161,11 +184,13 @@ class Market:
                         self._end(bid)
                 if bid.status != "Terminated":
                     live.setdefault((bid.instance_type, bid.region), []).append(bid)
-            for key, auction in self.auctions.items():
-                self._preempt_misfits(auction, live.get(key, []))
-                self._allocate(auction, live.get(key, []))
             for follower in self.followers:
                 follower()
+            reserved = self.reserved()
+            for key, auction in self.auctions.items():
+                capacity = self.spot_capacity(auction, reserved)
+                self._preempt_misfits(auction, capacity, live.get(key, []))
+                self._allocate(auction, capacity, live.get(key, []))
 
     def live_bids(self) -> list[Bid]:
         """Returns the bids that have not terminated, oldest first.
@@ -212,20 +237,21 @@ class Market:
             self._runner.halt(fid, "STATUS_TERMINATED")
         self._detach_volumes(bid)
 
-    def _preempt_misfits(self, auction: Auction, bids: list[Bid]) -> None:
+    def _preempt_misfits(self, auction: Auction, capacity: int, bids: list[Bid]) -> None:
         allocated = sorted(
             (b for b in bids if b.status == "Allocated"), key=lambda b: b.limit_cents
         )
-        held = self.used(auction, bids)
+        # A bid already preempting is on its way out: counting it would preempt more.
+        held = sum(b.instance_quantity for b in allocated)
         for bid in allocated:
-            if bid.limit_cents < auction.price_cents or held > auction.capacity:
+            if bid.limit_cents < auction.price_cents or held > capacity:
                 held -= bid.instance_quantity
                 self.preempt(bid)
 
-    def _allocate(self, auction: Auction, bids: list[Bid]) -> None:
+    def _allocate(self, auction: Auction, capacity: int, bids: list[Bid]) -> None:
         waiting = [b for b in bids if b.status == "Open"]
         waiting.sort(key=lambda b: (-b.limit_cents, b.seq))
-        free = auction.capacity - self.used(auction, bids)
+        free = capacity - self.used(auction, bids)
         for bid in waiting:
             if bid.limit_cents >= auction.price_cents and bid.instance_quantity <= free:
                 free -= bid.instance_quantity

@@ -5,8 +5,9 @@ A reservation is ``Pending`` until its window starts, then ``Active``: its
 script). ``Paused`` stops them (capacity and price stay held); when the window ends
 it is ``Ended`` and the instances terminate; giving back every instance early
 (terminate-instances with ``reduce_capacity``) makes it ``Canceled``. Each
-(instance type, region) has a reservable capacity (the auction's capacity, a pool
-of its own: reservations and spot bids do not take from each other). The price of
+(instance type, region) can reserve up to its auction's capacity; reserved
+instances come before spot bids, which share what is left (a reservation that
+starts preempts the cheapest bids that no longer fit). The price of
 one instance-hour is fixed when the reservation is placed (the reserved price of
 ``/v2/pricing/current`` at that moment); the reservation costs that price x
 instances x hours of its window, and an extension buys the added hours at the price

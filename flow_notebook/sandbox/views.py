@@ -156,7 +156,7 @@ def auction_body(market: Market, auction: Auction) -> dict[str, Any]:
         "fid": auction.fid,
         "instance_type": auction.instance_type,
         "region": auction.region,
-        "capacity": max(auction.capacity - market.used(auction), 0),
+        "capacity": max(market.spot_capacity(auction, None) - market.used(auction), 0),
         "last_instance_price": format_price(auction.price_cents),
         "lowest_allocated_price": format_price(lowest) if lowest is not None else None,
         "adjustable_memory": False,

@@ -338,3 +338,31 @@ def test_reservation_holds_its_volume_and_key_until_it_ends(mithril_sandbox, tmp
     assert listed_volume()["reservations"] == [] and listed_volume()["attachments"] == {}
     assert sandbox.api("DELETE", f"/v2/volumes/{volume_fid}").status_code == 204
     assert sandbox.api("DELETE", f"/v2/ssh-keys/{key_fid}").status_code == 204
+
+
+def test_starting_reservation_takes_capacity_from_spot_and_preempts_the_cheapest_bid(
+    fresh_sandbox,
+):
+    sandbox = fresh_sandbox
+    itype = _instance_type(sandbox)
+    sandbox.set_capacity(itype, REGION, 2)
+    cheap = sandbox.place_bid(price="$50.00", instance_type=itype)
+    dear = sandbox.place_bid(price="$90.00", instance_type=itype)
+    wait_for(lambda: {sandbox.bid_status(b["fid"]) for b in (cheap, dear)} == {"Allocated"})
+
+    def spot_free() -> int:
+        auctions = sandbox.api("GET", "/v2/spot/availability").json()
+        return next(
+            a["capacity"] for a in auctions if (a["instance_type"], a["region"]) == (itype, REGION)
+        )
+
+    assert spot_free() == 0
+    _create(sandbox, start=2)  # Reservations may take capacity that spot bids hold.
+    assert sandbox.bid_status(cheap["fid"]) == "Allocated"  # Not before its window.
+    wait_for(lambda: sandbox.bid_status(cheap["fid"]) == "Terminated", timeout=20)
+    assert sandbox.bid_status(dear["fid"]) == "Allocated"
+    history = sandbox.api("GET", f"/v2/spot/bids/{cheap['fid']}/history").json()
+    assert "Preempted" in [e["event_type"] for e in history["events"]]
+    assert spot_free() == 0
+    current = sandbox.api("GET", "/v2/pricing/current", params={"instance_type": itype})
+    assert current.json()["total_capacity"] >= 2

@@ -29,7 +29,11 @@ def current_prices(
     with sandbox.store.lock:
         cheapest = min(auctions, key=lambda a: a.price_cents)
         lowest = [x for x in (sandbox.market.lowest_allocated(a) for a in auctions) if x]
-        free = sum(max(a.capacity - sandbox.market.used(a), 0) for a in auctions)
+        reserved = sandbox.market.reserved()
+        free = sum(
+            max(sandbox.market.spot_capacity(a, reserved) - sandbox.market.used(a), 0)
+            for a in auctions
+        )
         return {
             "spot_price_cents": cheapest.price_cents,
             "reserved_price_cents": reserved_price_cents(cheapest.price_cents),
