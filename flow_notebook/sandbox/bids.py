@@ -5,7 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from flow_notebook.sandbox.catalog import REGIONS, find_instance_type, format_price, parse_price
+from flow_notebook.sandbox.catalog import (
+    INSTANCE_TYPES,
+    REGIONS,
+    find_instance_type,
+    format_price,
+    parse_price,
+)
 from flow_notebook.sandbox.errors import InvalidField, NotFound, QuotaExceeded
 from flow_notebook.sandbox.market import ACTIVE, Market
 from flow_notebook.sandbox.paging import BadCursor, page, page_in_creation_order
@@ -64,6 +70,8 @@ class BidService:
             region = request["region"]
             if region not in REGIONS:
                 raise InvalidField(("body", "region"), f"Unknown region {region}")
+            if (itype.fid, region) not in self._market.auctions:
+                raise InvalidField(("body", "region"), f"{itype.name} is not offered in {region}")
             cents = _price(request["limit_price"], ("body", "limit_price"))
             quantity = request["instance_quantity"]
             if quantity < 1:
@@ -249,7 +257,7 @@ class BidService:
                     created_at=created,
                     limit_cents=1,
                     instance_quantity=1,
-                    instance_type="it_a100x1sxm4",
+                    instance_type=INSTANCE_TYPES[0].fid,
                     region=REGIONS[0],
                     launch_specification={"volumes": [], "ssh_keys": []},
                     seq=self._store.next_seq(),

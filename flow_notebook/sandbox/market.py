@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from flow_notebook.sandbox.catalog import DEFAULT_CAPACITY, INSTANCE_TYPES, REGIONS
+from flow_notebook.sandbox.catalog import OFFERS
 from flow_notebook.sandbox.lifecycle import InstanceRunner
 from flow_notebook.sandbox.state import Bid, Instance, Store, new_fid, utcnow
 
@@ -78,11 +78,10 @@ class Market:
         self._clock = clock
         self.auctions: dict[tuple[str, str], Auction] = {}
         now = utcnow()
-        for itype in INSTANCE_TYPES:
-            for index, region in enumerate(REGIONS):
-                price = itype.base_price_cents + 10 * index
-                auction = Auction(itype.fid, region, DEFAULT_CAPACITY, price, [(now, price)])
-                self.auctions[(itype.fid, region)] = auction
+        for fid, regions in OFFERS.items():
+            for region, (capacity, price) in regions.items():
+                auction = Auction(fid, region, capacity, price, [(now, price)])
+                self.auctions[(fid, region)] = auction
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._live: dict[str, Bid] = {}

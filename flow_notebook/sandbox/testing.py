@@ -35,7 +35,8 @@ from flow_notebook.sandbox.procs import children, pid_namespace
 
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 30.0
-A100 = "it_a100x1sxm4"
+A100 = "it_RrgkIZz6c9BZu5gi"
+"""Mithril's a100-80gb.sxm.1x (offered in us-central1-a, us-central1-b, eu-central1-a)."""
 REGION = "us-central1-a"
 SANDBOX_ID_VARIABLE = "FLOW_SANDBOX_ID"
 

@@ -11,7 +11,7 @@ from flow_notebook.sandbox.lifecycle import InstanceRunner
 from flow_notebook.sandbox.market import Market
 from flow_notebook.sandbox.state import Bid, Store
 
-A100 = "it_a100x1sxm4"
+A100 = "it_RrgkIZz6c9BZu5gi"  # a100-80gb.sxm.1x
 REGION = "us-central1-a"
 
 
