@@ -13,12 +13,12 @@ from IPython.utils.capture import capture_output
 from flow_notebook.core.errors import InsufficientCapacityError
 from flow_notebook.core.models import TaskConfig, TaskStatus
 from flow_notebook.notebook.widgets.dashboard import DashboardModel
+from flow_notebook.sandbox.catalog import OFFERS
 from flow_notebook.sandbox.testing import A100, wait_for
 
 pytestmark = pytest.mark.sandbox
 
-TYPES = ("it_a100x1sxm4", "a100.80gb.sxm4.8x", "h100.80gb.sxm5.1x", "h100.80gb.sxm5.8x")
-REGIONS = ("us-central1-a", "us-central1-b", "eu-central1-a")
+A100_REGIONS = tuple(OFFERS[A100])  # where the sandbox sells a100-80gb.sxm.1x
 
 
 def status_line(shell, task_id: str) -> str:
@@ -59,7 +59,7 @@ def test_a100_sold_out_everywhere_gives_one_line_listing_other_types_regions_and
     sandbox_with, providers, shell_magics
 ):
     sandbox = sandbox_with("--no-instances")
-    for region in REGIONS:
+    for region in A100_REGIONS:
         sandbox.set_capacity(A100, region, 0)
     before = sandbox.stats()["total"]
     provider = providers.provider(sandbox)
@@ -71,8 +71,8 @@ def test_a100_sold_out_everywhere_gives_one_line_listing_other_types_regions_and
     message = str(caught.value)
     assert "\n" not in message
     assert "capacity exists for:" in message
-    assert "8xa100" in message or "h100" in message  # other types ...
-    assert all(region in message for region in REGIONS)  # ... in every region ...
+    assert "2xa100" in message  # other counts of the same GPU first ...
+    assert all(region in message for region in A100_REGIONS)  # ... in every region ...
     assert "/h" in message and "$" in message  # ... with their prices
     assert isinstance(caught.value.__cause__, InsufficientCapacityError)
     assert _bid_posts(sandbox) == 0 and sandbox.stats()["total"] > before
@@ -82,8 +82,8 @@ def test_no_capacity_of_any_type_anywhere_says_so_in_one_line(
     sandbox_with, providers, shell_magics
 ):
     sandbox = sandbox_with("--no-instances")
-    for instance_type in TYPES:
-        for region in REGIONS:
+    for instance_type, regions in OFFERS.items():
+        for region in regions:
             sandbox.set_capacity(instance_type, region, 0)
     shell = shell_magics(providers.provider(sandbox))
 

@@ -62,6 +62,7 @@ class MarketWiring(WiringBase):
             CheapestWithCapacityPolicy(),
             self.availability_cache,
             self.catalog.display_name,
+            self.catalog.twins,
         )
 
     @provided

@@ -12,7 +12,7 @@ from flow_notebook.providers.mithril.domain.region import (
     RegionSelector,
 )
 
-NAMES = {"it_h100x8": "8xh100", "it_a100x1": "1xa100"}
+NAMES = {"it_h100x8": "8xh100", "it_h100x8b": "8xh100", "it_a100x1": "1xa100"}
 
 
 def _offer(region, capacity, price, it="it_h100x8"):
@@ -127,3 +127,34 @@ def test_selector_raises_capacity_error_when_nothing_fits():
     api = FakeAvailabilityApi([_auction("r", 1, "$2.40"), _auction("s", 3, "$1.00", "it_a100x1")])
     with pytest.raises(InsufficientCapacityError, match="1xa100 in s"):
         _selector(api).select("it_h100x8", quantity=2)
+
+
+def test_selector_takes_the_twin_of_a_full_type_with_the_same_name():
+    api = FakeAvailabilityApi(
+        [_auction("us-a", 0, "$19.20"), _auction("eu-b", 2, "$22.40", "it_h100x8b")]
+    )
+    twins = {"it_h100x8": ["it_h100x8", "it_h100x8b"]}
+    selector = RegionSelector(
+        api,
+        CheapestWithCapacityPolicy(),
+        TtlCache(ttl_seconds=60),
+        display_name=NAMES.get,
+        twins=lambda fid: twins.get(fid, [fid]),
+    )
+    chosen = selector.select("it_h100x8")
+    assert (chosen.instance_type_fid, chosen.region) == ("it_h100x8b", "eu-b")
+    with pytest.raises(InsufficientCapacityError):
+        _selector(api).select("it_h100x8")  # without twins only the full type counts
+
+
+def test_capacity_hints_put_other_counts_of_the_same_gpu_before_cheaper_other_gpus():
+    offers = [
+        RegionOffer("it_a100x1", "1xa100", "a", 0, 1.2),
+        RegionOffer("it_v6e", "1xtpu-v6e", "t", 8, 1.3),
+        RegionOffer("it_a100x2", "2xa100", "b", 4, 2.4),
+    ]
+    request = _request(instance_type_fid="it_a100x1", instance_type="1xa100")
+    with pytest.raises(InsufficientCapacityError) as info:
+        CheapestWithCapacityPolicy().select(offers, request)
+    text = info.value.message
+    assert text.index("2xa100 in b") < text.index("1xtpu-v6e in t")

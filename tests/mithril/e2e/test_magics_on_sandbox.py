@@ -102,7 +102,7 @@ def test_flow_instances_draws_the_price_history_of_a_chosen_offer(
     ip, fresh_sandbox, monkeypatch, tmp_path
 ):
     for price in ("$30.00", "$31.50", "$29.00"):
-        fresh_sandbox.set_price("it_h100x8sxm5", "us-central1-a", price)
+        fresh_sandbox.set_price("it_5ECSoHQjLBzrp5YM", "us-central1-a", price)
     for name, value in fresh_sandbox.env.items():
         monkeypatch.setenv(name, value)
     provider = MithrilProvider.from_config(load_config())

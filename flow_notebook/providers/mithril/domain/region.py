@@ -54,6 +54,7 @@ class RegionRequest:
         quantity: Instances needed.
         region: Region the user asked for, if any.
         max_price: Highest acceptable price per instance-hour, if any.
+        alternatives: Other ids of the same shape (types sharing a catalogue name).
     """
 
     instance_type_fid: str
@@ -61,6 +62,7 @@ class RegionRequest:
     quantity: int = 1
     region: str | None = None
     max_price: float | None = None
+    alternatives: tuple[str, ...] = ()
 
     def describe(self) -> str:
         """Returns e.g. ``2 x 8xh100 in us-east1 at <= $3.00/h``."""
@@ -72,9 +74,9 @@ class RegionRequest:
         return text
 
     def fits(self, offer: RegionOffer) -> bool:
-        """Whether ``offer`` has this type, enough capacity and an acceptable price."""
+        """Whether ``offer`` has this type (or a twin), enough capacity and an acceptable price."""
         return (
-            offer.instance_type_fid == self.instance_type_fid
+            offer.instance_type_fid in (self.instance_type_fid, *self.alternatives)
             and offer.capacity >= self.quantity
             and (self.max_price is None or offer.price <= self.max_price)
         )
@@ -121,10 +123,24 @@ def _rank(offer: RegionOffer) -> tuple[float, int, str]:
 
 
 def _hints(offers: Sequence[RegionOffer], request: RegionRequest) -> list[CapacityHint]:
-    """Places with any capacity: the requested type first, then by price."""
+    """Places with any capacity: the requested type, then the same GPU, then by price."""
+    asked = (request.instance_type_fid, *request.alternatives)
+    gpu = _gpu(request.instance_type)
     free = [offer for offer in offers if offer.capacity > 0]
-    free.sort(key=lambda o: (o.instance_type_fid != request.instance_type_fid, o.price, o.region))
+    free.sort(
+        key=lambda o: (
+            o.instance_type_fid not in asked,
+            _gpu(o.instance_type) != gpu,
+            o.price,
+            o.region,
+        )
+    )
     return [CapacityHint(o.instance_type, o.region, o.capacity, o.price) for o in free]
+
+
+def _gpu(display_name: str) -> str:
+    """Returns the GPU of a display name (``a100`` of ``8xa100``)."""
+    return display_name.partition("x")[2] or display_name
 
 
 class RegionSelector:
@@ -135,6 +151,7 @@ class RegionSelector:
         policy: Picks a region among the offers.
         cache: Holds availability as JSON for a short time.
         display_name: Maps an instance type id to its display name (the catalogue's).
+        twins: Maps an instance type id to every id of the same shape, it first.
     """
 
     def __init__(
@@ -143,11 +160,13 @@ class RegionSelector:
         policy: IRegionSelectionPolicy,
         cache: ILoadingCache,
         display_name: Callable[[str], str] = str,
+        twins: Callable[[str], Sequence[str]] = lambda fid: [fid],
     ) -> None:
         self._api = availability_api
         self._policy = policy
         self._cache = cache
         self._display_name = display_name
+        self._twins = twins
 
     def auctions(self) -> list[AuctionModel]:
         """Returns every spot auction, from the cache when fresh."""
@@ -189,7 +208,8 @@ class RegionSelector:
             max_price: Highest acceptable price per instance-hour, if any.
 
         Returns:
-            The chosen offer.
+            The chosen offer; its ``instance_type_fid`` may be a twin of the one asked
+            for (a type of the same catalogue name) when that one had the better offer.
 
         Raises:
             InsufficientCapacityError: Nothing fits; the one-line message lists where
@@ -202,6 +222,7 @@ class RegionSelector:
             quantity=quantity,
             region=region,
             max_price=max_price,
+            alternatives=tuple(t for t in self._twins(instance_type_fid) if t != instance_type_fid),
         )
         offers = self.offers()
         known = sorted({offer.region for offer in offers})

@@ -148,6 +148,7 @@ class SubmissionService:
         offer = self._p.regions.select(
             fid, quantity=quantity, region=plan.region, max_price=config.max_price_per_hour
         )
+        fid = offer.instance_type_fid  # a twin of the asked type when that one had room
         limit = self._p.pricing.recommended_limit_price(
             fid,
             offer.region,
