@@ -21,6 +21,7 @@ from benchmarks import (
     report,
     self_end,
     sync,
+    volume,
 )
 from benchmarks.env import FULL, QUICK, BenchEnv
 from benchmarks.stats import Result
@@ -34,6 +35,7 @@ SUITES: dict[str, Callable[[BenchEnv], list[Result]]] = {
     "cellrun": cellrun.run,
     "self_end": self_end.run,
     "boot": boot.run,
+    "volume": volume.run,
 }
 DEFAULT_OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 

@@ -18,13 +18,16 @@ from benchmarks.stats import Result, summarize
 
 TARGET_SECONDS = 0.300
 MARKER = "flow-bench-first-line"
-_TEXT_TYPES = ("display_data", "update_display_data", "stream", "execute_result")
+_TEXT_TYPES = ("display_data", "update_display_data", "stream", "execute_result", "comm_msg")
 
 
 def _text(message: dict[str, Any]) -> str:
     content = message["content"]
     if message["msg_type"] == "stream":
         return content.get("text", "")
+    if message["msg_type"] == "comm_msg":  # a live view's page (an Output widget)
+        outputs = content.get("data", {}).get("state", {}).get("outputs", [])
+        return "".join(str(output.get("text", "")) for output in outputs)
     return str(content.get("data", {}).get("text/plain", ""))
 
 

@@ -22,6 +22,7 @@ import queue
 import re
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -201,7 +202,8 @@ class Follow:
             k: int(start.get(k, 0)) if resumable else 0 for k in self.options.log_types
         }
         self.shown = dict(self.start_lines)
-        self.recent = Transcript(keep_bytes=16 * 1024, keep_lines=200)
+        self._recorded = dict(self.start_lines)
+        self.recent = _Recent()
         self.summary: RunSummary | None = None
         self.error: str | None = None
         self._stream: ILogStream | None = None
@@ -317,21 +319,29 @@ class Follow:
             stream.close()
         batch = _Batch(self.options.redact, self.finisher)
         interval = self.options.batch_interval
-        last_draw = last_status = last_record = time.monotonic()
+        last_status = last_record = time.monotonic()
+        last_draw = 0.0  # The first output is drawn at once.
+        flooded = False  # The last draw was full: the surface may hold a redraw back.
         try:
             while True:
                 now = time.monotonic()
-                due = last_draw + interval if batch.pending else now + STATUS_INTERVAL
+                if batch.pending or flooded:
+                    due = last_draw + interval
+                else:
+                    due = now + STATUS_INTERVAL
                 chunks = stream.read(max(0.0, min(due, last_status + STATUS_INTERVAL) - now))
                 if chunks is None:
                     break
                 batch.add(chunks)
                 now = time.monotonic()
                 if batch.size >= BATCH_BYTES or (batch.pending and now - last_draw >= interval):
-                    full = batch.size >= BATCH_BYTES
+                    flooded = batch.size >= BATCH_BYTES
                     self._draw(batch.take(final=False))
-                    interval = FLOOD_INTERVAL if full else self.options.batch_interval
+                    interval = FLOOD_INTERVAL if flooded else self.options.batch_interval
                     last_draw = now
+                elif flooded and now - last_draw >= interval:
+                    self.surface.write([])  # Quiet after a flood: draw what was held back.
+                    flooded = False
                 if now - last_status >= STATUS_INTERVAL:
                     self._refresh_status()
                     last_status = now
@@ -369,8 +379,9 @@ class Follow:
         return task
 
     def _kept(self) -> tuple[list[str], int]:
-        self.recent.finish()
-        return self.recent.texts(), self.recent.dropped
+        kept = self.recent.lines()
+        shown = sum(self.shown.values()) - sum(self.start_lines.values())
+        return kept, max(0, shown - len(kept))
 
     def _finish_stopped(self) -> None:
         note = self._stop_note or "stopped following: " + attach_hint(self.task_id)
@@ -391,11 +402,35 @@ class Follow:
         if not self.options.record:
             return
         for kind, lines in self.shown.items():
-            if lines:
+            if lines and self._recorded.get(kind) != lines:  # Idle follows write nothing.
                 try:
                     self._positions.set(self.task_id, lines, kind)
+                    self._recorded[kind] = lines
                 except FlowError:
                     pass  # A lost resume point must not stop the view.
+
+
+class _Recent:
+    """The last output drawn, raw and bounded, for the summary's last lines."""
+
+    def __init__(self, keep: int = 16 * 1024) -> None:
+        self._keep = keep
+        self._chunks: deque[LogChunk] = deque()
+        self._size = 0
+
+    def add(self, chunks: list[LogChunk]) -> None:
+        for chunk in chunks:
+            text = chunk.text[-self._keep :]
+            self._chunks.append(LogChunk(chunk.log_type, text))
+            self._size += len(text)
+        while self._size > self._keep and len(self._chunks) > 1:
+            self._size -= len(self._chunks.popleft().text)
+
+    def lines(self) -> list[str]:
+        transcript = Transcript(self._keep * 2)
+        transcript.add(self._chunks)
+        transcript.finish()
+        return transcript.texts()[-200:]
 
 
 class _Batch:

@@ -35,7 +35,10 @@ from flow_notebook.notebook.transcript import Transcript, strip_ansi
 DEFAULT_KEEP_KB = 64
 """Output kept in the notebook per view, in KB; the full log stays with the provider."""
 _FALLBACK_LINES = 40
-VIEW_LINES = 2000
+VIEW_LINES = 1000
+FLOOD_BYTES = 16 * 1024
+FLOOD_REDRAW = 1.0
+"""Past 16 KB since the last redraw, the view redraws at most once a second."""
 """Lines a live cell view keeps (besides ``keep_kb``)."""
 PAGE_LINES = 20
 PAGE_BYTES = 2048
@@ -134,7 +137,9 @@ class PlainSurface:
                 continue
             text = chunk.text
             if len(text) > self._head_left:
-                text, rest = text[: self._head_left], text[self._head_left :]
+                # Cut after the last whole line that fits (mid-line only for a giant line).
+                cut = text.rfind("\n", 0, self._head_left) + 1 or self._head_left
+                text, rest = text[:cut], text[cut:]
                 self._capped = True
                 self._tail.add([LogChunk(chunk.log_type, rest)])
             self._head_left -= len(text)
@@ -194,6 +199,8 @@ class CellView:
         self._pages: dict[int, Any] = {}
         self._drawn: dict[int, int] = {}
         self._last_header = 0.0
+        self._last_pages = 0.0
+        self._held = 0
         self.header = w.HTML(_STYLE)
         self.header.add_class("flow-live-header")
         self.inner = w.VBox([])
@@ -246,10 +253,18 @@ class CellView:
         self._draw_header()
 
     def write(self, chunks: list[LogChunk]) -> None:
-        """Adds a batch and redraws the pages it changed."""
+        """Adds a batch; redraws the pages it changed, at most once a second in a flood.
+
+        An empty batch draws what a flood held back.
+        """
         self.transcript.add(chunks)
+        self._held += sum(len(chunk.text) for chunk in chunks)
+        now = time.monotonic()
+        if chunks and self._held > FLOOD_BYTES and now - self._last_pages < FLOOD_REDRAW:
+            return  # Sending every batch of a flood would trip the front end's rate limit.
+        self._held, self._last_pages = 0, now
         self._draw_pages()
-        if time.monotonic() - self._last_header >= 1.0 or self.transcript.dropped:
+        if now - self._last_header >= 1.0 or self.transcript.dropped:
             self._draw_header()
 
     def end(self, summary: RunSummary) -> None:

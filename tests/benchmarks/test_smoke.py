@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-SUITES = ("load", "requests", "logs", "sync", "dashboard", "cellrun", "self_end")
+SUITES = ("load", "requests", "logs", "sync", "dashboard", "cellrun", "self_end", "volume")
 
 pytestmark = [pytest.mark.ssh]
 
@@ -29,12 +29,12 @@ def test_quick_run_fills_every_row_of_the_report(require_ssh, tmp_path):
         cwd=REPO,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=240,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     page = output.read_text()
     rows = _table_rows(page)
-    assert len(rows) == 10, rows
+    assert len(rows) == 16, rows
     for what, target, measured, verdict in rows:
         assert "did not complete" not in what and measured and target != "-", what
         assert verdict in ("met", "**missed**"), (what, verdict)

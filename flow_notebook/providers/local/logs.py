@@ -25,7 +25,12 @@ LOG_TYPES = ("stdout", "stderr")
 DEFAULT_POLL_INTERVAL = 0.01
 _CHUNK = 1 << 16
 _READ_LIMIT = 1 << 20
-IDLE_INTERVAL = 0.2
+IDLE_INTERVAL = 0.5
+DONE_CHECK = 1.0
+"""Seconds between two checks of whether a silent task ended (a status read is dear)."""
+QUICK_SECONDS = 1.0
+"""Seconds after the last output (or the start) during which reads stay ``poll_interval``
+apart, so a task's first lines show at once; after that the wait grows to idle."""
 """Longest wait between two reads of a silent log (keeps idle followers cheap)."""
 
 
@@ -132,8 +137,9 @@ class LogTail:
     Reads what the files gained since the last read, stdout and stderr in turn, so
     their chunks stay in the order they were written to within one read. Waits
     between reads on an event that ``close`` sets: a closed stream ends at once. The
-    wait grows from ``poll_interval`` while output flows to ``idle_interval`` when it
-    stops, so a silent task costs a few wake-ups a second.
+    wait is ``poll_interval`` while output flows (and for ``QUICK_SECONDS`` after it
+    stops), then doubles up to ``idle_interval``, so a silent task costs a few
+    wake-ups a second.
 
     Args:
         paths: Log type to file (which may not exist yet).
@@ -161,15 +167,16 @@ class LogTail:
         self._wait = poll_interval
         self._closed = threading.Event()
         self._ended = False
+        self._last_data = self._last_check = time.monotonic()
 
     def read(self, timeout: float) -> list[LogChunk] | None:
         """Returns new chunks, ``[]`` after ``timeout`` seconds of silence, ``None`` at the end."""
         deadline = time.monotonic() + max(0.0, timeout)
         while not self._closed.is_set() and not self._ended:
-            done = self._is_done()  # Checked before reading: a read after "done" drains all.
+            done = self._done_now()  # Checked before reading: a read after "done" drains all.
             chunks = [LogChunk(kind, text) for kind, f in self._files.items() if (text := f.read())]
             if chunks:
-                self._wait = self._poll
+                self._wait, self._last_data = self._poll, time.monotonic()
                 return chunks
             if done:
                 self._ended = True
@@ -182,9 +189,18 @@ class LogTail:
             if remaining <= 0:
                 return []
             self._closed.wait(min(self._wait, remaining))
-            self._wait = min(self._idle, self._wait * 2)
+            if time.monotonic() - self._last_data > QUICK_SECONDS:
+                self._wait = min(self._idle, self._wait * 2)
         self.close()
         return None
+
+    def _done_now(self) -> bool:
+        """Whether the task ended; asked at most every ``DONE_CHECK`` s of silence."""
+        now = time.monotonic()
+        if self._wait > self._poll and now - self._last_check < DONE_CHECK:
+            return False
+        self._last_check = now
+        return self._is_done()
 
     def close(self) -> None:
         """Ends the stream and releases the files; a blocked ``read`` returns at once."""
