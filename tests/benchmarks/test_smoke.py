@@ -34,7 +34,7 @@ def test_quick_run_fills_every_row_of_the_report(require_ssh, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     page = output.read_text()
     rows = _table_rows(page)
-    assert len(rows) == 16, rows
+    assert len(rows) == 17, rows
     for what, target, measured, verdict in rows:
         assert "did not complete" not in what and measured and target != "-", what
         assert verdict in ("met", "**missed**"), (what, verdict)
