@@ -140,3 +140,11 @@ def test_archived_logs_are_0600_in_0700_directories(tmp_path):
     modes = [stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "logs", task_dir)]
     assert modes == [0o700, 0o700]
     assert stat.S_IMODE((task_dir / "stdout.log").stat().st_mode) == 0o600
+
+
+def test_archived_lines_end_at_newline_only_as_live_follows_count_them(tmp_path):
+    text = "a\rb\n\x0bc\u2028d\n\x1c\x85e\nlast"
+    remote = FakeRemote({"stdout": text})
+    archive = LogArchive(tmp_path / "logs", remote, log_files={"stdout": "/var/log/stdout"})
+    archive.save("bid_1")
+    assert archive.lines("bid_1", "stdout") == ["a\rb", "\x0bc\u2028d", "\x1c\x85e", "last"]

@@ -75,7 +75,7 @@ class LogArchive:
             # noticing the end together) must not write into each other's file.
             fd, tmp = tempfile.mkstemp(dir=target, prefix=f".{log_type}-", suffix=".tmp")
             try:
-                with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
                     handle.write(text)
                 os.replace(tmp, target / f"{log_type}.log")
             except BaseException:
@@ -89,7 +89,12 @@ class LogArchive:
         path = self._task_dir(task_id) / f"{log_type}.log"
         if not path.is_file():
             return None
-        return path.read_text(encoding="utf-8", errors="replace").splitlines()
+        with open(path, encoding="utf-8", errors="replace", newline="") as handle:
+            text = handle.read()  # newline="": a "\r" stays part of its line
+        # Lines end at "\n" only, as a live follow counts them (str.splitlines would also
+        # split at "\r", "\x0b", "\u2028" ... and shift every resume position after them).
+        lines = text.split("\n")
+        return lines[:-1] if lines and lines[-1] == "" else lines
 
     def _task_dir(self, task_id: str) -> Path:
         if not _SAFE_ID.match(task_id):

@@ -176,9 +176,12 @@ class TaskQueries:
     def cancel(self, task_id: str) -> bool:
         """Terminates the task's bid and revokes its task key; ``False`` when it had ended.
 
+        The logs of a running task are archived first, so they outlive the instance.
+
         Raises:
             TaskNotFoundError: Unknown task id.
         """
+        self._archive_before_cancel(task_id)
         cancelled = self._bids.cancel(task_id)
         if self._task_keys is not None and "task_key" in self._records.get(task_id):
             try:
@@ -268,6 +271,16 @@ class TaskQueries:
         except FlowError as exc:
             logger.warning("could not settle the task key of %s: %s", bid.fid, exc)
         return exit_code
+
+    def _archive_before_cancel(self, task_id: str) -> None:
+        """Keeps the logs of a task that is cancelled while its instances run."""
+        bid = self._bids.get(task_id)
+        if bid.status != "Allocated" or not bid.instances:
+            return
+        try:
+            self._before_terminate(bid.fid)
+        except FlowError as exc:
+            logger.warning("could not archive the logs of %s before cancelling: %s", bid.fid, exc)
 
     def _terminate_finished(self, bid: BidModel) -> tuple[BidModel, str | None]:
         try:

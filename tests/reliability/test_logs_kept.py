@@ -1,0 +1,32 @@
+"""Logs outlive a cancel: they are archived before the client terminates the bid."""
+
+from __future__ import annotations
+
+import pytest
+
+from flow_notebook.core.errors import FlowError
+from flow_notebook.core.models import TaskConfig, TaskStatus
+from flow_notebook.sandbox.testing import wait_for
+
+from .conftest import wait_status
+
+pytestmark = [pytest.mark.sandbox, pytest.mark.ssh]
+
+
+def test_a_cancelled_tasks_log_is_kept(ssh_sandbox, providers):
+    provider = providers.provider(ssh_sandbox)
+    command = "sh -c 'for i in $(seq 1 50); do echo line $i; done; sleep 600'"
+    task = provider.submit_task("a100", TaskConfig(name="cancelled", command=command))
+    wait_status(provider, task.task_id, {"running"}, timeout=60)
+
+    def all_written() -> bool:
+        try:
+            return "line 50" in provider.get_task_logs(task.task_id, tail=1)
+        except FlowError:
+            return False  # still starting
+
+    wait_for(all_written, timeout=60, interval=0.2)
+    assert provider.cancel_task(task.task_id) is True
+    assert provider.get_task(task.task_id).status is TaskStatus.CANCELLED
+    kept = provider.get_task_logs(task.task_id, tail=100).splitlines()
+    assert kept == [f"line {i}" for i in range(1, 51)]
