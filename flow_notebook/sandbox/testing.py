@@ -396,6 +396,11 @@ def fresh_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxH
 @pytest.fixture
 def require_ssh() -> None:
     """Fails when real instances cannot run here, unless ``FLOW_ALLOW_NO_SSH=1`` (then skips)."""
+    check_ssh_prerequisites()
+
+
+def check_ssh_prerequisites() -> None:
+    """``require_ssh`` for wider-scoped fixtures: fails (skips with ``FLOW_ALLOW_NO_SSH=1``)."""
     reason = missing_prerequisites()
     if reason is None:
         return
