@@ -7,6 +7,8 @@ command -v /usr/sbin/sshd >/dev/null 2>&1 || need+=(openssh-server)
 command -v rsync >/dev/null 2>&1 || need+=(rsync)
 command -v ssh >/dev/null 2>&1 || need+=(openssh-client)
 command -v sudo >/dev/null 2>&1 || need+=(sudo)
+# Mithril images have curl; the on-instance helpers of Mithril's SDK call the API with it.
+command -v curl >/dev/null 2>&1 || need+=(curl)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

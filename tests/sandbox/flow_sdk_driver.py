@@ -107,6 +107,7 @@ def main(plan: dict[str, Any]) -> None:
         region=plan["region"],
         max_price_per_hour=plan["max_price"],
         command=plan["command"],
+        env=plan["env"],
         upload_code=False,
     )
     task = report(

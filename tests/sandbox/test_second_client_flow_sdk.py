@@ -79,6 +79,8 @@ def sdk_run(
         "region": region,
         "max_price": 10.0,
         "command": "echo hello-from-sdk-$((6*7)); sleep 600",
+        # A user's switch: the instance does not fetch uv from the internet (tests stay offline).
+        "env": {"FLOW_SKIP_UV_INSTALL": "1"},
         "log_marker": "hello-from-sdk-42",
         "remote_command": "echo remote-$((6*7)); id -un",
     }
