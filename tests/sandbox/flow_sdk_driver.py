@@ -20,6 +20,7 @@ from typing import Any
 
 LOG_WAIT_SECONDS = 150.0
 TERMINAL = ("completed", "failed", "cancelled")
+END_WAIT_SECONDS = 120.0
 
 
 def report(step: str, action: Callable[[], Any]) -> Any:
@@ -79,43 +80,48 @@ def cancel_named(flow: Any, name: str) -> None:
             flow.cancel(task.task_id)
 
 
-def main(plan: dict[str, Any]) -> None:
-    """Runs every step of ``plan`` in order."""
-    from flow import Flow, TaskConfig
+def submit(flow: Any, plan: dict[str, Any], step: str, **options: Any) -> dict[str, Any] | None:
+    """Runs ``plan``'s command as a task and waits until it runs; ``None`` when that failed."""
+    from flow import TaskConfig
 
-    flow = Flow()
-    report("projects", lambda: [p["id"] for p in flow.identity.list_projects()])
-    report(
-        "instance_types",
-        lambda: {fid: list(row[:2]) for fid, row in flow.pricing.instance_types().items()},
-    )
-    report(
-        "availability",
-        lambda: [
-            {
-                "region": row.region,
-                "instance_type": row.instance_type,
-                "price": row.price_per_instance_hour,
-                "available": row.available_instances,
-            }
-            for row in flow.pricing.market(instance_type=plan["family"])
-        ],
-    )
     config = TaskConfig(
-        name=plan["name"],
+        name=plan["name"] + options.pop("suffix", ""),
         instance_type=plan["instance_type"],
         region=plan["region"],
         max_price_per_hour=plan["max_price"],
-        command=plan["command"],
+        command=options.pop("command", plan["command"]),
         env=plan["env"],
         upload_code=False,
+        **options,
     )
     task = report(
-        "submit",
-        lambda: task_view(flow.run(config, wait_until="running", max_wait_seconds=180)),
+        step, lambda: task_view(flow.run(config, wait_until="running", max_wait_seconds=180))
     )
     if task is None:
-        cancel_named(flow, plan["name"])
+        cancel_named(flow, config.name)
+    return task
+
+
+def wait_until_ended(flow: Any, task_id: str) -> str:
+    """Returns the task's status once it is terminal (nobody but the task ends it here)."""
+    deadline = time.monotonic() + END_WAIT_SECONDS
+    while (status := flow.status(task_id)) not in TERMINAL:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"still {status!r} after {END_WAIT_SECONDS} s")
+        time.sleep(2)
+    return status
+
+
+def ensure_ended(flow: Any, task_id: str) -> None:
+    """Cancels the task unless it ended: never leave a task billed, whatever failed."""
+    if flow.status(task_id) not in TERMINAL:
+        flow.cancel(task_id)
+
+
+def follow_and_cancel(flow: Any, plan: dict[str, Any]) -> None:
+    """Submit, status, logs and a command over SSH, cancel, status."""
+    task = submit(flow, plan, "submit")
+    if task is None:
         return
     task_id = task["task_id"]
     try:
@@ -128,8 +134,47 @@ def main(plan: dict[str, Any]) -> None:
         report("cancel", lambda: flow.cancel(task_id))
     finally:
         report("status_after_cancel", lambda: flow.status(task_id))
-        if flow.status(task_id) not in TERMINAL:
-            flow.cancel(task_id)  # Never leave a task billed, whatever failed above.
+        ensure_ended(flow, task_id)
+
+
+def terminate_on_exit(flow: Any, plan: dict[str, Any]) -> None:
+    """A short task with ``terminate_on_exit``: the SDK's watcher on the instance ends it."""
+    options = {"suffix": "-exit", "command": plan["short_command"], "terminate_on_exit": True}
+    task = submit(flow, plan, "exit_submit", **options)
+    if task is None:
+        return
+    try:
+        report("exit_status", lambda: wait_until_ended(flow, task["task_id"]))
+    finally:
+        ensure_ended(flow, task["task_id"])
+
+
+def main(plan: dict[str, Any]) -> None:
+    """Runs every step of ``plan`` in order."""
+    from flow import Flow
+
+    flow = Flow()
+    try:
+        report("projects", lambda: [p["id"] for p in flow.identity.list_projects()])
+        report(
+            "instance_types",
+            lambda: {fid: list(row[:2]) for fid, row in flow.pricing.instance_types().items()},
+        )
+        report(
+            "availability",
+            lambda: [
+                {
+                    "region": row.region,
+                    "instance_type": row.instance_type,
+                    "price": row.price_per_instance_hour,
+                    "available": row.available_instances,
+                }
+                for row in flow.pricing.market(instance_type=plan["family"])
+            ],
+        )
+        follow_and_cancel(flow, plan)
+        terminate_on_exit(flow, plan)
+    finally:
         flow.close()
 
 

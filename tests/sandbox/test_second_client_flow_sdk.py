@@ -83,6 +83,7 @@ def sdk_run(
         "env": {"FLOW_SKIP_UV_INSTALL": "1"},
         "log_marker": "hello-from-sdk-42",
         "remote_command": "echo remote-$((6*7)); id -un",
+        "short_command": "echo short-job; sleep 3",
     }
     lines = run_driver(sdk_env(sandbox, home, key), plan, home / "driver.stderr")
     return {line["step"]: line for line in lines}
@@ -189,3 +190,14 @@ def test_cancel_ends_the_bid_and_its_instance(sdk_run, sandbox):
     instances = sandbox.instances_of(task_id)
     assert instances
     assert all(i["status"] == "STATUS_TERMINATED" for i in instances), instances
+
+
+def test_terminate_on_exit_ends_the_task_from_the_instance(sdk_run, sandbox):
+    """The SDK's watcher on the instance cancels the bid with its task key when the job exits."""
+    task = step(sdk_run, "exit_submit")
+    assert step(sdk_run, "exit_status") == "cancelled"
+    assert sandbox.bid_status(task["task_id"]) == "Terminated"
+    # The SDK minted that task's key (POST /v2/api-keys) to ship to the instance.
+    keys = sandbox.api("GET", "/v2/api-keys").json()
+    names = [k["name"] for k in keys if k["name"].startswith("flow-task-")]
+    assert [n.startswith(f"flow-task-{TASK_NAME}-exit") for n in names] == [True], keys
