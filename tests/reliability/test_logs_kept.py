@@ -30,3 +30,16 @@ def test_a_cancelled_tasks_log_is_kept(ssh_sandbox, providers):
     assert provider.get_task(task.task_id).status is TaskStatus.CANCELLED
     kept = provider.get_task_logs(task.task_id, tail=100).splitlines()
     assert kept == [f"line {i}" for i in range(1, 51)]
+
+
+def test_a_finished_tasks_log_larger_than_8_mb_is_kept_whole(ssh_sandbox, providers, figures):
+    provider = providers.provider(ssh_sandbox)
+    pad = "x" * 40
+    command = f"seq -f 'line %07g {pad}' 1 200000"
+    task = provider.submit_task("a100", TaskConfig(name="big-log", command=command))
+    wait_status(provider, task.task_id, {"completed"}, timeout=120)
+    kept = provider.get_task_logs(task.task_id, tail=250_000).split("\n")
+    assert len(kept) == 200_000
+    assert kept[0] == f"line 0000001 {pad}" and kept[-1] == f"line 0200000 {pad}"
+    size = sum(len(line) + 1 for line in kept)
+    figures("big_log_kept", {"lines": len(kept), "bytes": size})

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
 import pytest
 
 from flow_notebook.core.errors import TaskNotFoundError, ValidationError
@@ -12,13 +17,27 @@ S = TaskStatus
 
 
 class FakeRemote:
-    def __init__(self, files: dict[str, str]) -> None:
-        self.files = files
-        self.commands: list[str] = []
+    """Instance files by a part of their path (as RemoteFiles would serve them)."""
 
-    def execute_command(self, task_id: str, command: str, timeout: int | None = None) -> str:
-        self.commands.append(command)
-        return next((text for path, text in self.files.items() if path in command), "")
+    def __init__(self, files: dict[str, str]) -> None:
+        self.content = files
+
+    @contextmanager
+    def files(self, task_id: str):
+        yield self
+
+    def _find(self, remote: str) -> str | None:
+        return next((text for path, text in self.content.items() if path in remote), None)
+
+    def exists(self, remote: str) -> bool:
+        return self._find(remote) is not None
+
+    def get(self, remote: str, local_dir: Path, relative: str) -> Path:
+        fd, tmp = tempfile.mkstemp(dir=local_dir, prefix=f".{relative}.", suffix=".part")
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(self._find(remote) or "")
+        os.replace(tmp, local_dir / relative)
+        return local_dir / relative
 
 
 class FakeLive:
@@ -148,3 +167,12 @@ def test_archived_lines_end_at_newline_only_as_live_follows_count_them(tmp_path)
     archive = LogArchive(tmp_path / "logs", remote, log_files={"stdout": "/var/log/stdout"})
     archive.save("bid_1")
     assert archive.lines("bid_1", "stdout") == ["a\rb", "\x0bc\u2028d", "\x1c\x85e", "last"]
+
+
+def test_a_log_larger_than_8_mb_is_archived_whole(tmp_path):
+    text = "".join(f"line {i:07d} {'x' * 90}\n" for i in range(120_000))  # about 12 MB
+    remote = FakeRemote({"stdout": text})
+    archive = LogArchive(tmp_path / "logs", remote, log_files={"stdout": "/var/log/stdout"})
+    archive.save("bid_1")
+    lines = archive.lines("bid_1", "stdout")
+    assert len(lines) == 120_000 and lines[0].startswith("line 0000000")

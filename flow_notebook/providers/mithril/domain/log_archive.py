@@ -1,19 +1,20 @@
 """Logs that outlive the instance: archived under ``FLOW_HOME`` before a bid ends.
 
-The provider terminates a bid once its command has ended, which deletes the
-instance and its log files. Just before, ``LogArchive.save`` copies the tail of
-each log to ``<home>/mithril/logs/<task_id>/``. ``TaskLogs`` serves logs from the
-archive when there is one and over SSH (``LogService``) otherwise.
+The provider terminates a bid once its command has ended (or on a cancel), which
+deletes the instance and its log files. Just before, ``LogArchive.save`` downloads
+each whole log over SFTP to ``<home>/mithril/logs/<task_id>/`` (files 0600 in 0700
+directories; no size cap, so nothing is cut from the front). ``TaskLogs`` serves logs
+from the archive when there is one and over SSH (``LogService``) otherwise.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import shlex
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Protocol
 
@@ -22,16 +23,27 @@ from flow_notebook.core.models import TaskStatus
 from flow_notebook.providers.mithril.domain.logs import LogService
 from flow_notebook.providers.mithril.runtime import paths
 
-DEFAULT_MAX_BYTES = 8 * 1024 * 1024
 _NOT_STARTED = frozenset({TaskStatus.PENDING, TaskStatus.PROVISIONING})
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 
 
-class ICommandRemote(Protocol):
-    """Runs a command on a task's first instance."""
+class IArchiveFiles(Protocol):
+    """File access on one instance (``RemoteFiles`` fits)."""
 
-    def execute_command(self, task_id: str, command: str, timeout: int | None = None) -> str:
-        """Returns the command's standard output."""
+    def exists(self, remote: str) -> bool:
+        """Whether ``remote`` exists."""
+        ...
+
+    def get(self, remote: str, local_dir: Path, relative: str) -> Path:
+        """Downloads ``remote`` to ``local_dir/relative`` via a unique temporary file."""
+        ...
+
+
+class IFilesRemote(Protocol):
+    """Opens file access on a task's first instance."""
+
+    def files(self, task_id: str) -> AbstractContextManager[IArchiveFiles]:
+        """Returns a context that yields the file operations."""
         ...
 
 
@@ -40,25 +52,22 @@ class LogArchive:
 
     Args:
         directory: Directory of the archive (one subdirectory per task).
-        remote: Runs commands on the task's first instance.
+        remote: Opens files on the task's first instance.
         log_files: Log type to instance path.
-        max_bytes: Most bytes kept per log (the tail).
     """
 
     def __init__(
         self,
         directory: Path,
-        remote: ICommandRemote,
+        remote: IFilesRemote,
         log_files: Mapping[str, str] = paths.LOG_FILES,
-        max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         self._dir = Path(directory)
         self._remote = remote
         self._log_files = dict(log_files)
-        self._max = max_bytes
 
     def save(self, task_id: str) -> None:
-        """Copies the tail of every log of the task into the archive.
+        """Downloads every whole log of the task into the archive.
 
         Raises:
             FlowError: A log could not be read over SSH.
@@ -66,21 +75,15 @@ class LogArchive:
         target = self._task_dir(task_id)
         self._dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         target.mkdir(mode=0o700, exist_ok=True)
-        for log_type, remote_path in self._log_files.items():
-            quoted = shlex.quote(remote_path)
-            text = self._remote.execute_command(
-                task_id, f"tail -c {self._max} {quoted} 2>/dev/null || true", timeout=60
-            )
-            # A unique temporary name: two saves of one task (a listing and a follow
-            # noticing the end together) must not write into each other's file.
-            fd, tmp = tempfile.mkstemp(dir=target, prefix=f".{log_type}-", suffix=".tmp")
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-                    handle.write(text)
-                os.replace(tmp, target / f"{log_type}.log")
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+        with self._remote.files(task_id) as files:
+            for log_type, remote_path in self._log_files.items():
+                name = f"{log_type}.log"
+                # Unique temporary names (in ``get`` too): two saves of one task (a
+                # listing and a follow noticing the end together) never collide.
+                if files.exists(remote_path):
+                    files.get(remote_path, target, name)
+                else:
+                    _write_empty(target / name)
 
     def lines(self, task_id: str, log_type: str) -> list[str] | None:
         """Returns the archived lines of a log, or ``None`` when it was not archived."""
@@ -100,6 +103,12 @@ class LogArchive:
         if not _SAFE_ID.match(task_id):
             raise ValidationError(f"not a task id: {task_id!r}")
         return self._dir / task_id
+
+
+def _write_empty(path: Path) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
+    os.close(fd)
+    os.replace(tmp, path)
 
 
 class TaskLogs:
