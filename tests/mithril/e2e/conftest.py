@@ -95,3 +95,36 @@ class Waits:
 def waits() -> Waits:
     """Bounded polling helpers."""
     return Waits()
+
+
+@pytest.fixture
+def ip() -> Any:
+    """The IPython shell the magics run in."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    return InteractiveShell.instance()
+
+
+@pytest.fixture
+def magics(ip: Any, provider: MithrilProvider) -> Iterator[Any]:
+    """``%flow`` backed by the sandbox provider; the session is closed afterwards."""
+    from flow_notebook.notebook.magics import FlowMagics
+    from flow_notebook.notebook.session import Timing
+
+    registered = FlowMagics(
+        ip,
+        provider_factory=lambda name=None: provider,
+        timing=Timing(poll_interval=0.2, settle_timeout=30.0),
+    )
+    ip.register_magics(registered)
+    yield registered
+    registered.session.close()
+
+
+def run_flow(ip: Any, line: str) -> str:
+    """Runs ``%flow line`` and returns what it printed, stripped."""
+    from IPython.utils.capture import capture_output
+
+    with capture_output() as captured:
+        ip.run_line_magic("flow", line)
+    return captured.stdout.strip()

@@ -8,43 +8,19 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
 from flow_notebook.core.config import FlowConfig, load_config
 from flow_notebook.core.errors import FlowError
 from flow_notebook.core.models import TaskConfig
 from flow_notebook.notebook.magics import FlowMagics
-from flow_notebook.notebook.session import Timing
 from flow_notebook.notebook.widgets import front
 from flow_notebook.notebook.widgets.setup_form import SetupModel
 from flow_notebook.providers.mithril.provider import MithrilProvider
 from flow_notebook.sandbox.instances import free_port
 from flow_notebook.sandbox.testing import wait_for
 
-
-@pytest.fixture
-def ip() -> InteractiveShell:
-    return InteractiveShell.instance()
-
-
-@pytest.fixture
-def magics(ip, provider):
-    """``%flow`` backed by the sandbox provider; the session is closed afterwards."""
-    registered = FlowMagics(
-        ip,
-        provider_factory=lambda name=None: provider,
-        timing=Timing(poll_interval=0.2, settle_timeout=30.0),
-    )
-    ip.register_magics(registered)
-    yield registered
-    registered.session.close()
-
-
-def _flow(ip, line: str) -> str:
-    with capture_output() as captured:
-        ip.run_line_magic("flow", line)
-    return captured.stdout.strip()
+from .conftest import run_flow
 
 
 def test_flow_sync_sends_only_the_changed_file(ip, magics, provider, tmp_path, waits):
@@ -59,7 +35,7 @@ def test_flow_sync_sends_only_the_changed_file(ip, magics, provider, tmp_path, w
     waits.status(provider, task.task_id, {"running"})
 
     (code / "mod_3.py").write_text("VALUE = 'changed'\n")
-    out = _flow(ip, f"sync {task.task_id} --code {code}")
+    out = run_flow(ip, f"sync {task.task_id} --code {code}")
     assert out.startswith("synced 1 changed files ("), out
     sent = int(out.split("(")[1].split()[0])
     assert 0 < sent < 5_000  # the delta, not the 100 kB tree
@@ -67,7 +43,7 @@ def test_flow_sync_sends_only_the_changed_file(ip, magics, provider, tmp_path, w
     remote = provider.get_remote_operations()
     assert remote.execute_command(task.task_id, "cat /workspace/mod_3.py") == "VALUE = 'changed'\n"
 
-    again = _flow(ip, f"sync {task.task_id} --code {code}")
+    again = run_flow(ip, f"sync {task.task_id} --code {code}")
     assert again.startswith("synced 0 changed files"), again
 
 
@@ -77,7 +53,7 @@ def test_flow_tunnel_reaches_a_server_on_the_instance_then_stops(ip, magics, pro
     task = provider.submit_task("", TaskConfig(command=command))
     waits.status(provider, task.task_id, {"running"})
 
-    out = _flow(ip, f"tunnel {task.task_id} {port}")
+    out = run_flow(ip, f"tunnel {task.task_id} {port}")
     link = out.split()[0]
     assert link.startswith("http://127.0.0.1:") and f"forwards to port {port}" in out
 
@@ -89,13 +65,13 @@ def test_flow_tunnel_reaches_a_server_on_the_instance_then_stops(ip, magics, pro
             return None  # the server is still starting
 
     assert wait_for(fetch, timeout=20, interval=0.2) == "tunnel-ok\n"
-    assert str(port) in _flow(ip, f"tunnel --list {task.task_id}")
+    assert str(port) in run_flow(ip, f"tunnel --list {task.task_id}")
 
-    assert _flow(ip, f"tunnel --stop {task.task_id}") == (
+    assert run_flow(ip, f"tunnel --stop {task.task_id}") == (
         f"closed 1 tunnel(s) to task {task.task_id}"
     )
     assert fetch() is None
-    assert _flow(ip, f"tunnel --list {task.task_id}") == "no tunnels"
+    assert run_flow(ip, f"tunnel --list {task.task_id}") == "no tunnels"
 
 
 def test_flow_instances_draws_the_price_history_of_a_chosen_offer(
@@ -149,7 +125,7 @@ def test_setup_with_only_the_key_lists_projects_and_saves_privately(
     magics = FlowMagics(ip)
     ip.register_magics(magics)
     try:
-        shown = _flow(ip, "config")
+        shown = run_flow(ip, "config")
     finally:
         magics.session.close()
     assert mithril_sandbox.api_key not in shown and "api_key" in shown and "***" in shown
