@@ -150,6 +150,19 @@ class TaskKeys:
         key_fid = self._records.get(task_id).get("task_key")
         if not isinstance(key_fid, str):
             return None
+        return self._code_of(key_fid)
+
+    def exit_code_by_bid_name(self, bid_name: str) -> int | None:
+        """Returns the exit code from the done keys of the task key named after the bid.
+
+        For a task started from another ``FLOW_HOME`` or machine by the same user: no
+        local record names its key, but the key's name does (revoked keys are listed).
+        """
+        name = f"{TASK_PREFIX}{bid_name}"
+        key = next((key for key in self._keys() if key.name == name), None)
+        return self._code_of(key.fid) if key is not None else None
+
+    def _code_of(self, key_fid: str) -> int | None:
         codes = [code for _, code in _done_entries(self._keys(), key_fid)]
         if not codes:
             return None

@@ -260,6 +260,8 @@ class TaskQueries:
         if bid.status != "Terminated" or self._task_keys is None:
             return exit_code
         record = self._records.get(bid.fid)
+        if "task_key" not in record and exit_code is None and bid.name:
+            return self._exit_code_from_elsewhere(bid)
         if "task_key" not in record or record.get("task_key_settled"):
             return exit_code
         try:
@@ -270,6 +272,18 @@ class TaskQueries:
             self._task_keys.settle(bid.fid)
         except FlowError as exc:
             logger.warning("could not settle the task key of %s: %s", bid.fid, exc)
+        return exit_code
+
+    def _exit_code_from_elsewhere(self, bid: BidModel) -> int | None:
+        """Reads the exit code of a task started from another FLOW_HOME, via the API."""
+        assert self._task_keys is not None
+        try:
+            exit_code = self._task_keys.exit_code_by_bid_name(bid.name)
+        except FlowError as exc:
+            logger.debug("exit code of %s unknown: %s", bid.fid, exc)
+            return None
+        if exit_code is not None:
+            self._record_exit(bid.fid, exit_code)
         return exit_code
 
     def _archive_before_cancel(self, task_id: str) -> None:
