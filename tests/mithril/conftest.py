@@ -27,8 +27,8 @@ from flow_notebook.providers.mithril.api import (
 )
 
 PROJECT = "proj_test"
-A100 = "it_a100x1"
-A100X8 = "it_a100x8"
+A100 = "it_RrgkIZz6c9BZu5gi"
+A100X8 = "it_Sg1nDx1I8NFep60J"
 NOW = "2024-01-01T00:00:00+00:00"
 
 
@@ -55,7 +55,10 @@ class FakeMithril:
         self.keys: list[dict[str, Any]] = []
         self.api_keys: list[dict[str, Any]] = []
         self._ids = itertools.count(1)
-        self.types = [_instance_type(A100, "a100.1x", 1), _instance_type(A100X8, "a100.8x", 8)]
+        self.types = [
+            _instance_type(A100, "a100-80gb.sxm.1x", 1),
+            _instance_type(A100X8, "a100-80gb.sxm.8x", 8),
+        ]
         self.auctions = [
             {"fid": "auc_1", "instance_type": A100, "region": "r1", "capacity": 4,
              "last_instance_price": "$2.00", "adjustable_memory": False},

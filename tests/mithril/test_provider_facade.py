@@ -105,14 +105,14 @@ def test_project_name_resolves_to_its_id_once_and_is_cached_on_disk(fake, tmp_pa
 
 
 def test_catalogue_calls_delegate_to_the_services(provider, fake):
-    assert provider.resolve_instance_type("a100") == "it_a100x1"
+    assert provider.resolve_instance_type("a100") == "it_RrgkIZz6c9BZu5gi"
     assert provider.normalize_instance_request(8) == ("8xa100", 1, None)
     assert provider.normalize_instance_request(16) == ("8xa100", 2, None)
     assert provider.normalize_instance_request(3)[2] == "3 GPUs rounded up to 8xa100"
     offers = provider.find_instances({"gpu_type": "a100", "max_price": 2.5})
     assert [(o.region, o.price_per_hour) for o in offers] == [("r1", 2.0)]
     assert {t["display_name"] for t in provider.get_instance_types()} == {"1xa100", "8xa100"}
-    assert {t["fid"] for t in provider.get_instance_types("r1")} == {"it_a100x1"}
+    assert {t["fid"] for t in provider.get_instance_types("r1")} == {"it_RrgkIZz6c9BZu5gi"}
     with pytest.raises(ValidationError, match="unknown instance type"):
         provider.resolve_instance_type("z900")
 

@@ -41,7 +41,7 @@ def _request(service: BidService, name: str = "train-abc"):
     return service.build_request(
         name=name,
         region="r1",
-        instance_type_fid="it_a100x1",
+        instance_type_fid="it_RrgkIZz6c9BZu5gi",
         limit_price=2.5,
         quantity=1,
         startup_script="#!/bin/bash\necho hi\n",

@@ -88,7 +88,7 @@ def test_small_code_is_embedded_and_large_code_waits_for_an_upload(fake, wiring,
 
 def test_prepare_fills_the_type_id_and_refuses_a_missing_code_root(wiring, tmp_path):
     prepared = wiring.submission.prepare_task_config(TaskConfig(command="true"))
-    assert prepared.instance_type == "it_a100x1"
+    assert prepared.instance_type == "it_RrgkIZz6c9BZu5gi"
     with pytest.raises(ValidationError, match="not a directory"):
         wiring.submission.prepare_task_config(
             TaskConfig(command="true", upload_code=True, code_root=tmp_path / "missing")
