@@ -573,6 +573,7 @@ class LineStreams:
     def _lines(self, kind: str, first: int) -> Iterator[str]:
         deadline = time.monotonic() + START_TIMEOUT
         added = 0
+        after_end = False  # One more try once the task ended: its log may be archived.
         while not self._closed.is_set():
             self._wait_until_started()
             try:
@@ -585,7 +586,10 @@ class LineStreams:
                 if not self._reopen or time.monotonic() > deadline or (added and not resumable):
                     raise
                 if self._provider.get_task(self._task_id).is_terminal:
-                    raise
+                    if after_end or not resumable:
+                        raise
+                    after_end = True
+                    continue
             if self._closed.wait(self._poll):
                 return
 
