@@ -149,8 +149,8 @@ def run_session(session: Session, provider, key: str, home: Path) -> list[str]:
     flow_session = session.shell.magics_manager.registry["FlowMagics"].session
     flow_session.positions.set(printing.task_id, 0)  # the viewer shows every line again
     viewer = log_viewer_factory(flow_session)(printing.task_id)
-    wait_for(lambda: "stream ended" in viewer.status.value, 30)
-    assert "done" in repr(viewer.output.get_state())
+    wait_for(lambda: "whole log read" in viewer.status.value, 30)
+    assert "done" in repr(viewer.lines.get_state())
     config = TaskConfig(command="true", secrets={"TOKEN": SECRET}, env={"A": "1"})
     session.texts += [repr(config), str(config), config.model_dump_json(), repr(provider)]
     session.texts += [repr(load_config()), str(load_config().masked()), repr(printing)]
