@@ -5,7 +5,9 @@ launched it. It reads ``DIR/spec.json`` (``argv``, ``cwd``, ``max_seconds``), ru
 command as its child in a process group of its own with output appended to
 ``DIR/stdout.log`` and ``DIR/stderr.log``, and writes ``DIR/child.json`` (pid, pgid,
 start ticks) once the child runs and ``DIR/exit.json`` when it has ended. Both files are
-written atomically (temporary file + rename), so readers never see half a record.
+written atomically (temporary file + rename), so readers never see half a record. The
+exit record's space is taken before the command starts (``reserve_exit_record``), so a
+command that fills the disk cannot cost its exit code.
 
 The environment (including secrets) arrives only in this process's environment and is
 passed on to the child; nothing of it is written to disk. When the child exits, any
@@ -39,6 +41,32 @@ def write_json_atomic(path: Path, payload: dict[str, object]) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(payload), encoding="utf-8")
     os.replace(tmp, path)
+
+
+EXIT_RECORD_BYTES = 256
+"""Space kept for ``exit.json`` from the start (JSON allows the trailing blanks)."""
+
+
+def reserve_exit_record(task_dir: Path) -> Path | None:
+    """Creates the exit record's file now, blank-filled; ``None`` when even that fails."""
+    slot = task_dir / ".exit.json.reserved"
+    try:
+        with _private(slot) as handle:
+            handle.write(b" " * EXIT_RECORD_BYTES)
+    except OSError:
+        return None
+    return slot
+
+
+def write_exit_record(task_dir: Path, slot: Path | None, payload: dict[str, object]) -> None:
+    """Writes ``exit.json`` into the reserved space (no new disk space needed), then renames."""
+    data = json.dumps(payload).encode("utf-8")
+    if slot is None or len(data) > EXIT_RECORD_BYTES:
+        write_json_atomic(task_dir / "exit.json", payload)
+        return
+    with open(slot, "r+b") as handle:
+        handle.write(data.ljust(EXIT_RECORD_BYTES))
+    os.replace(slot, task_dir / "exit.json")
 
 
 def _private(path: Path) -> BinaryIO:
@@ -117,6 +145,7 @@ def run(task_dir: Path) -> int:
     """Runs the task described in ``task_dir`` to its end; returns the supervisor's code."""
     spec = json.loads((task_dir / "spec.json").read_text(encoding="utf-8"))
     _become_subreaper()
+    slot = reserve_exit_record(task_dir)
     with _private(task_dir / "stdout.log") as out, _private(task_dir / "stderr.log") as err:
         try:
             child = subprocess.Popen(
@@ -129,9 +158,8 @@ def run(task_dir: Path) -> int:
             )
         except OSError as exc:
             err.write(f"cannot start {spec['argv'][0]!r}: {exc.strerror}\n".encode())
-            write_json_atomic(
-                task_dir / "exit.json",
-                {"exit_code": 127, "ended_at": _now(), "reason": "start_failed"},
+            write_exit_record(
+                task_dir, slot, {"exit_code": 127, "ended_at": _now(), "reason": "start_failed"}
             )
             return 0
     pgid = child.pid
@@ -154,12 +182,15 @@ def run(task_dir: Path) -> int:
     reason = "timeout" if timed_out.is_set() else "exited"
     if timed_out.is_set():
         code = TIMEOUT_EXIT_CODE
-        with _private(task_dir / "stderr.log") as err:
-            limit = float(spec["max_seconds"])
-            err.write(f"flow: stopped after reaching the run-time limit ({limit:g}s)\n".encode())
-    write_json_atomic(
-        task_dir / "exit.json", {"exit_code": code, "ended_at": _now(), "reason": reason}
-    )
+        limit = float(spec["max_seconds"])
+        try:
+            with _private(task_dir / "stderr.log") as err:
+                err.write(
+                    f"flow: stopped after reaching the run-time limit ({limit:g}s)\n".encode()
+                )
+        except OSError:
+            pass  # e.g. a full disk: the exit record below matters more than the note
+    write_exit_record(task_dir, slot, {"exit_code": code, "ended_at": _now(), "reason": reason})
     return 0
 
 
