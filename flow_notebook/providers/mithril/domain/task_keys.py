@@ -41,8 +41,8 @@ EXPIRY_MARGIN = timedelta(minutes=15)
 ORPHAN_AGE = timedelta(minutes=30)
 """A task key with no bid of its name is an orphan only once older than this."""
 LIST_CACHE_SECONDS = 2.0
-MAX_LOOKUPS = 20
-"""Most bid lookups of one ``clean``."""
+MAX_LOOKUPS = 5
+"""Most bid lookups of one ``clean`` (the newest keys; older ones wait for a later start)."""
 
 
 class ApiKeysApi(Protocol):

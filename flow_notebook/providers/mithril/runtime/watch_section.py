@@ -88,7 +88,12 @@ def watch_section(layout: RuntimeLayout, watch: TaskWatch, num_nodes: int) -> st
         f"(umask 077 && mkdir -p {q(directory)} && chmod 700 {q(directory)})\n"
         f"(umask 077 && cat >{program}) <<'{delimiter}'\n{source}\n{delimiter}\n"
         f"(umask 077 && printf '%s' {q(encoded)} | base64 -d >{config})\n"
-        f"setsid nohup python3 {program} {config} >>{q(layout.watcher_log)} 2>&1 </dev/null &\n"
+        "if command -v python3 >/dev/null; then\n"
+        f"  setsid nohup python3 {program} {config} >>{q(layout.watcher_log)} 2>&1 </dev/null &\n"
+        "else\n"
+        "  echo 'flow: no python3 here, so this instance cannot end its bid itself'"
+        f" >>{q(layout.watcher_log)}\n"
+        "fi\n"
     )
 
 
