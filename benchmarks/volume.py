@@ -345,7 +345,7 @@ def run(env: BenchEnv) -> list[Result]:
     env.on_close(kernel.close)
     kernel.execute("%load_ext flow_notebook")
     print_lines = f"for i in range({lines}): print(i)"
-    giant = f"import sys\nfor _ in range({total // 65536}): sys.stdout.write('x' * 65536)"
+    giant = f"import sys; [sys.stdout.write('x' * 65536) for _ in range({total // 65536})]"
     results = [
         _volume_row(
             f"{lines:,} lines through `%flow run --follow`",

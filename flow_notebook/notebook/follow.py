@@ -48,7 +48,9 @@ BATCH_BYTES = 64 * 1024
 FLOOD_INTERVAL = 0.5
 """Seconds between draws after a draw that was full: a flood never floods IOPub."""
 STATUS_INTERVAL = 2.0
-"""Seconds between two status refreshes for the header."""
+"""Seconds between two redraws of the header (elapsed time), from the task as last seen."""
+REFRESH_INTERVAL = 5.0
+"""Seconds between two reads of the task's status from the provider."""
 RECORD_INTERVAL = 0.5
 START_TIMEOUT = 600.0
 """Seconds a follow keeps reopening a log that is not available yet (instance boot)."""
@@ -319,7 +321,7 @@ class Follow:
             stream.close()
         batch = _Batch(self.options.redact, self.finisher)
         interval = self.options.batch_interval
-        last_status = last_record = time.monotonic()
+        last_status = last_record = last_refresh = time.monotonic()
         last_draw = 0.0  # The first output is drawn at once.
         flooded = False  # The last draw was full: the surface may hold a redraw back.
         try:
@@ -343,7 +345,11 @@ class Follow:
                     self.surface.write([])  # Quiet after a flood: draw what was held back.
                     flooded = False
                 if now - last_status >= STATUS_INTERVAL:
-                    self._refresh_status()
+                    if now - last_refresh >= REFRESH_INTERVAL:
+                        self._refresh_status()
+                        last_refresh = now
+                    else:
+                        self.surface.status(self.task)
                     last_status = now
                 if now - last_record >= RECORD_INTERVAL:
                     self._record()

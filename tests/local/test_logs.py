@@ -113,3 +113,52 @@ def test_stream_latency_median_is_within_twenty_milliseconds(provider):
     wait_terminal(provider, task.task_id)
     assert len(delays) == 40
     assert statistics.median(delays) <= 0.02, statistics.median(delays)
+
+
+def test_log_tail_wakes_for_output_after_a_quiet_spell_and_keeps_logs_apart(tmp_path):
+    import threading
+
+    from flow_notebook.providers.local.logs import LogTail
+
+    out, err = tmp_path / "stdout.log", tmp_path / "stderr.log"
+    out.write_text("skipped\nfirst\n")
+    tail = LogTail({"stdout": out, "stderr": err}, lambda: False, start={"stdout": 1})
+    assert tail.read(1.0) == [("stdout", "first\n")]
+    assert tail.read(1.5) == []  # Quiet: past the quick reads, now waiting on changes.
+
+    def write_later() -> None:
+        with err.open("a") as handle:
+            handle.write("late error\n")
+
+    writer = threading.Timer(0.3, write_later)
+    writer.start()
+    assert tail.read(10.0) == [("stderr", "late error\n")]
+    writer.join()
+    tail.close()
+
+
+def test_close_from_another_thread_ends_a_blocked_read(tmp_path):
+    import threading
+
+    from flow_notebook.providers.local.logs import LogTail
+
+    tail = LogTail({"stdout": tmp_path / "stdout.log"}, lambda: False)
+    tail.read(1.5)
+    closer = threading.Timer(0.3, tail.close)
+    closer.start()
+    assert tail.read(60.0) is None
+    closer.join()
+
+
+def test_a_new_exit_record_makes_a_silent_tail_check_the_end_at_once(tmp_path):
+    import threading
+
+    from flow_notebook.providers.local.logs import LogTail
+
+    done = tmp_path / "exit.json"
+    tail = LogTail({"stdout": tmp_path / "stdout.log"}, done.exists)
+    assert tail.read(1.5) == []
+    writer = threading.Timer(0.3, lambda: done.write_text("{}"))
+    writer.start()
+    assert tail.read(3.0) is None  # Ended well before the 5 s fallback check.
+    writer.join()

@@ -20,14 +20,16 @@ from typing import BinaryIO
 
 from flow_notebook.core.errors import ValidationError
 from flow_notebook.core.provider_interfaces import LogChunk
+from flow_notebook.providers.local.waker import DirectoryWaker
 
 LOG_TYPES = ("stdout", "stderr")
 DEFAULT_POLL_INTERVAL = 0.01
 _CHUNK = 1 << 16
 _READ_LIMIT = 1 << 20
 IDLE_INTERVAL = 0.5
-DONE_CHECK = 1.0
-"""Seconds between two checks of whether a silent task ended (a status read is dear)."""
+DONE_CHECK = 5.0
+"""Seconds between two checks of whether a silent task ended (a status read is dear);
+with inotify a change of the task's files (its exit record) triggers a check at once."""
 QUICK_SECONDS = 1.0
 """Seconds after the last output (or the start) during which reads stay ``poll_interval``
 apart, so a task's first lines show at once; after that the wait grows to idle."""
@@ -168,9 +170,29 @@ class LogTail:
         self._closed = threading.Event()
         self._ended = False
         self._last_data = self._last_check = time.monotonic()
+        self._names = {path.name for path in paths.values()}
+        directories = {path.parent for path in paths.values()}
+        self._waker = DirectoryWaker(directories.pop()) if len(directories) == 1 else None
+        self._other_changed = False
+        self._reading = False
+        self._state = threading.Lock()
 
     def read(self, timeout: float) -> list[LogChunk] | None:
         """Returns new chunks, ``[]`` after ``timeout`` seconds of silence, ``None`` at the end."""
+        with self._state:
+            if self._closed.is_set():
+                return None
+            self._reading = True
+        try:
+            return self._read(timeout)
+        finally:
+            with self._state:
+                self._reading = False
+                release = self._closed.is_set()
+            if release and self._waker is not None:
+                self._waker.close()
+
+    def _read(self, timeout: float) -> list[LogChunk] | None:
         deadline = time.monotonic() + max(0.0, timeout)
         while not self._closed.is_set() and not self._ended:
             done = self._done_now()  # Checked before reading: a read after "done" drains all.
@@ -188,16 +210,27 @@ class LogTail:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return []
-            self._closed.wait(min(self._wait, remaining))
-            if time.monotonic() - self._last_data > QUICK_SECONDS:
-                self._wait = min(self._idle, self._wait * 2)
+            self._sleep(remaining)
         self.close()
         return None
+
+    def _sleep(self, remaining: float) -> None:
+        """Waits for more output: on the directory's changes when watched, else polling."""
+        quiet = time.monotonic() - self._last_data > QUICK_SECONDS
+        if self._waker is not None and self._waker.watching and quiet:
+            self._wait = self._idle  # Changes wake the wait: no need to look often.
+            changed = self._waker.wait(min(DONE_CHECK, remaining))
+            self._other_changed = bool(changed - self._names)  # e.g. the exit record
+            return
+        self._closed.wait(min(self._wait, remaining))
+        if quiet:
+            self._wait = min(self._idle, self._wait * 2)
 
     def _done_now(self) -> bool:
         """Whether the task ended; asked at most every ``DONE_CHECK`` s of silence."""
         now = time.monotonic()
-        if self._wait > self._poll and now - self._last_check < DONE_CHECK:
+        other, self._other_changed = self._other_changed, False
+        if not other and self._wait > self._poll and now - self._last_check < DONE_CHECK:
             return False
         self._last_check = now
         return self._is_done()
@@ -205,8 +238,14 @@ class LogTail:
     def close(self) -> None:
         """Ends the stream and releases the files; a blocked ``read`` returns at once."""
         self._closed.set()
+        if self._waker is not None:
+            self._waker.wake()
         for tail in self._files.values():
             tail.close()
+        with self._state:
+            release = not self._reading
+        if release and self._waker is not None:
+            self._waker.close()
 
 
 class _TailFile:
