@@ -631,13 +631,18 @@ class Followers:
         with self._lock:
             return self._items.get(task_id)
 
-    def stop_all(self, note: str) -> None:
-        """Stops every follow still running."""
+    def stop_all(self, note: str, timeout: float = 1.0) -> None:
+        """Stops every follow still running; waits (up to ``timeout`` s) until they ended.
+
+        Their positions are recorded when this returns, so a new kernel resumes exactly.
+        """
         with self._lock:
-            items = list(self._items.values())
+            items = [follow for follow in self._items.values() if not follow.done]
         for follow in items:
-            if not follow.done:
-                follow.stop(note)
+            follow.stop(note)
+        deadline = time.monotonic() + timeout
+        for follow in items:
+            follow.wait(max(0.0, deadline - time.monotonic()))
 
 
 def failure_line(task: Task, lines: Sequence[str]) -> str:
