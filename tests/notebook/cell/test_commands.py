@@ -72,3 +72,38 @@ def test_attach_in_the_same_kernel_moves_the_view_without_repeating_lines(ip, ke
 def test_attach_to_an_unknown_task_is_one_line(ip, kernel):
     with pytest.raises(UsageError, match="no task 'local-nope'"):
         ip.run_line_magic("flow", "attach local-nope")
+
+
+def test_attach_without_an_id_after_a_restart_picks_the_notebooks_running_task(
+    ip, tmp_path, project
+):
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from .conftest import start_kernel, stop_kernel
+
+    first = start_kernel(ip, tmp_path / "state")
+    ip.run_cell_magic("flow", "run --name done-first", "print('quick')\n")
+    wait_until(lambda: first.last.finished.is_set())
+    ip.run_cell_magic("flow", "run --name still-running", _waiting_cell(project))
+    running = first.last.metadata["task_id"]
+    wait_until(lambda: first.last.statuses or first.last.titles)
+    first.session.close()  # The kernel restarts; the task keeps running.
+    restarted = InteractiveShell()
+    second = start_kernel(restarted, tmp_path / "state")
+    try:
+        assert second.session.last_task_id is None
+        second.magics.shell.run_line_magic("flow", "attach")
+        assert second.last.metadata["task_id"] == running
+        (project.parent / "go").write_text("")
+        assert second.last.finished.wait(30)
+        assert second.last.summary.task.status is TaskStatus.COMPLETED
+    finally:
+        stop_kernel(second)
+
+
+def test_attach_without_an_id_when_nothing_runs_is_one_line(ip, kernel):
+    ip.run_cell_magic("flow", "run", "print('over')\n")
+    wait_until(lambda: kernel.last.finished.is_set())
+    kernel.session.last_task_id = None  # as after a restart
+    with pytest.raises(UsageError, match="no task of this notebook is running"):
+        ip.run_line_magic("flow", "attach")
