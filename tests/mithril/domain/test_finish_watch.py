@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 
 import pytest
@@ -140,4 +141,48 @@ def test_any_exception_in_a_check_is_reported_once_and_the_thread_goes_on(codes,
             "checking whether task bid_a ended failed: OSError: disk full while saving the log"
         ]
     finally:
+        watcher.close()
+
+
+def test_a_check_made_while_the_thread_exits_is_read_and_not_reported_idle():
+    """The lost wake-up: the worker found the queue empty and is ending when work arrives."""
+    exiting, resume = threading.Event(), threading.Event()
+    finished: list[str] = []
+
+    def hold_thread_exit(frame, event: str, arg) -> None:
+        # Holds the worker between leaving its loop and ending, where the race lies.
+        if event == "return" and frame.f_code is threading.Thread.run.__code__:
+            exiting.set()
+            resume.wait(5)
+
+    watcher = FinishWatcher(lambda instances: 0, lambda t, c: finished.append(t), min_interval=0)
+    threading.setprofile(hold_thread_exit)
+    try:
+        watcher.check([("bid_a", [])])
+        assert exiting.wait(5)
+        watcher.check([("bid_b", [])])
+        resume.set()
+        assert watcher.wait_idle(5)
+        assert finished == ["bid_a", "bid_b"]
+    finally:
+        threading.setprofile(None)  # type: ignore[arg-type]
+        resume.set()
+        watcher.close()
+
+
+def test_thousands_of_enqueue_exit_interleavings_strand_nothing():
+    """Each check lands as the previous one is handed on, i.e. as the worker may exit."""
+    finished: list[str] = []
+    watcher = FinishWatcher(lambda instances: 0, lambda t, c: finished.append(t), min_interval=0)
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    try:
+        for number in range(3000):
+            task_id = f"bid_{number}"
+            watcher.check([(task_id, [])])
+            assert watcher.wait_idle(5)
+            assert finished[-1:] == [task_id], f"check {number} was stranded in the queue"
+        assert len(finished) == 3000
+    finally:
+        sys.setswitchinterval(switch)
         watcher.close()

@@ -62,6 +62,10 @@ class FinishWatcher:
         self._idle.set()
         self._closed = False
         self._thread: threading.Thread | None = None
+        # Whether a worker owns the queue (idle is clear exactly while it does). Set and
+        # cleared under the lock: work queued as a worker exits starts a new one, where
+        # asking ``Thread.is_alive`` lost that wake-up.
+        self._draining = False
         self._reported: set[tuple[str, str]] = set()
 
     def check(self, running: Sequence[RunningTask]) -> None:
@@ -83,7 +87,8 @@ class FinishWatcher:
             for task_id, instances in due:
                 self._checked_at[task_id] = now
                 self._queue[task_id] = instances
-            if self._queue and (self._thread is None or not self._thread.is_alive()):
+            if self._queue and not self._draining:
+                self._draining = True
                 self._idle.clear()
                 self._thread = threading.Thread(
                     target=self._drain, name="flow-finish-watch", daemon=True
@@ -107,6 +112,7 @@ class FinishWatcher:
         while True:
             with self._lock:
                 if not self._queue:
+                    self._draining = False
                     self._idle.set()
                     return
                 task_id = next(iter(self._queue))
