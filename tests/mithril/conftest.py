@@ -40,6 +40,11 @@ def _instance_type(fid: str, name: str, gpus: int) -> dict[str, Any]:
     }  # fmt: skip
 
 
+GENERATED_PRIVATE_KEY = (
+    "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n"
+)
+
+
 class FakeMithril:
     """In-memory API state plus the handler ``MockTransport`` calls."""
 
@@ -181,6 +186,8 @@ class FakeMithril:
             "required": False,
         }  # fmt: skip
         self.keys.append(key)
+        if not body.get("public_key"):  # the platform generated the pair
+            return {**key, "private_key": GENERATED_PRIVATE_KEY}
         return key
 
     def _api_key(self, method: str, rest: list[str], body: Any) -> TransportResponse:

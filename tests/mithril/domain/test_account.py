@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import stat
+from pathlib import Path
+
 import pytest
 
 from flow_notebook.core.errors import ConfigurationError, NotFoundError
 from flow_notebook.providers.mithril.domain.account import AccountService, resolve_project
 from flow_notebook.providers.mithril.domain.caches import TtlCache
+
+from ..conftest import GENERATED_PRIVATE_KEY
 
 
 def test_project_resolves_by_name_or_id_and_names_the_choices_when_unknown(fake):
@@ -37,3 +42,20 @@ def test_users_are_cached_and_unknown_ids_are_not_found(fake, tmp_path):
 
 def test_deleting_a_missing_key_returns_false(fake, tmp_path):
     assert AccountService(fake.client(), "proj_test", tmp_path).delete_ssh_key("sshkey_x") is False
+
+
+def test_a_generated_key_is_saved_0600_with_its_public_part_and_never_over_a_key(fake, tmp_path):
+    account = AccountService(fake.client(), "proj_test", tmp_path)
+    created = account.create_ssh_key("made-here")
+    path = Path(created["private_key_path"])
+    assert path.read_text() == GENERATED_PRIVATE_KEY
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert Path(f"{path}.pub").read_text() == "ssh-ed25519 AAAA\n"
+    assert "private_key" not in created
+
+    # A key file already at the next key's path is kept, and the caller told.
+    taken = tmp_path / f"sshkey_{int(created['id'].split('_')[1]) + 1}"
+    taken.write_text("someone else's key")
+    with pytest.raises(ConfigurationError, match="already exists"):
+        account.create_ssh_key("second")
+    assert taken.read_text() == "someone else's key"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Any, Protocol
@@ -16,6 +15,7 @@ from flow_notebook.providers.mithril.adapters.convert import (
 )
 from flow_notebook.providers.mithril.api import dto
 from flow_notebook.providers.mithril.domain.caches import ILoadingCache, TtlCache
+from flow_notebook.providers.mithril.domain.ssh_keys import save_key_pair
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -132,7 +132,12 @@ class AccountService:
         result = _key_dict(created)
         if created.private_key:
             path = self._key_dir / (_SAFE_NAME.sub("-", created.fid) or "key")
-            _write_private(path, created.private_key)
+            if not save_key_pair(path, created.private_key, created.public_key):
+                raise ConfigurationError(
+                    f"a key file {path} already exists; the generated key {created.fid} "
+                    "was not saved",
+                    suggestion=f"delete the key {created.fid} and generate another",
+                )
             result["private_key_path"] = str(path)
         return result
 
@@ -162,11 +167,3 @@ def _key_dict(key: dto.NewSshKeyModel | dto.CreatedSshKeyModel) -> dict[str, Any
         "required": key.required,
         "created_at": key.created_at.isoformat(),
     }
-
-
-def _write_private(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as handle:
-        handle.write(text)
-    os.chmod(path, 0o600)

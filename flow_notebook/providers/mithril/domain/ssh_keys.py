@@ -188,7 +188,7 @@ class SSHKeyResolver:
         path = self.generated_key_path
         if not path.is_file():
             pair = self._generator.generate()
-            _create_key_pair(path, pair.private_openssh, pair.public_openssh)
+            save_key_pair(path, pair.private_openssh, pair.public_openssh)
         return self._register_if_missing(path, public_key_of(path), keys), path
 
     def _register_if_missing(self, path: Path, public: str, keys: list[NewSshKeyModel]) -> str:
@@ -251,11 +251,16 @@ def _key_body(public_key: str) -> str:
     return " ".join(public_key.split()[:2])
 
 
-def _create_key_pair(path: Path, private: str, public: str) -> None:
-    """Creates ``path`` and ``path.pub``; when another process made them first, keeps theirs.
+def save_key_pair(path: Path, private: str, public: str) -> bool:
+    """Creates ``path`` (mode 0600) and ``path.pub``; an existing key is never overwritten.
 
-    Both are written to unique temporary names first; the private key is then linked
-    into place (atomic, fails if it exists), so two kernels never see half a key.
+    The one way private key files are written here. Both are written to unique
+    temporary names first; the private key is then linked into place (atomic, fails
+    if it exists), so two kernels never see half a key.
+
+    Returns:
+        Whether the pair was written (``False``: a key was already there, e.g. another
+        kernel generated it at the same time; that one is kept).
     """
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tag = f".{os.getpid()}.{secrets.token_hex(4)}.tmp"
@@ -268,8 +273,9 @@ def _create_key_pair(path: Path, private: str, public: str) -> None:
         try:
             os.link(private_tmp, path)
         except FileExistsError:
-            return  # Another kernel generated the key at the same time: use that one.
+            return False
         os.replace(public_tmp, Path(f"{path}.pub"))
+        return True
     finally:
         private_tmp.unlink(missing_ok=True)
         public_tmp.unlink(missing_ok=True)
