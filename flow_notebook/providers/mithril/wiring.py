@@ -154,7 +154,12 @@ class Wiring(MarketWiring, RemoteWiring):
     def provisioner(self) -> Provisioner:
         """Background after-boot work."""
         return Provisioner(
-            self.instances, self.bids.get, self.instance_ops, self.code_sync, self.layout
+            self.instances,
+            self.bids.get,
+            self.instance_ops,
+            self.code_sync,
+            self.layout,
+            on_failed=lambda task_id, reason: self.task_queries.fail(task_id, reason),
         )
 
     @provided

@@ -9,10 +9,16 @@ from pathlib import Path
 
 import pytest
 
+from flow_notebook.core.code_tree import iter_code_files
 from flow_notebook.core.errors import TaskStateError
+from flow_notebook.core.models import TaskStatus
 from flow_notebook.providers.mithril.domain.bids import BidService
+from flow_notebook.providers.mithril.domain.code_upload import CodeUploadService, RsyncStrategy
 from flow_notebook.providers.mithril.domain.instances import InstanceService
 from flow_notebook.providers.mithril.domain.provisioning import Provisioner, ProvisionJob
+from flow_notebook.providers.mithril.domain.records import MemoryRecordStore, TaskRecords
+from flow_notebook.providers.mithril.domain.task_queries import ExitCodeReader, TaskQueries
+from flow_notebook.providers.mithril.domain.tasks import TaskService
 
 RANK = "FLOW_NODE_RANK={}\nFLOW_NUM_NODES=2\nFLOW_MAIN_IP=10.1.0.1\n"
 
@@ -154,3 +160,36 @@ def test_sync_code_uploads_to_every_running_instance(fake, tmp_path):
     results = _provisioner(fake, remote).sync_code(bid["fid"], tmp_path, "/work")
     assert [r["instance"] for r in results] == bid["instances"]
     assert results[0]["strategy"] == "rsync"
+
+
+def test_a_code_file_deleted_mid_upload_fails_the_task_with_the_file_in_one_line(fake, tmp_path):
+    bid = fake.add_bid()
+    remote = FakeInstanceRemote()
+    (tmp_path / "kept.py").write_text("a = 1\n")
+    (tmp_path / "gone.py").write_text("b = 2\n")
+
+    def select_then_delete(root: Path):
+        selected = list(iter_code_files(root))
+        (root / "gone.py").unlink()  # deleted after selection, while the upload runs
+        return iter(selected)
+
+    def code_sync(workdir: str) -> CodeUploadService:
+        return CodeUploadService([RsyncStrategy(remote)], remote, select=select_then_delete)
+
+    client = fake.client()
+    bids, instances = BidService(client, "proj_test"), InstanceService(client, "proj_test")
+    records = TaskRecords(MemoryRecordStore())
+    queries = TaskQueries(bids, instances, TaskService(), records, ExitCodeReader(remote))
+    provisioner = Provisioner(
+        instances, bids.get, remote, code_sync, poll_interval=0.01, timeout=5.0,
+        on_failed=queries.fail,
+    )  # fmt: skip
+    provisioner.start(ProvisionJob(bid["fid"], 1, code_root=tmp_path))
+    status = provisioner.wait(bid["fid"], timeout=5)
+    assert status.phase == "failed"
+    assert f"{tmp_path / 'gone.py'}: No such file or directory" in status.message
+    assert "\n" not in status.message
+
+    task = queries.get(bid["fid"])  # the task ends failed, and its bid (no GPU billed)
+    assert (task.status, task.message) == (TaskStatus.FAILED, status.message)
+    assert fake.bids[bid["fid"]]["status"] == "Terminated"

@@ -56,6 +56,12 @@ __all__ = [
 ]
 
 
+def describe_os_error(exc: OSError) -> str:
+    """Returns ``file: reason`` of a failed file operation, on one line."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return f"{exc.filename}: {reason}" if exc.filename else reason
+
+
 class UploadHandle:
     """A background upload: wait for it, look at its outcome, or cancel it.
 
@@ -158,7 +164,9 @@ class CodeUploadService:
 
         Raises:
             ValidationError: ``root`` is not a directory or a symlink leaves it.
-            RemoteOperationError: The upload failed or was cancelled.
+            RemoteOperationError: The upload failed or was cancelled, or a file could
+                not be read (e.g. deleted while the upload ran); the file and the
+                reason are in the message.
         """
         job = UploadJob(
             task_id=task_id,
@@ -170,7 +178,13 @@ class CodeUploadService:
         )
         strategy = self.choose(task_id)
         self._remote.execute_command(task_id, f"mkdir -p {shlex.quote(job.remote_root)}", 60)
-        stats = strategy.upload(job)
+        try:
+            stats = strategy.upload(job)
+        except OSError as exc:
+            raise RemoteOperationError(
+                f"code upload to task {task_id} failed: {describe_os_error(exc)}",
+                suggestion="run the upload again (%flow sync) once the files stay put",
+            ) from None
         marker = shlex.quote(self._marker)
         self._remote.execute_command(
             task_id, f"mkdir -p $(dirname {marker}) && touch {marker}", timeout=60

@@ -18,6 +18,7 @@ the working directory is inside it. Progress is readable at any time through
 
 from __future__ import annotations
 
+import logging
 import shlex
 import threading
 import time
@@ -37,6 +38,8 @@ from flow_notebook.providers.mithril.api.dto import BidModel, InstanceModel
 from flow_notebook.providers.mithril.domain.instances import InstanceService, in_bid_order
 from flow_notebook.providers.mithril.runtime import paths
 from flow_notebook.providers.mithril.runtime.layout import RuntimeLayout, render_rank_file
+
+logger = logging.getLogger(__name__)
 
 
 class IInstanceRemote(Protocol):
@@ -137,6 +140,8 @@ class Provisioner:
         layout: Instance paths.
         poll_interval: Seconds between checks while waiting.
         timeout: Seconds a worker waits for instances and SSH before failing.
+        on_failed: Called with the bid id and the one-line reason when a worker
+            fails (``TaskQueries.fail`` ends the task); its errors are logged only.
     """
 
     def __init__(
@@ -149,6 +154,7 @@ class Provisioner:
         *,
         poll_interval: float = 2.0,
         timeout: float = 1800.0,
+        on_failed: Callable[[str, str], None] = lambda bid_fid, reason: None,
     ) -> None:
         self._instances = instances
         self._get_bid = get_bid
@@ -157,6 +163,7 @@ class Provisioner:
         self._layout = layout or RuntimeLayout()
         self._poll = poll_interval
         self._timeout = timeout
+        self._on_failed = on_failed
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._status: dict[str, ProvisionStatus] = {}
@@ -252,7 +259,17 @@ class Provisioner:
         except _Stopped:
             status.phase = "stopped"
         except FlowError as exc:
-            status.phase, status.message = "failed", str(exc)
+            self._failed(job, status, str(exc))
+        except Exception as exc:  # noqa: BLE001 - a dead worker would leave the phase forever
+            self._failed(job, status, f"{type(exc).__name__}: {exc}")
+
+    def _failed(self, job: ProvisionJob, status: ProvisionStatus, reason: str) -> None:
+        message = f"setting up task {job.bid_fid} failed ({status.phase}): {reason}"
+        try:
+            self._on_failed(job.bid_fid, message)
+        except Exception as exc:  # noqa: BLE001 - the status below must still be set
+            logger.warning("could not end task %s after its setup failed: %s", job.bid_fid, exc)
+        status.phase, status.message = "failed", message
 
     def _wait_for_instances(self, job: ProvisionJob, status: ProvisionStatus) -> list[Any]:
         deadline = time.monotonic() + self._timeout

@@ -173,6 +173,21 @@ class TaskQueries:
         if bid is not None:
             self._settle(bid, exit_code)
 
+    def fail(self, task_id: str, reason: str) -> None:
+        """Ends a task whose command cannot start (its setup failed) as ``failed``.
+
+        The reason is recorded (every later view shows it as the task's message) and
+        the bid is terminated like a finished one, so no GPU stays billed for a task
+        that will never run. Failures to terminate are logged only; the record stands.
+        """
+        self._records.update(task_id, failure=reason, ended_at=self._clock().isoformat())
+        if not self._terminates(task_id):
+            return
+        try:
+            self.cancel(task_id)
+        except FlowError as exc:
+            logger.warning("could not terminate failed task %s: %s", task_id, exc)
+
     def cancel(self, task_id: str) -> bool:
         """Terminates the task's bid and revokes its task key; ``False`` when it had ended.
 
@@ -318,6 +333,9 @@ class TaskQueries:
         record = self._records.get(bid.fid)
         command = record.get("command") if isinstance(record.get("command"), str) else None
         task = self._tasks.build_task(bid, instances, exit_code=exit_code, command=command)
+        failure = record.get("failure")
+        if isinstance(failure, str) and exit_code is None:
+            task.status, task.message = TaskStatus.FAILED, failure
         self._keep_times(task, record)
         if isinstance(record.get("name"), str):
             # The bid's name carries a random suffix; show the name the user gave.
