@@ -16,6 +16,7 @@ older page exists), so its cost does not grow with the account's history.
 from __future__ import annotations
 
 import html
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -32,6 +33,8 @@ from flow_notebook.notebook.widgets.dashboard import (
 from flow_notebook.notebook.widgets.html import status_html
 from flow_notebook.notebook.widgets.poller import Poller
 from flow_notebook.notebook.widgets.saved_output import SavedOutput
+
+logger = logging.getLogger(__name__)
 
 PAGE_SIZE = 50
 ALL_STATUSES = "all"
@@ -175,7 +178,9 @@ class WidgetDashboard(DashboardView):
         toolbar = w.HBox([self.filter, self.refresh_button, self.close_button, self.status])
         self.root = w.VBox([toolbar, self.grid, self.pager, self.prompt, self.logs])
         self.root.add_class("flow-dashboard")
-        self._poller = Poller(self.refresh, interval, name="flow-dashboard")
+        self._poller = Poller(
+            self.refresh, interval, on_error=self._report_error, name="flow-dashboard"
+        )
 
     @property
     def refreshing(self) -> bool:
@@ -355,6 +360,12 @@ class WidgetDashboard(DashboardView):
 
     def _draw_error(self, message: str) -> None:
         self.status.value = f"<span style='color:#cf222e'>{html.escape(message)}</span>"
+
+    def _report_error(self, exc: Exception) -> None:
+        """Shows what broke a background refresh (provider errors are drawn by ``refresh``)."""
+        logger.debug("dashboard refresh failed", exc_info=exc)
+        self.last_error = f"refresh failed: {type(exc).__name__}: {exc}"
+        self._draw_error(self.last_error)
 
     def _on_filter(self, change: dict[str, Any]) -> None:
         value = change["new"]

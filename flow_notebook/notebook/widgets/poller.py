@@ -6,8 +6,11 @@ values, never prints (output from a thread lands in whatever cell runs then).
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
+
+logger = logging.getLogger(__name__)
 
 
 class Poller:
@@ -16,8 +19,9 @@ class Poller:
     Args:
         tick: The work; returns ``False`` to stop the loop, anything else to go on.
         interval: Seconds between calls.
-        on_error: Receives an exception ``tick`` raised; the loop goes on. Defaults to
-            ignoring it, because a thread has nowhere safe to print.
+        on_error: Receives an exception ``tick`` raised; the loop goes on. A view
+            passes one that shows the error where its user looks; without one the
+            error is logged (a thread has nowhere safe to print).
         name: Thread name, for debugging.
     """
 
@@ -31,7 +35,9 @@ class Poller:
     ) -> None:
         self._tick = tick
         self._interval = interval
-        self._on_error = on_error or (lambda exc: None)
+        self._on_error = on_error or (
+            lambda exc: logger.warning("%s: %s: %s", name, type(exc).__name__, exc)
+        )
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 

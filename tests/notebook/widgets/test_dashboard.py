@@ -374,3 +374,18 @@ def test_ssh_box_shows_the_login_command_that_works_as_pasted(fake):
         assert box.value == login("task-1") and asked[0] == "task-1"
     finally:
         dashboard.close()
+
+
+def test_an_unexpected_error_in_the_background_refresh_is_shown_not_swallowed(fake):
+    class Broken(WidgetFakeProvider):
+        def list_tasks(self, *args, **kwargs):
+            raise RuntimeError("row builder broke")
+
+    dashboard = WidgetDashboard(_model(Broken()), interval=0.01)
+    dashboard.start()
+    try:
+        _wait(lambda: "row builder broke" in dashboard.status.value)
+        assert "refresh failed: RuntimeError: row builder broke" in dashboard.status.value
+        assert dashboard.last_error == "refresh failed: RuntimeError: row builder broke"
+    finally:
+        dashboard.close()
