@@ -116,6 +116,8 @@ class TaskConfig(BaseModel):
         max_run_time_hours: Stop the task after this many hours.
         max_cost: Stop the task before it can cost more than this many dollars.
         keep_alive: Keep the instances after the command ends (only a limit ends them).
+        reservation_id: Run on this reservation's instances instead of new ones
+            (providers with ``IReservations``); no bid, nothing more billed.
     """
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
@@ -139,6 +141,7 @@ class TaskConfig(BaseModel):
     max_run_time_hours: float | None = Field(default=None, gt=0, le=24 * 30)
     max_cost: float | None = Field(default=None, gt=0)
     keep_alive: bool = False
+    reservation_id: str | None = None
 
     @field_validator("name")
     @classmethod

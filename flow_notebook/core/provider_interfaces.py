@@ -28,6 +28,13 @@ from flow_notebook.core.models import (
     User,
     Volume,
 )
+from flow_notebook.core.reservations import (
+    ExtensionQuote,
+    Reservation,
+    ReservationEvent,
+    ReservationQuote,
+    ReservationRequest,
+)
 
 
 @runtime_checkable
@@ -514,5 +521,81 @@ class ICodeSync(Protocol):
             TaskStateError: The task has ended (or has no instance yet).
             ValidationError: ``local_path`` is not a directory, or a symlink leaves it.
             RemoteOperationError: The transfer failed.
+        """
+        ...
+
+
+@runtime_checkable
+class IReservations(Protocol):
+    """Extension: capacity reserved for a window at a quoted price, and tasks run on it.
+
+    A task runs on a reservation with ``TaskConfig.reservation_id`` set: it uses the
+    reservation's instances (no bid, nothing more billed) and ending it leaves them up.
+    """
+
+    def quote_reservation(self, request: ReservationRequest) -> ReservationQuote:
+        """Returns the price of the window and whether its capacity is free.
+
+        Raises:
+            ValidationError: A window in the past or empty, or an unknown type or region.
+        """
+        ...
+
+    def create_reservation(self, request: ReservationRequest) -> Reservation:
+        """Places the reservation (never twice for one call, even across retries).
+
+        Raises:
+            ValidationError: A window in the past or empty, or not enough capacity.
+        """
+        ...
+
+    def list_reservations(self, limit: int = 100) -> list[Reservation]:
+        """Returns up to ``limit`` reservations with their usage, newest first."""
+        ...
+
+    def get_reservation(self, reservation_id: str) -> Reservation:
+        """Returns one reservation with its usage.
+
+        Raises:
+            NotFoundError: No reservation has this id.
+        """
+        ...
+
+    def quote_extension(self, reservation_id: str, new_end: datetime) -> ExtensionQuote:
+        """Returns whether the end can move to ``new_end``, its cost and the new total.
+
+        Raises:
+            NotFoundError: No reservation has this id.
+            ValidationError: ``new_end`` is not after the current end.
+        """
+        ...
+
+    def extend_reservation(self, reservation_id: str, new_end: datetime) -> Reservation:
+        """Moves the end to ``new_end``, buying the added hours.
+
+        Raises:
+            NotFoundError: No reservation has this id.
+            ValidationError: ``new_end`` is not after the end, or past the latest offered.
+        """
+        ...
+
+    def terminate_reservation_instances(
+        self, reservation_id: str, instance_ids: Sequence[str] | None = None
+    ) -> list[str]:
+        """Gives instances back early (all when ``None``); tasks on them end.
+
+        Returns:
+            The instances terminated.
+
+        Raises:
+            NotFoundError: No reservation has this id (or it has no such instance).
+        """
+        ...
+
+    def reservation_history(self, reservation_id: str) -> list[ReservationEvent]:
+        """Returns the reservation's events, oldest first.
+
+        Raises:
+            NotFoundError: No reservation has this id.
         """
         ...

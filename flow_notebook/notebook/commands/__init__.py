@@ -19,6 +19,9 @@ from flow_notebook.notebook.commands import (
     instances,
     logs,
     pause,
+    reservation,
+    reservations,
+    reserve,
     resume,
     run,
     setup,
@@ -43,3 +46,5 @@ COMMANDS.update(
 )
 # Following cell runs again, code sync, this notebook's tasks, waiting.
 COMMANDS.update((module.NAME, module) for module in (attach, tasks, sync, wait))
+# Reserved capacity.
+COMMANDS.update((module.NAME, module) for module in (reserve, reservations, reservation))

@@ -5,7 +5,7 @@ Every method delegates to one service; the services are built by ``wiring.Wiring
 implements ``IProvider`` and these extensions: ``IActiveTasks``, ``IPausable``,
 ``IResumableLogs``, ``IVolumeMounting``, ``IProjects``, ``IInstanceCatalog``,
 ``ISSHKeyManagement``, ``IInitInterface``, ``ISSHTunnels``, ``ICodeSync``,
-``IPriceHistory`` and ``IClosable``. ``get_upload_status`` is Mithril-only.
+``IPriceHistory``, ``IReservations`` and ``IClosable``. ``get_upload_status`` is Mithril-only.
 ``from_config`` needs only the API key: until a project is chosen, the setup
 interface works and every call that needs the project raises ``ConfigurationError``.
 """
@@ -40,9 +40,11 @@ from flow_notebook.providers.mithril.domain.mounts import VolumeAttacher
 from flow_notebook.providers.mithril.domain.offers import OfferService
 from flow_notebook.providers.mithril.domain.price_history import PriceHistoryService
 from flow_notebook.providers.mithril.domain.provisioning import Provisioner
+from flow_notebook.providers.mithril.domain.reservations import ReservationService
 from flow_notebook.providers.mithril.domain.submission import SubmissionService
 from flow_notebook.providers.mithril.domain.task_queries import TaskQueries
 from flow_notebook.providers.mithril.domain.volumes import VolumeService, is_volume_id
+from flow_notebook.providers.mithril.reservations_facade import ReservationsFacade
 from flow_notebook.providers.mithril.tunnels import SSHTunnelManager
 
 CAPABILITIES = ProviderCapabilities(
@@ -63,7 +65,7 @@ CAPABILITIES = ProviderCapabilities(
 )
 
 
-class MithrilProvider:
+class MithrilProvider(ReservationsFacade):
     """Runs tasks as Mithril spot bids. Build it with ``from_config``.
 
     Args:
@@ -82,6 +84,7 @@ class MithrilProvider:
         tunnels: Port forwards.
         code_sync: Code to running tasks.
         price_history: Past spot prices.
+        reservations: Reserved capacity.
         closer: Releases every resource (threads, connections, caches).
     """
 
@@ -103,6 +106,7 @@ class MithrilProvider:
         tunnels: SSHTunnelManager,
         code_sync: CodeSync,
         price_history: PriceHistoryService,
+        reservations: ReservationService,
         closer: Callable[[], None] = lambda: None,
     ) -> None:
         self._submission = submission
@@ -120,6 +124,7 @@ class MithrilProvider:
         self._tunnels = tunnels
         self._code_sync = code_sync
         self._prices = price_history
+        self._reservations = reservations
         self._closer = closer
 
     @classmethod
@@ -158,6 +163,7 @@ class MithrilProvider:
             tunnels=lazy("tunnels"),
             code_sync=lazy("task_code_sync"),
             price_history=lazy("price_history"),
+            reservations=lazy("reservations"),
             closer=built.close,
         )
 

@@ -24,6 +24,7 @@ from flow_notebook.providers.mithril.domain.mounts import MountPlanner, VolumeAt
 from flow_notebook.providers.mithril.domain.paid_cost import PaidCosts
 from flow_notebook.providers.mithril.domain.provisioning import Provisioner
 from flow_notebook.providers.mithril.domain.records import TaskRecords
+from flow_notebook.providers.mithril.domain.reservations import ReservationService
 from flow_notebook.providers.mithril.domain.script_prep import ScriptPreparationService
 from flow_notebook.providers.mithril.domain.submission import SubmissionParts, SubmissionService
 from flow_notebook.providers.mithril.domain.task_keys import TaskKeys
@@ -169,6 +170,18 @@ class Wiring(MarketWiring, RemoteWiring):
             self.provisioner,
             lambda task_id: self.records.get(task_id).get("working_dir"),
             exclude=[self._home],
+        )
+
+    @provided
+    def reservations(self) -> ReservationService:
+        """Reservations: quotes, placement, usage, extension, early return."""
+        return ReservationService(
+            self.api,
+            self.project,
+            resolve_type=self.catalog.resolve,
+            display_name=self.catalog.display_name,
+            default_region=self._default_region,
+            ssh_key_ids=lambda: list(self.ssh_access.resolve(()).platform_key_ids),
         )
 
     @provided

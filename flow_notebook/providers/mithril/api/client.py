@@ -216,6 +216,121 @@ class ApiClient(ApiClientBase):
         path = f"/v2/instances/{fid_segment(instance_fid)}/status"
         return self.call("GET", path, dto.InstanceStatusResponse)
 
+    # --- reservations --------------------------------------------------------------
+
+    def get_reservation_quote(
+        self,
+        project: str,
+        *,
+        instance_type: str,
+        region: str,
+        start_time: datetime,
+        end_time: datetime,
+        quantity: int,
+    ) -> dto.ReservationQuoteResponse:
+        """Returns the price offers of a window (``GET /v2/reservation/quote``)."""
+        params = {
+            "project": project,
+            "instance_type": instance_type,
+            "region": region,
+            "start_time": start_time,
+            "end_time": end_time,
+            "quantity": quantity,
+        }
+        return self.call(
+            "GET", "/v2/reservation/quote", dto.ReservationQuoteResponse, params=params
+        )
+
+    def check_reservation_availability(
+        self,
+        project: str,
+        *,
+        instance_type: str,
+        region: str,
+        start_time: datetime,
+        end_time: datetime,
+        quantity: int,
+    ) -> list[dto.AvailabilitySlotModel]:
+        """Returns the slot holding the window, empty when it cannot be had (``mode=check``)."""
+        params = {
+            "project": project,
+            "instance_type": instance_type,
+            "region": region,
+            "mode": "check",
+            "start_time": start_time,
+            "end_time": end_time,
+            "quantity": quantity,
+        }
+        return self.call(
+            "GET",
+            "/v2/reservation/availability",
+            list[dto.AvailabilitySlotModel],
+            params=params,
+        )
+
+    def create_reservation(self, request: dto.CreateReservationRequest) -> dto.ReservationModel:
+        """Places a reservation (``POST /v2/reservation``; sent once, never retried)."""
+        return self.call("POST", "/v2/reservation", dto.ReservationModel, body=request)
+
+    def list_reservations(
+        self,
+        project: str,
+        *,
+        status: dto.ReservationStatus | None = None,
+        limit: int | None = None,
+        next_cursor: str | None = None,
+    ) -> dto.GetReservationsResponse:
+        """Returns one page of reservations, newest first (``GET /v2/reservation``)."""
+        params = {
+            "project": project,
+            "status": status,
+            "limit": limit,
+            "next_cursor": next_cursor,
+            "sort_by": "created_at",
+            "sort_dir": "desc",
+        }
+        return self.call("GET", "/v2/reservation", dto.GetReservationsResponse, params=params)
+
+    def get_extension_availability(self, reservation_fid: str) -> dto.ExtensionAvailabilityResponse:
+        """Returns how far a reservation can be extended (``GET .../extension-availability``)."""
+        path = f"/v2/reservation/{fid_segment(reservation_fid)}/extension-availability"
+        return self.call("GET", path, dto.ExtensionAvailabilityResponse)
+
+    def extend_reservation(
+        self, reservation_fid: str, request: dto.ExtendReservationRequest
+    ) -> dto.ReservationModel:
+        """Moves a reservation's end later (``POST .../extend``).
+
+        Retried: it sets the end time, so a repeat after a lost answer buys nothing more.
+        """
+        path = f"/v2/reservation/{fid_segment(reservation_fid)}/extend"
+        return self.call("POST", path, dto.ReservationModel, body=request, idempotent=True)
+
+    def terminate_reservation_instances(
+        self, reservation_fid: str, request: dto.TerminateInstanceRequest
+    ) -> list[str]:
+        """Gives instances back (``POST .../terminate-instances``; retried, it is idempotent).
+
+        Returns:
+            The instances terminated: those the answer lists (a 207 lists only some),
+            else every one asked for.
+        """
+        path = f"/v2/reservation/{fid_segment(reservation_fid)}/terminate-instances"
+        answer = self.call("POST", path, Any, body=request, idempotent=True)
+        if isinstance(answer, dict) and isinstance(answer.get("terminated_instances"), list):
+            return [str(fid) for fid in answer["terminated_instances"]]
+        return list(request.instances)
+
+    def get_reservation_history(self, reservation_fid: str) -> dto.ReservationHistoryResponse:
+        """Returns a reservation's events (``GET /v2/reservation/{fid}/history``)."""
+        path = f"/v2/reservation/{fid_segment(reservation_fid)}/history"
+        return self.call("GET", path, dto.ReservationHistoryResponse)
+
+    def get_reservation_usage(self, reservation_fid: str) -> dto.ReservationUsageResponse:
+        """Returns a reservation's cost and instance hours so far (``GET .../usage``)."""
+        path = f"/v2/reservation/{fid_segment(reservation_fid)}/usage"
+        return self.call("GET", path, dto.ReservationUsageResponse)
+
     # --- volumes -------------------------------------------------------------------
 
     def list_volumes(

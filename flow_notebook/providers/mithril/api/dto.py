@@ -479,6 +479,191 @@ class PricingEventModel(ResponseModel):
     instance_status: InstanceStatus
 
 
+# --- Reservations ----------------------------------------------------------------
+
+ReservationStatus = Literal["Pending", "Active", "Paused", "Canceled", "Ended"]
+ReservationEventType = Literal[
+    "Placed", "Active", "Paused", "Resumed", "Canceled", "Ended", "Terms Set", "Terms Changed"
+]
+
+
+class ReservationOffer(ResponseModel):
+    """One pricing offer of a quote; prices are dollar strings such as ``"$47.76"``."""
+
+    key: str
+    display_name: str
+    unit_price: str
+    return_buyback_price: str
+    pause_buyback_price: str
+    total_price: str
+    total_etbp_value: str
+    total_fubp_value: str
+    option_premium: str
+
+
+class ReservationQuoteResponse(ResponseModel):
+    """Answer of ``GET /v2/reservation/quote``."""
+
+    offers: list[ReservationOffer]
+
+
+class AvailabilitySlotModel(ResponseModel):
+    """A window with ``quantity`` reservable instances (``GET /v2/reservation/availability``)."""
+
+    start_time: datetime
+    end_time: datetime
+    quantity: int
+
+
+class PriceSpecification(RequestModel):
+    """Which offer of the quote a reservation takes (default ``standard``)."""
+
+    offer_key: str = "standard"
+    max_unit_price: int | None = Field(default=None, ge=0)
+
+
+class CreateReservationRequest(RequestModel):
+    """Body of ``POST /v2/reservation``."""
+
+    project: str
+    instance_type: str
+    region: str
+    start_time: datetime
+    end_time: datetime
+    instance_quantity: int
+    name: str
+    launch_specification: LaunchSpecificationModel
+    price_specification: PriceSpecification | None = None
+    notification_email: str | None = None
+
+
+class ReservationModel(ResponseModel):
+    """A reservation: ``instance_quantity`` instances held from ``start_time`` to ``end_time``."""
+
+    fid: str
+    name: str
+    project: str
+    created_by: str
+    created_at: datetime
+    deactivated_at: datetime | None = None
+    instance_quantity: int
+    instance_type: str
+    region: str | None = None
+    instances: list[str]
+    launch_specification: LaunchSpecificationModel
+    status: ReservationStatus
+    start_time: datetime
+    end_time: datetime
+    total_price: str
+    unit_price: str
+
+
+class GetReservationsResponse(ResponseModel):
+    """One page of ``GET /v2/reservation``."""
+
+    data: list[ReservationModel]
+    next_cursor: str | None = None
+
+
+class ExtensionAvailabilityResponse(ResponseModel):
+    """How far a reservation can be extended."""
+
+    latest_extension_time: datetime
+    available: bool
+
+
+class ExtendReservationRequest(RequestModel):
+    """Body of ``POST /v2/reservation/{fid}/extend``."""
+
+    end_time: datetime
+    price_specification: PriceSpecification | None = None
+
+
+class TerminateInstanceRequest(RequestModel):
+    """Body of ``POST /v2/reservation/{fid}/terminate-instances`` (capacity is given back)."""
+
+    instances: list[str] = Field(min_length=1)
+    reduce_capacity: bool
+
+
+class TerminateInstanceResponsePartialSuccess(ResponseModel):
+    """A 207 answer: only these instances were terminated."""
+
+    terminated_instances: list[str]
+
+
+class ReservationHistoryEventModel(ResponseModel):
+    """One event of a reservation; prices and credits in cents."""
+
+    timestamp: datetime
+    event_type: ReservationEventType
+    user_id: str | None = None
+    unit_price_cents: int | None = None
+    pause_credit_cents: int | None = None
+    return_credit_cents: int | None = None
+
+
+class ReservationHistoryResponse(ResponseModel):
+    """Answer of ``GET /v2/reservation/{fid}/history``, oldest event first."""
+
+    reservation_fid: str
+    events: list[ReservationHistoryEventModel]
+
+
+class ReservationInfoModel(ResponseModel):
+    """The reservation as the usage report sees it."""
+
+    fid: str
+    order_name: str
+    start_date: datetime
+    end_date: datetime
+    status: Literal["Open", "Allocated", "Preempting", "Terminated", "Paused"]
+    committed_cost_cents: int
+
+
+class UsageSummaryModel(ResponseModel):
+    """Money (cents) and instance hours (ISO 8601 durations) of a reservation so far."""
+
+    committed_cost_cents: int
+    flex_use_credits_cents: int
+    early_termination_credits_cents: int
+    net_cost_cents: int
+    reserved_instance_hours: str
+    active_instance_hours: str
+    idle_instance_hours: str
+    as_of: datetime
+
+
+class GrantUsageModel(ResponseModel):
+    """A stretch of the reservation bought at one unit price (cents per instance-hour)."""
+
+    fid: str
+    starts_at: datetime
+    ends_at: datetime
+    quantity: int
+    unit_price: int
+    price_credit: int
+    return_credit: int
+
+
+class ReservationLevelEventModel(ResponseModel):
+    """A change of the whole reservation (started, paused, extended)."""
+
+    occurred_at: datetime
+    event_type: Literal["Started", "Paused", "Extended"]
+    reservation_name: str
+
+
+class ReservationUsageResponse(ResponseModel):
+    """Answer of ``GET /v2/reservation/{fid}/usage``."""
+
+    reservation: ReservationInfoModel
+    summary: UsageSummaryModel
+    grants: list[GrantUsageModel]
+    pricing_events: list[PricingEventModel]
+    reservation_events: list[ReservationLevelEventModel]
+
+
 # --- Errors ----------------------------------------------------------------------
 
 
@@ -535,6 +720,24 @@ SPEC_NAMES: dict[str, type[BaseModel]] = {
         ApiKeyModel,
         CreateApiKeyResponse,
         CreateApiKeyRequest,
+        ReservationOffer,
+        ReservationQuoteResponse,
+        AvailabilitySlotModel,
+        PriceSpecification,
+        CreateReservationRequest,
+        ReservationModel,
+        GetReservationsResponse,
+        ExtensionAvailabilityResponse,
+        ExtendReservationRequest,
+        TerminateInstanceRequest,
+        TerminateInstanceResponsePartialSuccess,
+        ReservationHistoryEventModel,
+        ReservationHistoryResponse,
+        ReservationInfoModel,
+        UsageSummaryModel,
+        GrantUsageModel,
+        ReservationLevelEventModel,
+        ReservationUsageResponse,
         HTTPValidationError,
     )
 }

@@ -180,7 +180,7 @@ class BidService:
         try:
             return self._api.create_bid(request)
         except ProviderUnavailableError as exc:
-            if not _may_have_reached_the_server(exc):
+            if not may_have_reached_the_server(exc):
                 raise ProviderUnavailableError(
                     f"bid {request.name} was not placed: {exc.message}",
                     suggestion="try again shortly",
@@ -278,7 +278,7 @@ class BidService:
         ) from cause
 
 
-def _may_have_reached_the_server(error: FlowError) -> bool:
+def may_have_reached_the_server(error: FlowError) -> bool:
     """Whether a failed POST may still take effect (sent, and no refusal was read)."""
     cause = error.__cause__
     if isinstance(cause, TransportError):

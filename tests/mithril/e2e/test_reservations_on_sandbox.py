@@ -1,0 +1,148 @@
+"""Reservations from the notebook against the sandbox: real HTTP, real reserved instances."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from IPython.core.error import UsageError
+
+from flow_notebook.core.errors import NotFoundError, ValidationError
+from flow_notebook.core.models import utcnow
+from flow_notebook.core.provider_interfaces import IReservations
+from flow_notebook.core.reservations import Reservation, ReservationRequest
+from flow_notebook.sandbox.testing import wait_for
+
+from .conftest import run_flow
+
+# A shape no other test of the shared sandbox uses (capacity 4 there).
+GPU, REGION = "8xh100", "us-central2-a"
+
+
+def _request(hours: float = 2.0, start_in: timedelta = timedelta(0)) -> ReservationRequest:
+    start = utcnow() + start_in
+    return ReservationRequest(
+        instance_type=GPU,
+        num_instances=1,
+        region=REGION,
+        start=start,
+        end=start + timedelta(hours=hours),
+        name="res-test",
+    )
+
+
+@pytest.fixture
+def reservations(provider):
+    """The provider as ``IReservations``; every reservation made is given back at teardown."""
+    assert isinstance(provider, IReservations)
+    yield provider
+    for reservation in provider.list_reservations():
+        if reservation.status == "active":
+            provider.terminate_reservation_instances(reservation.reservation_id)
+
+
+def test_quote_then_create_charges_the_quoted_total(reservations):
+    quote = reservations.quote_reservation(_request(hours=3))
+    assert quote.available and quote.region == REGION and quote.instance_type == GPU
+    assert quote.total_price == pytest.approx(quote.price_per_instance_hour * 3, abs=0.02)
+
+    created = reservations.create_reservation(_request(hours=3))
+    assert created.reservation_id.startswith("res_")
+    assert created.status == "active" and len(created.instances) == 1
+    assert created.price_per_instance_hour == quote.price_per_instance_hour
+    assert created.total_price == pytest.approx(quote.total_price, abs=0.02)
+
+
+def test_extend_moves_the_end_and_adds_the_quoted_hours(reservations):
+    created = reservations.create_reservation(_request(hours=1))
+    new_end = created.end + timedelta(hours=2)
+    quote = reservations.quote_extension(created.reservation_id, new_end)
+    assert quote.available and quote.current_end == created.end
+    assert quote.added_cost == pytest.approx(created.price_per_instance_hour * 2, abs=0.02)
+
+    extended = reservations.extend_reservation(created.reservation_id, new_end)
+    assert extended.end == new_end
+    assert extended.total_price == pytest.approx(quote.new_total, abs=0.02)
+    kinds = [event.kind for event in reservations.reservation_history(created.reservation_id)]
+    assert kinds[0] == "Placed" and "Terms Changed" in kinds
+
+
+def test_usage_and_cost_so_far_are_price_times_time_held(reservations):
+    created = reservations.create_reservation(_request(hours=1))
+
+    def held_a_while() -> Reservation | None:
+        # The API counts whole seconds: wait until a few have passed.
+        seen = reservations.get_reservation(created.reservation_id)
+        return seen if (seen.reserved_hours or 0) * 3600 >= 3 else None
+
+    seen: Reservation = wait_for(held_a_while, timeout=30, interval=0.5)
+    assert seen.used_hours is not None and seen.used_hours <= seen.reserved_hours + 1e-3
+    expected = seen.price_per_instance_hour * seen.reserved_hours
+    assert seen.cost_so_far == pytest.approx(expected, abs=0.02)
+    assert seen.cost_so_far < seen.total_price
+
+
+def test_terminate_instances_gives_the_capacity_back(reservations):
+    created = reservations.create_reservation(_request(hours=1))
+    ended = reservations.terminate_reservation_instances(created.reservation_id)
+    assert ended == created.instances
+    assert reservations.get_reservation(created.reservation_id).status == "canceled"
+
+
+def test_bad_windows_and_unknown_ids_are_refused_in_one_line(reservations):
+    with pytest.raises(ValidationError, match="starts in the past"):
+        reservations.quote_reservation(_request(start_in=-timedelta(hours=2)))
+    with pytest.raises(ValidationError, match="duration must be more than 0"):
+        reservations.create_reservation(_request(hours=0))
+    with pytest.raises(NotFoundError, match="no reservation res_nope"):
+        reservations.get_reservation("res_nope")
+
+
+# --- the magics ----------------------------------------------------------------------
+
+
+def test_flow_reserve_quotes_and_places_only_with_yes(ip, magics, reservations):
+    before = {r.reservation_id for r in reservations.list_reservations()}
+    out = run_flow(ip, f"reserve --gpu {GPU} --instances 1 --region {REGION} --duration 2h")
+    assert f"1 x {GPU} in {REGION}" in out and "/instance-hour, available, total $" in out
+    assert out.endswith("nothing done yet: add --yes to reserve"), out
+    assert {r.reservation_id for r in reservations.list_reservations()} == before
+
+    out = run_flow(ip, f"reserve --gpu {GPU} --region {REGION} --start now --duration 2h --yes")
+    placed = [r for r in reservations.list_reservations() if r.reservation_id not in before]
+    assert len(placed) == 1
+    assert f"reserved {placed[0].reservation_id}" in out and "%flow run --reservation" in out
+
+    table = run_flow(ip, "reservations")
+    assert placed[0].reservation_id in table and "active" in table and "COST SO FAR" in table
+
+
+def test_flow_reservation_extend_history_and_terminate(ip, magics, reservations):
+    created = reservations.create_reservation(_request(hours=1))
+    rid = created.reservation_id
+    out = run_flow(ip, f"reservation extend {rid} --duration 1d --yes")
+    assert "available, adds $" in out and "new total $" in out and f"extended {rid}" in out
+    assert reservations.get_reservation(rid).end == created.end + timedelta(days=1)
+
+    history = run_flow(ip, f"reservation history {rid}")
+    assert "Placed" in history and "Terms Changed" in history
+
+    out = run_flow(ip, f"reservation terminate-instances {rid} --yes")
+    assert out == f"terminated 1 instance(s) of {rid}: {created.instances[0]}"
+    assert reservations.get_reservation(rid).status == "canceled"
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("reserve --gpu 8xh100 --start 2020-01-01T00:00 --duration 3d", "starts in the past"),
+        ("reserve --gpu 8xh100 --duration 0h", "--duration: expected a duration above zero"),
+        ("reserve --gpu 8xh100 --start sometime --duration 3d", "--start: expected now"),
+        ("reservation extend res_nope --duration 1d", "no reservation res_nope"),
+        ("reservation history res_nope", "no reservation res_nope"),
+    ],
+)
+def test_bad_input_is_one_line(ip, magics, line, message):
+    with pytest.raises(UsageError) as caught:
+        ip.run_line_magic("flow", line)
+    assert message in str(caught.value) and "\n" not in str(caught.value)
