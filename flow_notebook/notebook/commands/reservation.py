@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from flow_notebook.core.errors import ValidationError
 from flow_notebook.core.provider_interfaces import IReservations
@@ -40,8 +39,8 @@ def build_parser() -> FlowArgumentParser:
     return parser
 
 
-def execute(session: FlowSession, argv: list[str]) -> Any:
-    """Runs the action and prints its outcome.
+def execute(session: FlowSession, argv: list[str]) -> None:
+    """Runs the action (after asking, unless ``--yes``) and prints its outcome.
 
     Raises:
         ValidationError: No ``--duration`` for extend, a duration of 0, or a provider
@@ -56,7 +55,7 @@ def execute(session: FlowSession, argv: list[str]) -> Any:
         events = provider.reservation_history(rid)
         rows = [(when(e.at), e.kind, money(e.price_per_instance_hour)) for e in events]
         emit(table(rows, ("AT (UTC)", "EVENT", "PRICE/INSTANCE-HOUR")) if rows else "no events")
-        return events
+        return
     if args.action == "extend":
         if not args.duration:
             raise ValidationError("extend needs --duration, e.g. --duration 1d", field="duration")
@@ -69,14 +68,13 @@ def execute(session: FlowSession, argv: list[str]) -> Any:
                 "Extend",
                 _extend(provider, quote),
             )
-        return quote
+        return
     confirm_then(
         args.yes,
         f"Give back the {len(reservation.instances)} instance(s) of {rid}? Tasks on them end.",
         "Terminate",
         lambda: _terminated(provider, rid),
     )
-    return reservation
 
 
 def _extension_line(quote: ExtensionQuote) -> str:
