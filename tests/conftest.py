@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-pytest_plugins = ["flow_notebook.sandbox.testing"]
+pytest_plugins = ["flow_notebook.sandbox.testing", "flow_notebook.providers.slurm.testing"]
 
 
 @pytest.fixture(autouse=True)

@@ -9,13 +9,16 @@ Keys and the environment variables that override them:
 =================  ====================  ==========================================
 key                environment           meaning
 =================  ====================  ==========================================
-provider           FLOW_PROVIDER         ``local`` (default) or ``mithril``
+provider           FLOW_PROVIDER         ``local`` (default), ``mithril`` or ``slurm``
 api_key            MITHRIL_API_KEY       Mithril API key (secret, never shown)
 project            MITHRIL_PROJECT       Mithril project name or id
 api_url            MITHRIL_API_URL       Mithril API base URL
 ssh_key            MITHRIL_SSH_KEY       SSH key id/name or a private key path
 region             MITHRIL_REGION        default region
 =================  ====================  ==========================================
+
+The Slurm provider reads its own ``FLOW_SLURM_*`` variables (or ``slurm_*`` keys of
+the config file); see ``flow_notebook.providers.slurm.settings``.
 """
 
 from __future__ import annotations

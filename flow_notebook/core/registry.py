@@ -19,6 +19,7 @@ ProviderFactory = Callable[[FlowConfig], IProvider]
 _BUILTIN: dict[str, str] = {
     "local": "flow_notebook.providers.local:LocalProvider.from_config",
     "mithril": "flow_notebook.providers.mithril:MithrilProvider.from_config",
+    "slurm": "flow_notebook.providers.slurm:SlurmProvider.from_config",
 }
 
 

@@ -1,1 +1,1 @@
-"""Providers: local (embedded default) and Mithril."""
+"""Providers: local (embedded default), Mithril and Slurm."""

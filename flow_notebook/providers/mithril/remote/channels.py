@@ -36,7 +36,7 @@ def open_channel(client: paramiko.SSHClient, timeout: float | None) -> paramiko.
 
 
 def run_command(
-    channel: paramiko.Channel, command: str, timeout: float | None
+    channel: paramiko.Channel, command: str, timeout: float | None, stdin: bytes = b""
 ) -> tuple[int, bytes, bytes]:
     """Runs ``command`` on a fresh channel and collects its output.
 
@@ -44,6 +44,8 @@ def run_command(
         channel: A newly opened session channel; it is closed at the end.
         command: The shell command line.
         timeout: Seconds before giving up; ``None`` waits for the command to end.
+        stdin: Sent as the command's standard input (e.g. secrets kept off its
+            command line), which then ends.
 
     Returns:
         ``(exit_status, stdout, stderr)``; ``exit_status`` is -1 when the server sent none.
@@ -55,6 +57,8 @@ def run_command(
     out, err = bytearray(), bytearray()
     try:
         channel.exec_command(command)
+        if stdin:
+            channel.sendall(stdin)
         channel.shutdown_write()
         while not (channel.eof_received and not _pending(channel)):
             _wait_readable(channel, deadline)

@@ -54,13 +54,16 @@ class MithrilRemoteOperations:
             )
         return endpoints[0]
 
-    def execute_command(self, task_id: str, command: str, timeout: int | None = None) -> str:
+    def execute_command(
+        self, task_id: str, command: str, timeout: int | None = None, *, stdin: bytes = b""
+    ) -> str:
         """Runs a shell command on the task's first instance.
 
         Args:
             task_id: The task.
             command: A shell command line.
             timeout: Seconds to wait; ``None`` waits for the command to end.
+            stdin: The command's standard input (kept off its command line).
 
         Returns:
             The command's standard output, decoded as UTF-8.
@@ -74,7 +77,7 @@ class MithrilRemoteOperations:
         wait = None if timeout is None else float(timeout)
         channel = self._open_channel(endpoint, wait)
         with self._connection_errors("run command", endpoint):
-            status, out, err = channels.run_command(channel, command, wait)
+            status, out, err = channels.run_command(channel, command, wait, stdin)
         if status == -1:
             self.pool.discard(endpoint)
             raise RemoteOperationError(f"run command on {endpoint} failed: no exit status")
