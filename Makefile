@@ -22,6 +22,7 @@ system-deps:
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(PY) -m mypy
 
 test: system-deps $(STAMP) lint
 	$(PY) -m pytest -q --nbval-lax tests notebooks

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -50,7 +51,7 @@ _ENV_KEYS = {
 SECRET_KEYS = frozenset({"api_key"})
 
 
-def flow_home(environ: dict[str, str] | None = None) -> Path:
+def flow_home(environ: Mapping[str, str] | None = None) -> Path:
     """Returns the state directory: ``$FLOW_HOME`` or ``~/.flow``."""
     env = os.environ if environ is None else environ
     return Path(env.get("FLOW_HOME") or Path.home() / ".flow").expanduser()
@@ -110,7 +111,7 @@ def mask_secret(value: SecretStr | str) -> str:
     return f"{prefix}***" if raw else ""
 
 
-def load_config(environ: dict[str, str] | None = None) -> FlowConfig:
+def load_config(environ: Mapping[str, str] | None = None) -> FlowConfig:
     """Loads the configuration from the config file and the environment.
 
     Args:

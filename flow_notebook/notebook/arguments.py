@@ -342,7 +342,7 @@ def volume_spec(text: str, is_volume_id: Callable[[str], bool] | None = None) ->
     if not ident:
         raise ValidationError(f"--volume expects NAME_OR_ID[:PATH], got {text!r}")
     key = "volume_id" if is_volume_id is not None and is_volume_id(ident) else "name"
-    values: dict[str, str] = {key: ident}
+    values: dict[str, Any] = {key: ident}
     if path:
         values["mount_path"] = path
     import pydantic

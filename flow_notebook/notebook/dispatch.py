@@ -71,7 +71,7 @@ def dispatch_cell(session: FlowSession, line: str, cell: str) -> None:
         raise UsageError(f"cannot read the line: {exc}") from exc
     if not argv or argv[0] != "run":
         raise UsageError("only %%flow run takes a cell body, e.g. %%flow run --gpu a100")
-    return _one_line_errors(execute_cell, session, argv[1:], cell)
+    _one_line_errors(execute_cell, session, argv[1:], cell)
 
 
 def _one_line_errors(function: Callable[..., Any], *args: Any) -> Any:

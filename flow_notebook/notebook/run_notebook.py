@@ -111,9 +111,9 @@ def _print_cell(cell: Any, cell_index: int, execute_reply: Any = None) -> None:
 def _output_text(output: Any) -> str:
     kind = output.get("output_type")
     if kind == "stream":
-        return output.get("text", "")
+        return str(output.get("text", ""))
     if kind in ("execute_result", "display_data"):
-        return output.get("data", {}).get("text/plain", "")
+        return str(output.get("data", {}).get("text/plain", ""))
     if kind == "error":
         return f"{output.get('ename')}: {output.get('evalue')}"
     return ""

@@ -242,10 +242,12 @@ class CellView:
         """Shows the view in the current cell."""
         self._task, self._start = task, dict(start)
         self._draw_header()
-        display = self._display
-        if display is None:
+        if self._display is None:
             from IPython.display import display
-        self._handle = display(self, metadata=self._metadata, display_id=True)
+
+            self._handle = display(self, metadata=self._metadata, display_id=True)
+        else:
+            self._handle = self._display(self, metadata=self._metadata, display_id=True)
 
     def status(self, task: Task) -> None:
         """Redraws the header with the task as just seen."""

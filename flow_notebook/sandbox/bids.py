@@ -108,7 +108,7 @@ class BidService:
             raise NotFound(f"Bid {fid} not found")
         return bid
 
-    def list(self, user: User, query: dict[str, Any]) -> tuple[list[Bid], str | None]:
+    def list_page(self, user: User, query: dict[str, Any]) -> tuple[list[Bid], str | None]:
         """Returns one page of the user's bids matching ``query`` (the GET parameters).
 
         Raises:

@@ -14,6 +14,7 @@ asked, if one did).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import threading
 import time
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from flow_notebook.sandbox.catalog import OFFERS
+from flow_notebook.sandbox.instances import LaunchSpec
 from flow_notebook.sandbox.lifecycle import InstanceRunner
 from flow_notebook.sandbox.state import Bid, Instance, Store, new_fid, utcnow
 
@@ -66,7 +68,7 @@ class Market:
         self,
         store: Store,
         runner: InstanceRunner,
-        spec_factory: Callable[[Bid, Instance], object],
+        spec_factory: Callable[[Bid, Instance], LaunchSpec],
         *,
         preempt_delay: float = 0.5,
         clock: Callable[[], float] = time.monotonic,
@@ -264,7 +266,7 @@ class Market:
                 self._add_instance(bid, index)
         self._attach_volumes(bid)
         for instance in self._store.bid_instances(bid):
-            self._runner.boot(instance.fid, lambda i=instance: self._spec_factory(bid, i))
+            self._runner.boot(instance.fid, functools.partial(self._spec_factory, bid, instance))
 
     def _add_instance(self, bid: Bid, index: int) -> None:
         instance = Instance(

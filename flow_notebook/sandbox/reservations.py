@@ -24,6 +24,7 @@ from typing import Any
 from flow_notebook.sandbox.catalog import REGIONS, find_instance_type, reserved_price_cents
 from flow_notebook.sandbox.errors import ApiError, Conflict, InvalidField, NotFound, Unsupported
 from flow_notebook.sandbox.images import DEFAULT_IMAGE_VERSION, find_image_version
+from flow_notebook.sandbox.instances import LaunchSpec
 from flow_notebook.sandbox.lifecycle import InstanceRunner
 from flow_notebook.sandbox.market import Market
 from flow_notebook.sandbox.paging import BadCursor, page
@@ -77,7 +78,7 @@ class ReservationService:
         store: Store,
         market: Market,
         runner: InstanceRunner,
-        spec_factory: Callable[[Reservation, Instance], object],
+        spec_factory: Callable[[Reservation, Instance], LaunchSpec],
         check_project: Callable[[User, str], Project],
         check_references: Callable[[Project, dict[str, Any]], None],
         clock: Callable[[], datetime] = utcnow,
@@ -219,7 +220,7 @@ class ReservationService:
             raise NotFound(f"Reservation {fid} not found")
         return reservation
 
-    def list(self, user: User, query: dict[str, Any]) -> tuple[list[Reservation], str | None]:
+    def list_page(self, user: User, query: dict[str, Any]) -> tuple[list[Reservation], str | None]:
         """Returns one page of a project's reservations matching ``query``.
 
         Raises:

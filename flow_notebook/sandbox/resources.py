@@ -16,7 +16,16 @@ from flow_notebook.sandbox.errors import Conflict, InvalidField, NotFound, Quota
 from flow_notebook.sandbox.market import ACTIVE
 from flow_notebook.sandbox.reservations import HOLDING
 from flow_notebook.sandbox.sshkeys import generate_key_pair
-from flow_notebook.sandbox.state import Project, SshKey, Store, Volume, new_fid, utcnow
+from flow_notebook.sandbox.state import (
+    Bid,
+    Project,
+    Reservation,
+    SshKey,
+    Store,
+    Volume,
+    new_fid,
+    utcnow,
+)
 
 STORAGE_QUOTA = "storage"
 """Key of a project's storage quota (GB) in ``Project.quotas``."""
@@ -112,7 +121,7 @@ class ResourceService:
 
     def _users(self, field: str, fid: str) -> list[str]:
         """Returns the live bids and reservations whose launch specification names ``fid``."""
-        orders = [
+        orders: list[Bid | Reservation] = [
             *(b for b in self._store.bids.values() if b.status in ACTIVE),
             *(r for r in self._store.reservations.values() if r.status in HOLDING),
         ]

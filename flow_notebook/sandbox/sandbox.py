@@ -176,6 +176,7 @@ class Sandbox:
         Caller holds ``store.lock``.
         """
         alive_from, alive_to = instance.created_at, instance.end_time
+        changes: list[tuple[datetime, datetime | None, int]]
         if instance.reservation is not None:
             reservation = self.store.reservations[instance.reservation]
             changes = [(g.starts_at, g.ends_at, g.unit_cents) for g in reservation.grants]
@@ -184,7 +185,7 @@ class Sandbox:
             history = auction.history if auction else []
             ends = [t for t, _ in history[1:]] + [None]
             changes = [(t, end, cents) for (t, cents), end in zip(history, ends, strict=True)]
-        periods = []
+        periods: list[tuple[datetime, datetime | None, int]] = []
         for start, end, cents in changes:
             start = max(start, alive_from)
             if alive_to is not None:

@@ -178,7 +178,10 @@ class SandboxHandle:
 
     def faults(self, pattern: str = "* /v2/*", **rule: Any) -> list[dict[str, Any]]:
         """Adds a fault rule (see ``FaultRule``); returns all rules."""
-        return self.control("POST", "/faults", json={"pattern": pattern, **rule})
+        rules: list[dict[str, Any]] = self.control(
+            "POST", "/faults", json={"pattern": pattern, **rule}
+        )
+        return rules
 
     def reset_faults(self, seed: int | None = None) -> None:
         """Removes every fault rule."""
@@ -186,7 +189,8 @@ class SandboxHandle:
 
     def stats(self) -> dict[str, Any]:
         """Returns request counts per route and status."""
-        return self.control("GET", "/stats")
+        stats: dict[str, Any] = self.control("GET", "/stats")
+        return stats
 
     def set_price(self, instance_type: str, region: str, price: str) -> None:
         """Sets the spot price (a dollar string) of one auction."""
@@ -211,20 +215,23 @@ class SandboxHandle:
     def seed(self, count: int, status: str = "Terminated", project: str | None = None) -> int:
         """Adds ``count`` historical bids; returns how many."""
         body = {"count": count, "status": status, "project": project}
-        return self.control("POST", "/seed", json=body)["created"]
+        created: int = self.control("POST", "/seed", json=body)["created"]
+        return created
 
     def add_user(
         self, email: str, role: str = "member", projects: list[str] | None = None
     ) -> dict[str, str]:
         """Adds a user; returns its ``user`` fid, ``api_key`` and first ``project``."""
         body = {"email": email, "role": role, "projects": projects or []}
-        return self.control("POST", "/users", json=body)
+        user: dict[str, str] = self.control("POST", "/users", json=body)
+        return user
 
     def place_bid(self, **kwargs: Any) -> dict[str, Any]:
         """Places a bid (``bid_body`` arguments) in the default project; returns its body."""
         response = self.api("POST", "/v2/spot/bids", json=bid_body(self.project, **kwargs))
         assert response.status_code == 201, response.text
-        return response.json()
+        bid: dict[str, Any] = response.json()
+        return bid
 
     def new_ssh_key(self, directory: Path, name: str = "test-key") -> tuple[str, Path]:
         """Generates a key in the default project; returns its fid and private key file."""
@@ -237,12 +244,14 @@ class SandboxHandle:
 
     def bid_status(self, fid: str) -> str:
         """Returns the status of bid ``fid``."""
-        return self.api("GET", f"/v2/spot/bids/{fid}").json()["status"]
+        status: str = self.api("GET", f"/v2/spot/bids/{fid}").json()["status"]
+        return status
 
     def instances_of(self, bid_fid: str) -> list[dict[str, Any]]:
         """Returns the instances of bid ``bid_fid``."""
         params = {"project": self.project, "bid_fid_in": bid_fid}
-        return self.api("GET", "/v2/instances", params=params).json()["data"]
+        found: list[dict[str, Any]] = self.api("GET", "/v2/instances", params=params).json()["data"]
+        return found
 
     def running_instances(self, bid_fid: str, timeout: float = 20.0) -> list[dict[str, Any]]:
         """Waits until every instance of the bid runs; returns them."""
@@ -252,7 +261,8 @@ class SandboxHandle:
             done = found and all(i["status"] == "STATUS_RUNNING" for i in found)
             return found if done else []
 
-        return wait_for(check, timeout)
+        running: list[dict[str, Any]] = wait_for(check, timeout)
+        return running
 
     def instance_processes(self) -> list[int]:
         """Returns live processes of this sandbox's instances (sshd, sessions, scripts)."""

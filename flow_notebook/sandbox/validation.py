@@ -126,7 +126,8 @@ def query_value(param: Parameter, raw: list[str]) -> Any:
 def _array_items(schema: dict[str, Any]) -> dict[str, Any]:
     for option in [schema, *schema.get("anyOf", [])]:
         if "items" in option:
-            return option["items"]
+            items: dict[str, Any] = option["items"]
+            return items
     return {}
 
 
@@ -164,7 +165,7 @@ def _convert(error: ValidationError, prefix: list[str | int]) -> Problem:
         return problem([*loc, name], "Extra inputs are not permitted", "extra_forbidden")
     if keyword == "type":
         wanted = error.validator_value
-        first = wanted[0] if isinstance(wanted, list) else wanted
+        first = str(wanted[0] if isinstance(wanted, list) else wanted)
         kind = TYPE_ERRORS.get(first, "type_error")
         return problem(loc, f"Input should be a valid {first}", kind)
     return problem(
@@ -251,7 +252,8 @@ def _replay(body: bytes, receive: Any) -> Any:
         if not sent["done"]:
             sent["done"] = True
             return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
+        message: dict[str, Any] = await receive()
+        return message
 
     return replay
 

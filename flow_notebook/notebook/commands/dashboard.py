@@ -47,12 +47,12 @@ def execute(session: FlowSession, argv: list[str]) -> None:
     Raises:
         TaskNotFoundError: ``--logs`` names no task.
     """
-    from flow_notebook.notebook.widgets import front
+    from flow_notebook.notebook.widgets import front, html
 
     args = build_parser().parse_line_args(argv)
     if args.logs:
         session.provider.get_task(args.logs)
-        if not front.use_widgets(args.text):
+        if not html.use_widgets(args.text):
             from flow_notebook.notebook.commands import logs
 
             logs.execute(session, [args.logs])

@@ -89,7 +89,8 @@ def _manager(session: FlowSession) -> ITunnelManager:
     if not isinstance(provider, ISSHTunnels):
         name = getattr(provider, "name", None) or type(provider).__name__
         raise TaskStateError(f"provider {name} cannot forward ports")
-    return provider.get_ssh_tunnel_manager()
+    manager: ITunnelManager = provider.get_ssh_tunnel_manager()
+    return manager
 
 
 def _stop(session: FlowSession, task_id: str, port: int | None) -> None:

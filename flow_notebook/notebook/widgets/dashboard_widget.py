@@ -41,7 +41,7 @@ ALL_STATUSES = "all"
 _ACTIONS = ("Logs", "Cancel", "SSH")
 _GRID_COLUMNS = f"repeat({len(HEADERS) + len(_ACTIONS)}, max-content)"
 LogOpener = Callable[[str], Any]
-SSHCommand = Callable[[str], str]
+SSHCommand = Callable[[str], str | None]
 
 
 class _Shared:

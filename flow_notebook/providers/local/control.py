@@ -49,7 +49,8 @@ class TaskState:
 
 def _read_json(path: Path) -> dict[str, Any] | None:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        record: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        return record
     except (FileNotFoundError, ValueError):
         return None
 

@@ -173,7 +173,7 @@ def run(task_dir: Path) -> int:
         },
     )
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, lambda signum, _frame: proc.signal_group(pgid, signum))
+        signal.signal(sig, lambda signum, _frame: proc.signal_group(pgid, signal.Signals(signum)))
     timed_out = threading.Event()
     _start_timeout(pgid, spec.get("max_seconds"), timed_out)
     code = _reap_until(child.pid)

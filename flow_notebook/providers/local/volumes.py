@@ -162,15 +162,17 @@ class LocalVolumes:
             NotFoundError: No volume has the given id.
             ValidationError: No volume has the given name and no size was given.
         """
-        if spec.volume_id:
-            volume = self.get(spec.volume_id)
-        else:
-            volume = self.find_by_name(spec.name) if spec.name else None
-            if volume is None:
-                if not spec.size_gb:
-                    raise ValidationError(f"no volume named {spec.name!r}", field="volumes")
-                volume = self.create(spec.size_gb, spec.name)
+        volume = self._find(spec)
+        if volume is None:
+            if not spec.size_gb:
+                raise ValidationError(f"no volume named {spec.name!r}", field="volumes")
+            volume = self.create(spec.size_gb, spec.name)
         return Mount(volume, self.data_dir(volume.volume_id), spec.mount_path)
+
+    def _find(self, spec: VolumeSpec) -> Volume | None:
+        if spec.volume_id:
+            return self.get(spec.volume_id)
+        return self.find_by_name(spec.name) if spec.name else None
 
     def data_dir(self, volume_id: str) -> Path:
         """Returns the absolute directory holding the volume's content."""

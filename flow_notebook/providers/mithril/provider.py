@@ -256,7 +256,7 @@ class MithrilProvider(ReservationsFacade):
         Running tasks are checked for an exit code in the background, so a task whose
         command ended shows ``completed``/``failed`` in a later listing.
         """
-        return self._tasks.list(status, limit)
+        return self._tasks.list_tasks(status, limit)
 
     def list_active_tasks(self, limit: int = 100) -> list[Task]:
         """Returns up to ``limit`` tasks that have not ended."""

@@ -159,7 +159,8 @@ def add_user(sandbox: SandboxDep, body: NewUser) -> dict[str, Any]:
 @router.get("/stats")
 def stats(request: Request) -> dict[str, Any]:
     """Returns request counts per method, route and status, and the number of 422s."""
-    return request.app.state.stats.snapshot()
+    snapshot: dict[str, Any] = request.app.state.stats.snapshot()
+    return snapshot
 
 
 @router.delete("/stats")

@@ -16,12 +16,14 @@ JsonBody = Annotated[dict[str, Any], Body()]
 
 def sandbox_of(request: Request) -> Sandbox:
     """Returns the sandbox the app serves."""
-    return request.app.state.sandbox
+    sandbox: Sandbox = request.app.state.sandbox
+    return sandbox
 
 
 def user_of(request: Request) -> User:
     """Returns the user the middleware authenticated."""
-    return request.state.user
+    user: User = request.state.user
+    return user
 
 
 def split_list(

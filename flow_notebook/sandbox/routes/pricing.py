@@ -62,7 +62,7 @@ def price_history(
     with sandbox.store.lock:
         for auction in sandbox.market.auctions.values():
             itype = find_instance_type(auction.instance_type)
-            if wanted and not {itype.fid, itype.name} & set(wanted):
+            if wanted and (itype is None or not {itype.fid, itype.name} & set(wanted)):
                 continue
             if region not in (None, auction.region):
                 continue

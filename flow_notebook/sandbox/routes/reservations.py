@@ -140,7 +140,7 @@ def list_reservations(
     """Lists a project's reservations, newest first unless ``sort_dir=asc``."""
     query = dict(locals())
     del query["sandbox"], query["user"]
-    found, cursor = sandbox.reservations.list(user, query)
+    found, cursor = sandbox.reservations.list_page(user, query)
     with sandbox.store.lock:
         return {"data": [views.reservation_body(r) for r in found], "next_cursor": cursor}
 

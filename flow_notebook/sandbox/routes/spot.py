@@ -47,7 +47,7 @@ def list_bids(
     """Lists bids, newest first unless ``sort_dir=asc``, a page at a time."""
     query = dict(locals())
     del query["sandbox"], query["user"]
-    bids, cursor = sandbox.bids.list(user, query)
+    bids, cursor = sandbox.bids.list_page(user, query)
     with sandbox.store.lock:
         return {"data": [views.bid_body(b) for b in bids], "next_cursor": cursor}
 

@@ -18,7 +18,8 @@ SPEC_FILE = "openapi.json"
 @functools.cache
 def _cached_spec() -> dict[str, Any]:
     text = resources.files(__package__).joinpath(SPEC_FILE).read_text(encoding="utf-8")
-    return json.loads(text)
+    spec: dict[str, Any] = json.loads(text)
+    return spec
 
 
 def load_spec() -> dict[str, Any]:

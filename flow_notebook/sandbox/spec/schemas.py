@@ -188,7 +188,8 @@ class SpecIndex:
 
     def component(self, name: str) -> dict[str, Any]:
         """Returns the normalized component schema ``name``."""
-        return self.document["components"]["schemas"][name]
+        schema: dict[str, Any] = self.document["components"]["schemas"][name]
+        return schema
 
 
 def _absolute_refs(schema: Any) -> Any:

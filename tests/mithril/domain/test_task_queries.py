@@ -86,7 +86,7 @@ def test_finished_task_keeps_its_runtime_after_the_bid_is_terminated(fake, queri
     first = queries.get(bid["fid"])
     assert first.runtime_seconds() is not None
     again = queries.get(bid["fid"])  # a terminated bid lists no instances
-    listed = next(t for t in queries.list() if t.task_id == bid["fid"])
+    listed = next(t for t in queries.list_tasks() if t.task_id == bid["fid"])
     for task in (again, listed):
         assert (task.started_at, task.completed_at) == (first.started_at, first.completed_at)
         assert task.runtime_seconds() == first.runtime_seconds()
@@ -113,7 +113,7 @@ def test_finished_task_whose_bid_could_not_be_terminated_stops_its_clock(fake, r
 
 def test_cancelled_task_seen_running_before_keeps_its_start(fake, queries):
     bid = fake.add_bid()
-    started = queries.list()[0].started_at
+    started = queries.list_tasks()[0].started_at
     fake.bids[bid["fid"]]["status"] = "Terminated"
     fake.bids[bid["fid"]]["deactivated_at"] = "2024-01-01T00:01:00+00:00"
     task = queries.get(bid["fid"])
@@ -150,7 +150,7 @@ def test_list_costs_the_same_requests_for_few_or_many_tasks_and_never_uses_ssh(
     for n in range(count):
         fake.add_bid(status="Allocated" if n % 2 else "Terminated", instances=1)
     fake.reset_counts()
-    tasks = queries.list(limit=100)
+    tasks = queries.list_tasks(limit=100)
     assert len(tasks) == count
     assert len(fake.requests) == 2  # one page of bids, one batched instance lookup
     assert remote.commands == []
@@ -172,7 +172,7 @@ def test_list_hands_its_running_tasks_to_the_watcher_without_reading_anything(fa
     running = fake.add_bid(instances=2)
     fake.add_bid(instance_status="STATUS_STARTING")
     fake.add_bid(status="Open")
-    queries.list()
+    queries.list_tasks()
     assert watched == [[(running["fid"], running["instances"])]]
     assert remote.commands == []
 
@@ -181,12 +181,12 @@ def test_finish_records_the_code_and_terminates_so_the_next_list_shows_it_ended(
     fake, queries, remote, archived
 ):
     bid = fake.add_bid()
-    assert queries.list()[0].status is TaskStatus.RUNNING  # what the watcher is fed from
+    assert queries.list_tasks()[0].status is TaskStatus.RUNNING  # what the watcher is fed from
     queries.finish(bid["fid"], 0)
     assert archived == [bid["fid"]]
     assert fake.bids[bid["fid"]]["status"] == "Terminated"
     fake.reset_counts()
-    (task,) = queries.list()
+    (task,) = queries.list_tasks()
     assert (task.status, task.exit_code) == (TaskStatus.COMPLETED, 0)
     assert task.runtime_seconds() is not None
     assert len(fake.requests) == 1  # no live bid left: one page of bids, no instances
@@ -206,8 +206,8 @@ def test_list_filters_by_status(fake, queries):
     fake.add_bid(status="Open")
     fake.add_bid(status="Allocated")
     fake.add_bid(status="Terminated")
-    assert [t.status for t in queries.list(TaskStatus.PENDING)] == [TaskStatus.PENDING]
-    assert [t.status for t in queries.list(TaskStatus.RUNNING)] == [TaskStatus.RUNNING]
+    assert [t.status for t in queries.list_tasks(TaskStatus.PENDING)] == [TaskStatus.PENDING]
+    assert [t.status for t in queries.list_tasks(TaskStatus.RUNNING)] == [TaskStatus.RUNNING]
     assert len(queries.list_active()) == 2
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast, overload
 from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, SecretStr, TypeAdapter
@@ -24,20 +24,21 @@ from flow_notebook.providers.mithril.api.transport import RequestsTransport, Tim
 
 C = TypeVar("C", bound="ApiClientBase")
 Page = TypeVar("Page", dto.GetBidsResponse, dto.GetInstancesResponse)
+Result = TypeVar("Result")
 
 DEFAULT_TIMEOUT: Timeout = (5.0, 30.0)
 MAX_PAGES = 1000
 _adapters: dict[Any, TypeAdapter[Any]] = {}
 
 
-def _adapter(kind: Any) -> TypeAdapter[Any]:
+def _adapter(kind: type[Result]) -> TypeAdapter[Result]:
     if kind not in _adapters:
         if isinstance(kind, type) and issubclass(kind, BaseModel):
             _adapters[kind] = TypeAdapter(kind)
         else:
             # Models hide their inputs themselves; a list around them needs telling.
             _adapters[kind] = TypeAdapter(kind, config=ConfigDict(hide_input_in_errors=True))
-    return _adapters[kind]
+    return cast("TypeAdapter[Result]", _adapters[kind])
 
 
 def fid_segment(value: str) -> str:
@@ -119,16 +120,40 @@ class ApiClientBase:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
+    @overload
     def call(
         self,
         method: str,
         path: str,
-        result: Any,
+        result: None,
         *,
         params: Mapping[str, Any] | None = None,
         body: dto.RequestModel | None = None,
         idempotent: bool | None = None,
-    ) -> Any:
+    ) -> None: ...
+
+    @overload
+    def call(
+        self,
+        method: str,
+        path: str,
+        result: type[Result],
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: dto.RequestModel | None = None,
+        idempotent: bool | None = None,
+    ) -> Result: ...
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        result: type[Result] | None,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: dto.RequestModel | None = None,
+        idempotent: bool | None = None,
+    ) -> Result | None:
         """Sends one request and parses the answer as ``result`` (``None``: ignore the body).
 
         Raises:

@@ -168,7 +168,8 @@ def _detail_text(body: bytes) -> str:
 
 def _json_or_none(body: bytes) -> object | None:
     try:
-        return json.loads(body)
+        parsed: object = json.loads(body)
+        return parsed
     except (ValueError, UnicodeDecodeError):
         return None
 

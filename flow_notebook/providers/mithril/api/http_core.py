@@ -171,10 +171,10 @@ class HttpCore:
             retry_after = parse_retry_after(response.header("Retry-After"))
             # A 429 refuses the request unprocessed, so even a POST may be sent again.
             if (repeatable or response.status == 429) and response.status in RETRYABLE_STATUSES:
-                wait = self.retry.delay(attempt, retry_after)
-                if wait is not None and budget.allows(wait):
+                delay = self.retry.delay(attempt, retry_after)
+                if delay is not None and budget.allows(delay):
                     why = f"HTTP {response.status}"
-                    self._wait(wait, method, path, why, attempt, budget)
+                    self._wait(delay, method, path, why, attempt, budget)
                     continue
             outcome.failed = response.status >= 500
             raise errors_map.error_for_response(
@@ -190,7 +190,7 @@ class HttpCore:
         try:
             return adapter.validate_json(response.body or b"null")
         except pydantic.ValidationError as exc:
-            first = exc.errors()[0] if exc.errors() else {}
+            first: Mapping[str, Any] = exc.errors()[0] if exc.errors() else {}
             place = ".".join(str(part) for part in first.get("loc", ()))
             reason = f"{place}: {first.get('msg', 'invalid')}" if place else "not valid JSON"
             if first.get("type") == "json_invalid":

@@ -20,6 +20,14 @@ from flow_notebook.providers.mithril.domain.ssh_keys import save_key_pair
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
+class ProjectsApi(Protocol):
+    """The part of ``ApiClient`` that finds a project."""
+
+    def list_projects(self) -> list[dto.ProjectModel]:
+        """Returns the caller's projects."""
+        ...
+
+
 class AccountApi(Protocol):
     """The part of ``ApiClient`` about the account."""
 
@@ -52,7 +60,7 @@ class AccountApi(Protocol):
         ...
 
 
-def resolve_project(api: AccountApi, spec: str | None, cache: ILoadingCache | None = None) -> str:
+def resolve_project(api: ProjectsApi, spec: str | None, cache: ILoadingCache | None = None) -> str:
     """Returns the id of the project named or identified by ``spec``.
 
     Args:

@@ -50,6 +50,8 @@ class BidsApi(Protocol):
         *,
         status: dto.BidStatus | None = None,
         name: str | None = None,
+        instance_type: str | None = None,
+        region: str | None = None,
         limit: int | None = None,
         next_cursor: str | None = None,
         sort_by: dto.BidSortBy | None = None,

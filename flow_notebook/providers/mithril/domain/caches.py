@@ -15,7 +15,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, cast
 
 V = TypeVar("V")
 
@@ -50,7 +50,20 @@ class _SingleFlight:
         self._lock = threading.Lock()
         self._flights: dict[Hashable, _Flight] = {}
 
-    def run(
+    def get_or_load(
+        self,
+        key: Hashable,
+        lookup: Callable[[], Any],
+        loader: Callable[[], Any],
+        store: Callable[[Any], None],
+    ) -> Any:
+        """Returns ``lookup()`` unless it misses, else the one shared ``loader()`` result."""
+        value = lookup()
+        if value is not _MISSING:
+            return value
+        return self._run(key, lookup, loader, store)
+
+    def _run(
         self,
         key: Hashable,
         lookup: Callable[[], Any],
@@ -143,12 +156,10 @@ class TtlCache(Generic[V]):
         Returns:
             The cached or freshly loaded value.
         """
-        value = self._lookup(key)
-        if value is not _MISSING:
-            return value
-        return self._flights.run(
-            key, lambda: self._lookup(key), loader, lambda loaded: self.set(key, loaded)
+        loaded = self._flights.get_or_load(
+            key, lambda: self._lookup(key), loader, lambda value: self.set(key, value)
         )
+        return cast(V, loaded)
 
     def invalidate(self, key: Hashable) -> None:
         """Removes ``key`` if present."""
@@ -231,11 +242,8 @@ class DiskTtlCache:
         Returns:
             The cached or freshly loaded value.
         """
-        value = self._lookup(key)
-        if value is not _MISSING:
-            return value
-        return self._flights.run(
-            key, lambda: self._lookup(key), loader, lambda loaded: self.set(key, loaded)
+        return self._flights.get_or_load(
+            key, lambda: self._lookup(key), loader, lambda value: self.set(key, value)
         )
 
     def invalidate(self, key: str) -> None:

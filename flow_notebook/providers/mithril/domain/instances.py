@@ -17,7 +17,7 @@ from flow_notebook.providers.mithril.adapters.convert import (
     instance_to_core,
     parse_ssh_destination,
 )
-from flow_notebook.providers.mithril.api.dto import InstanceModel
+from flow_notebook.providers.mithril.api.dto import InstanceModel, InstanceStatus
 from flow_notebook.providers.mithril.remote.endpoint import SSHEndpoint
 
 DEFAULT_BATCH_SIZE = 50
@@ -34,6 +34,9 @@ class InstancesApi(Protocol):
         project: str,
         *,
         bid_fid_in: Sequence[str] | None = None,
+        status_in: Sequence[InstanceStatus] | None = None,
+        instance_type: str | None = None,
+        region: str | None = None,
         page_size: int | None = None,
     ) -> Iterator[InstanceModel]:
         """Yields every matching instance of a project, page by page."""

@@ -7,7 +7,7 @@ them. Series of other instance types than the one asked for are ignored.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import Protocol
 
@@ -29,7 +29,7 @@ class PriceHistoryApi(Protocol):
     def get_price_history(
         self,
         *,
-        instance_types: str | None = None,
+        instance_types: str | Sequence[str] | None = None,
         region: str | None = None,
         num_samples: int | None = None,
         start_time: datetime | str | None = None,

@@ -209,7 +209,7 @@ class TaskQueries:
         """Returns the task's status (see ``get``)."""
         return self.get(task_id).status
 
-    def list(self, status: TaskStatus | None = None, limit: int = 100) -> list[Task]:
+    def list_tasks(self, status: TaskStatus | None = None, limit: int = 100) -> list[Task]:
         """Returns up to ``limit`` tasks, newest first, without any SSH.
 
         Requests: the bid pages for ``limit`` plus one batched instance lookup per
@@ -235,7 +235,7 @@ class TaskQueries:
 
     def list_active(self, limit: int = 100) -> list[Task]:
         """Returns up to ``limit`` tasks that have not ended."""
-        return [task for task in self.list(None, limit) if not task.is_terminal]
+        return [task for task in self.list_tasks(None, limit) if not task.is_terminal]
 
     def instances(self, task_id: str) -> list[Instance]:
         """Returns the task's instances in rank order."""

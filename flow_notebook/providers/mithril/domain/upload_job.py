@@ -129,9 +129,11 @@ def manifest_entries(
             entries[rel] = old  # Same size and mtime: trust the recorded hash.
             continue
         digest = hashlib.sha256((job.root / rel).read_bytes()).hexdigest()
-        same_content = old and old[0] == sizes[rel] and old[2] == digest
         # Only the mtime moved: keep the old entry so the file is not resent.
-        entries[rel] = old if same_content else [sizes[rel], mtime, digest]
+        if old and old[0] == sizes[rel] and old[2] == digest:
+            entries[rel] = old
+        else:
+            entries[rel] = [sizes[rel], mtime, digest]
     return entries
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from flow_notebook.providers.mithril.remote.endpoint import SSHEndpoint
 from flow_notebook.providers.mithril.remote.errors import ssh_errors
@@ -130,9 +130,11 @@ class SSHConnectionPool:
     def _connect(self, endpoint: SSHEndpoint) -> paramiko.SSHClient:
         import paramiko
 
+        from flow_notebook.providers.mithril.remote.trust_policy import TrustOnFirstUse
+
         _quiet_paramiko()
         client = paramiko.SSHClient()
-        client.set_missing_host_key_policy(_TrustOnFirstUse(self.host_keys, endpoint))
+        client.set_missing_host_key_policy(TrustOnFirstUse(self.host_keys, endpoint))
         try:
             with ssh_errors("SSH connect", endpoint):
                 client.connect(
@@ -153,23 +155,6 @@ class SSHConnectionPool:
         if transport is not None:
             transport.set_keepalive(self._keepalive)
         return client
-
-
-class _TrustOnFirstUse:
-    """paramiko host-key policy backed by the per-instance store.
-
-    No host keys are loaded into the client, so paramiko asks this policy about
-    every server key, and the store decides.
-    """
-
-    def __init__(self, store: HostKeyStore, endpoint: SSHEndpoint) -> None:
-        self._store = store
-        self._endpoint = endpoint
-
-    def missing_host_key(self, client: Any, hostname: str, key: Any) -> None:
-        self._store.verify(
-            self._endpoint.instance_id, hostname, f"{key.get_name()} {key.get_base64()}"
-        )
 
 
 def _is_alive(client: paramiko.SSHClient) -> bool:

@@ -132,7 +132,7 @@ class Watcher:
         )
         for bid in answer.get("data", []):
             if bid.get("name") == self._s["bid_name"]:
-                return bid
+                return dict(bid)
         raise LookupError("bid not listed yet")
 
     def _deadline(self, bid: dict[str, Any]) -> datetime | None:
