@@ -30,7 +30,7 @@ class ReservationsFacade:
 
     def list_reservations(self, limit: int = 100) -> list[Reservation]:
         """Returns up to ``limit`` reservations with their usage, newest first."""
-        return self._reservations.list(limit)
+        return self._reservations.list_reservations(limit)
 
     def get_reservation(self, reservation_id: str) -> Reservation:
         """Returns one reservation with its usage."""

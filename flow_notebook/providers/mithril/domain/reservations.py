@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Protocol, TypedDict
 
 from pydantic import TypeAdapter
 
@@ -44,6 +44,15 @@ _STATES = {
     "Canceled": "canceled",
     "Ended": "ended",
 }
+
+
+class _Window(TypedDict):
+    """The window a quote and an availability check ask about."""
+
+    instance_type: str
+    region: str
+    start_time: datetime
+    end_time: datetime
 
 
 class ReservationsApi(Protocol):
@@ -158,14 +167,11 @@ class ReservationService:
             ValidationError: A window in the past or empty, or an unknown type.
         """
         fid, region, start, end = self._shape(request)
-        window = {"instance_type": fid, "region": region, "start_time": start, "end_time": end}
-        answer = self._api.get_reservation_quote(
-            self._project, quantity=request.num_instances, **window
-        )
+        window = _Window(instance_type=fid, region=region, start_time=start, end_time=end)
+        quantity = request.num_instances
+        answer = self._api.get_reservation_quote(self._project, quantity=quantity, **window)
         offer = _standard(answer.offers)
-        slots = self._api.check_reservation_availability(
-            self._project, quantity=request.num_instances, **window
-        )
+        slots = self._api.check_reservation_availability(self._project, quantity=quantity, **window)
         return ReservationQuote(
             instance_type=self._display(fid),
             region=region,
@@ -204,7 +210,7 @@ class ReservationService:
             placed = self._reconcile(name, exc)
         return self._view(placed, None)
 
-    def list(self, limit: int = 100) -> list[Reservation]:
+    def list_reservations(self, limit: int = 100) -> list[Reservation]:
         """Returns up to ``limit`` reservations, newest first, each with its usage."""
         return [self._with_usage(model) for model in self._models(limit)]
 
