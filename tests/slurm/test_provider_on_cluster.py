@@ -225,3 +225,31 @@ def _reason_given(task: Task) -> Task | None:
 
 def _running(provider, task_id: str) -> bool:
     return wait_status(provider, task_id, {"running"}).status is TaskStatus.RUNNING
+
+
+def test_on_the_login_node_itself_without_ssh(slurm_cluster: ClusterHandle, monkeypatch, tmp_path):
+    for name in ("FLOW_SLURM_HOST", "FLOW_SLURM_PORT", "FLOW_SLURM_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in slurm_cluster.local_env.items():
+        monkeypatch.setenv(name, value)
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "mod.py").write_text("VALUE = 7\n")
+    provider = SlurmProvider.from_config(load_config())
+    assert provider.get_capabilities().supports_ssh is False
+    config = TaskConfig(
+        name="here",
+        command="python3 -c 'import mod; print(mod.VALUE)'; sleep 300",
+        upload_code=True,
+        code_root=code,
+    )
+    task = provider.submit_task("1xa100", config)
+    try:
+        assert _running(provider, task.task_id)
+        assert next(provider.stream_task_logs(task.task_id)) == "7"
+        (code / "mod.py").write_text("VALUE = 8\n")
+        assert provider.sync_code(task.task_id, code)["files"] == 1
+        assert provider.stop_task(task.task_id) is True
+        assert wait_ended(provider, task.task_id).status is TaskStatus.CANCELLED
+    finally:
+        provider.cancel_task(task.task_id)
