@@ -14,6 +14,7 @@ or not, reaches the host's files; it shares the host's kernel and network.
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
@@ -43,6 +44,10 @@ PUBLISHED_HOST = "localhost"
 """The host name in ``ssh_destination`` (clients take a bare IP for "not published yet")."""
 STARTUP_SCRIPT = "/var/lib/foundry/startup_script.sh"
 STARTUP_LOG = "/var/log/foundry/startup_script.log"
+DOCKER = "/usr/local/bin/docker"
+"""Where the emulated ``docker`` (``docker_emulator.py``) goes on each instance."""
+REGISTRIES = "/etc/docker-emulation/registries.json"
+EMULATOR_SOURCE = Path(__file__).with_name("docker_emulator.py")
 READY_TIMEOUT = 15.0
 
 
@@ -60,6 +65,8 @@ class LaunchSpec:
         authorized_keys: Public keys allowed to log in as root and ubuntu.
         startup_script: Script run as root at boot, or ``None``.
         volumes: ``(volume_fid, host_directory)`` pairs to mount.
+        registries: Private image registries the emulated ``docker`` checks logins
+            against: host -> SHA-256 of ``user:password``.
     """
 
     fid: str
@@ -67,6 +74,7 @@ class LaunchSpec:
     authorized_keys: list[str]
     startup_script: str | None = None
     volumes: list[tuple[str, Path]] = field(default_factory=list)
+    registries: dict[str, str] = field(default_factory=dict)
 
 
 class Launcher(Protocol):
@@ -232,6 +240,7 @@ class SshdLauncher:
         hosts = (HOST_ROOT / "etc" / "hosts").read_text()
         (etc / "hosts").write_text(f"{hosts.rstrip()}\n127.0.1.1 {hostname}\n")
         (etc / "ssh" / "sshd_config").write_text(_sshd_config(port))
+        install_docker(disk, spec.registries)
         if spec.startup_script is not None:
             script = disk.inside(STARTUP_SCRIPT)
             script.parent.mkdir(parents=True, exist_ok=True)
@@ -249,6 +258,22 @@ class SshdLauncher:
         path = home / "boot.sh"
         path.write_text("\n".join(lines) + "\n")
         return path
+
+
+def install_docker(disk: RootDisk, registries: dict[str, str]) -> None:
+    """Puts the emulated ``docker`` on the instance's PATH, with the private registries.
+
+    It shadows any ``docker`` of the host (the lower layer) at ``DOCKER``.
+    """
+    program = disk.inside(DOCKER)
+    program.parent.mkdir(parents=True, exist_ok=True)
+    program.write_text(EMULATOR_SOURCE.read_text(encoding="utf-8"), encoding="utf-8")
+    program.chmod(0o755)
+    accounts = disk.inside(REGISTRIES)
+    accounts.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(accounts, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(registries, handle)
 
 
 def _hostname(fid: str) -> str:

@@ -222,5 +222,10 @@ class Sandbox:
         )
         env[order_variable] = order.fid
         return LaunchSpec(
-            instance.fid, env, [k.public_key for k in keys], spec.get("startup_script"), volumes
+            instance.fid,
+            env,
+            [k.public_key for k in keys],
+            spec.get("startup_script"),
+            volumes,
+            registries=dict(self.store.registries),
         )

@@ -256,6 +256,8 @@ class Store:
         self.reservations: dict[str, Reservation] = {}
         self.lifecycle_scripts: dict[str, LifecycleScript] = {}
         self.kubernetes_clusters: dict[str, KubernetesCluster] = {}
+        self.registries: dict[str, str] = {}
+        """Private image registries: host -> SHA-256 of ``user:password``."""
         self._seq = itertools.count(1)
 
     def next_seq(self) -> int:

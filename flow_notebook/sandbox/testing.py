@@ -226,6 +226,11 @@ class SandboxHandle:
         user: dict[str, str] = self.control("POST", "/users", json=body)
         return user
 
+    def add_registry(self, registry: str, username: str, password: str) -> None:
+        """Makes ``registry`` private for instances booted from now on."""
+        body = {"registry": registry, "username": username, "password": password}
+        self.control("POST", "/registries", json=body)
+
     def place_bid(self, **kwargs: Any) -> dict[str, Any]:
         """Places a bid (``bid_body`` arguments) in the default project; returns its body."""
         response = self.api("POST", "/v2/spot/bids", json=bid_body(self.project, **kwargs))

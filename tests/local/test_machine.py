@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pytest
+
 from flow_notebook.providers.local.machine import GpuInfo, MachineProbe
 from flow_notebook.providers.local.provider import LocalProvider
 
@@ -78,16 +80,31 @@ def test_gpu_specs_this_machine_lacks_are_refused_naming_what_it_has(tmp_path):
         gpu.close()
 
 
-def test_an_image_is_refused_on_this_machine(tmp_path):
-    import pytest
-
+@pytest.mark.parametrize(
+    ("runtime", "why"),
+    [
+        (None, "this machine has no container runtime"),
+        ("podman", "it does not start containers, even with podman installed here"),
+    ],
+)
+def test_an_image_is_refused_on_this_machine_with_or_without_a_runtime(
+    tmp_path, monkeypatch, runtime, why
+):
     from flow_notebook.core.errors import ValidationError
     from flow_notebook.core.models import TaskConfig
 
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    if runtime:
+        (bin_dir / runtime).write_text("#!/bin/sh\nexit 0\n")
+        (bin_dir / runtime).chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))
     provider = LocalProvider(tmp_path / "state", probe=_probe(tmp_path, None))
     try:
-        with pytest.raises(ValidationError, match="cannot run the image ubuntu:22.04"):
+        with pytest.raises(ValidationError) as caught:
             provider.submit_task("", TaskConfig(command="true", image="ubuntu:22.04"))
+        message = str(caught.value)
+        assert "cannot run the image ubuntu:22.04: " + why in message and "\n" not in message
         assert provider.list_tasks() == []
     finally:
         provider.close()

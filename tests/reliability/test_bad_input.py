@@ -183,9 +183,25 @@ def test_a_bad_line_shows_as_one_usage_error_line_without_a_traceback(bench):
     assert "Traceback" not in shown
 
 
-def test_an_image_is_refused_in_one_line_and_never_sent(bench):
+@pytest.mark.parametrize(
+    "image", ["ubuntu;reboot", "$(reboot)", "-v/:/host", "Ubuntu:22.04", "ubuntu 22.04", ""]
+)
+def test_an_image_name_docker_would_refuse_is_one_line_and_never_sent(bench, image):
     shell, provider = bench
-    message = one_line_usage_error(shell, "run --image ubuntu:22.04 -- echo hi")
-    assert "cannot run a container image yet (ubuntu:22.04)" in message
-    with pytest.raises(FlowError, match="container image"):
-        provider.submit_task("a100", TaskConfig(command="echo hi", image="ubuntu:22.04"))
+    message = one_line_usage_error(shell, f"run --image={shlex.quote(image)} -- echo hi")
+    assert "not a container image reference" in message
+    with pytest.raises(FlowError, match="not a container image reference"):
+        provider.submit_task("a100", TaskConfig(command="echo hi", image=image))
+
+
+def test_registry_credentials_half_given_or_without_an_image_are_refused(bench):
+    shell, _ = bench
+    message = one_line_usage_error(
+        shell, "run --image ghcr.io/org/x:1 --secret FLOW_REGISTRY_USER=me -- echo hi"
+    )
+    assert "FLOW_REGISTRY_PASSWORD is missing" in message and "me" not in message.split()
+    message = one_line_usage_error(
+        shell,
+        "run --secret FLOW_REGISTRY_USER=me --secret FLOW_REGISTRY_PASSWORD=pw -- echo hi",
+    )
+    assert "used only with --image" in message and "pw" not in message

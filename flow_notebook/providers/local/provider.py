@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import shutil
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -116,13 +117,8 @@ class LocalProvider:
                 lacks, a container image (commands run directly here), or a code root
                 that is not a directory.
         """
-        if config.image:
-            raise ValidationError(
-                f"the local provider runs commands directly on this machine and cannot run "
-                f"the image {config.image}",
-                field="image",
-                suggestion="drop --image, or use a provider that runs images",
-            )
+        if config.image is not None:
+            raise _image_refusal(config.image)
         if config.instance_type:
             machine.match_spec(self._machine.describe(), config.instance_type)
         if config.num_instances > 1:
@@ -353,3 +349,29 @@ class LocalProvider:
 
     def _state(self, task_id: str) -> TaskState:
         return self._control.observe(self._record(task_id))
+
+
+CONTAINER_RUNTIMES = ("docker", "podman")
+
+
+def _image_refusal(image: str) -> ValidationError:
+    """The one-line refusal of ``--image``: local tasks never start containers.
+
+    With a container runtime installed the refusal says so, and how to use it: running
+    the command in a container would change what a local run means (files, GPUs, the
+    processes a cancel stops), so the provider leaves that to the command itself.
+    """
+    runtime = next((name for name in CONTAINER_RUNTIMES if shutil.which(name)), None)
+    why = (
+        f"it does not start containers, even with {runtime} installed here"
+        if runtime
+        else "this machine has no container runtime"
+    )
+    return ValidationError(
+        f"the local provider runs commands directly on this machine and cannot run the image"
+        f" {image}: {why}",
+        field="image",
+        suggestion=f"run `{runtime} run ...` in the command, or use the mithril provider"
+        if runtime
+        else "drop --image, or use the mithril provider",
+    )

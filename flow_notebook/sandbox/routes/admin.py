@@ -8,11 +8,14 @@
 - ``POST /_sandbox/seed``: add ``count`` historical bids without processes.
 - ``POST /_sandbox/quotas``: set a project's quota for an instance type or storage.
 - ``POST /_sandbox/users``: add a user (a teammate) and return its API key.
+- ``POST /_sandbox/registries``: add a private image registry (host, user, password)
+  whose logins the instances' emulated ``docker`` checks.
 - ``GET|DELETE /_sandbox/stats``: request counts per route and status; reset them.
 """
 
 from __future__ import annotations
 
+import hashlib
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
@@ -154,6 +157,22 @@ def add_user(sandbox: SandboxDep, body: NewUser) -> dict[str, Any]:
     """Adds a user of the organization; returns its fid, API key and first project."""
     account = sandbox.add_user(body.email, role=body.role, projects=body.projects)
     return {"user": account.user, "api_key": account.api_key, "project": account.project}
+
+
+class NewRegistry(BaseModel):
+    """Body of ``POST /_sandbox/registries``."""
+
+    registry: str = Field(pattern=r"^[A-Za-z0-9.-]+(:[0-9]+)?$", max_length=255)
+    username: str = Field(min_length=1, max_length=200)
+    password: str = Field(min_length=1, max_length=500)
+
+
+@router.post("/registries")
+def add_registry(sandbox: SandboxDep, body: NewRegistry) -> dict[str, Any]:
+    """Makes ``registry`` private: instances booted from now on check pulls against it."""
+    login = f"{body.username}:{body.password}".encode()
+    sandbox.store.registries[body.registry] = hashlib.sha256(login).hexdigest()
+    return {"registry": body.registry, "registries": sorted(sandbox.store.registries)}
 
 
 @router.get("/stats")

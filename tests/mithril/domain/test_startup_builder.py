@@ -303,3 +303,36 @@ def test_rerun_clears_markers_of_an_earlier_run(tmp_path):
 def test_max_run_time_stops_the_command(tmp_path):
     config = TaskConfig(command=["true"], max_run_time_hours=1)
     assert "timeout -k 60 3600 true" in _builder(tmp_path).build(config)
+
+
+FAKE_DOCKER = """#!{python}
+import json, os, sys
+phase = os.environ["FAKE_PHASE_FILE"]
+seen = open(phase).read() if os.path.exists(phase) else None
+with open(os.environ["FAKE_DOCKER_CALLS"], "a") as calls:
+    calls.write(json.dumps({{"argv": sys.argv[1:], "phase": seen}}) + "\\n")
+"""
+
+
+@pytest.mark.parametrize("image", [name for name in INJECTION_CORPUS if name])
+def test_an_image_reaches_docker_as_one_argument_and_its_pull_shows_as_the_phase(tmp_path, image):
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    (fake_bin / "docker").write_text(FAKE_DOCKER.format(python=sys.executable))
+    (fake_bin / "docker").chmod(0o755)
+    lay, calls = _layout(tmp_path), tmp_path / "calls.jsonl"
+    env = {
+        **os.environ,
+        "PATH": f"{fake_bin}:{os.environ['PATH']}",
+        "FAKE_PHASE_FILE": lay.phase_file,
+        "FAKE_DOCKER_CALLS": str(calls),
+    }
+    script = _builder(tmp_path).build(TaskConfig(command=["echo", image], image=image))
+    (tmp_path / "startup.sh").write_text(script)
+    done = subprocess.run(["bash", str(tmp_path / "startup.sh")], env=env, cwd=tmp_path, timeout=20)
+    assert done.returncode == 0
+    pull, run = [json.loads(line) for line in calls.read_text().splitlines()]
+    assert pull == {"argv": ["pull", "--", image], "phase": f"pulling image {image}\n"}
+    assert run["argv"][run["argv"].index("--") + 1 :] == [image, "echo", image]
+    assert run["phase"] is None and not Path(lay.phase_file).exists()
+    _assert_no_injection(tmp_path)

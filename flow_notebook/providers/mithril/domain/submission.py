@@ -31,6 +31,7 @@ from flow_notebook.providers.mithril.domain.ssh_keys import ResolvedSSHKeys
 from flow_notebook.providers.mithril.domain.task_keys import TaskKeys
 from flow_notebook.providers.mithril.domain.tasks import TaskService
 from flow_notebook.providers.mithril.errors.messages import enhance_price_error
+from flow_notebook.providers.mithril.runtime.container import check_image, check_registry_secrets
 from flow_notebook.providers.mithril.runtime.startup_builder import (
     CodeFetch,
     StartupScriptBuilder,
@@ -104,17 +105,13 @@ class SubmissionService:
         """Returns a copy with the instance type (as an id), region and code root filled.
 
         Raises:
-            ValidationError: Unknown instance type, a container image (not supported on
-                Mithril yet: refused rather than ignored), or a code root that is not a
-                directory.
+            ValidationError: Unknown instance type, an image name that is not a Docker
+                reference, registry credentials half given or without an image, or a
+                code root that is not a directory.
         """
-        if config.image:
-            raise ValidationError(
-                f"the mithril provider cannot run a container image yet ({config.image}); "
-                "tasks run on the instance's own image",
-                field="image",
-                suggestion="drop --image and install what the task needs in its command",
-            )
+        if config.image is not None:
+            check_image(config.image)
+        check_registry_secrets(config)
         prepared = config.model_copy(deep=True)
         prepared.instance_type = self._p.catalog.resolve(
             config.instance_type or self._instance_type
@@ -205,6 +202,7 @@ class SubmissionService:
             bid_name=bid.name,
             startup_script_strategy=prepared.strategy,
             code=code.mode,
+            image=config.image,
             upload=status.as_dict() if status else None,
         )
         return task

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import shlex
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -33,6 +34,8 @@ from flow_notebook.providers.mithril.remote.endpoint import SSHEndpoint
 from flow_notebook.providers.mithril.runtime.layout import RuntimeLayout
 
 logger = logging.getLogger(__name__)
+_SEPARATOR = "--flow-phase--"
+_MAX_PHASE = 300
 
 _BID_FILTER: dict[TaskStatus, BidStatus] = {
     TaskStatus.PENDING: "Open",
@@ -45,8 +48,22 @@ _BID_FILTER: dict[TaskStatus, BidStatus] = {
 """Bid status to ask the API for, per task status (the rest need every bid)."""
 
 
+@dataclass(frozen=True)
+class RemoteState:
+    """What a task's instances say about its command.
+
+    Attributes:
+        exit_code: The task's exit code once every instance has one, else ``None``.
+        phase: The step a runner is in before the command starts (``pulling image
+            ...``), if any instance is in one.
+    """
+
+    exit_code: int | None = None
+    phase: str | None = None
+
+
 class ExitCodeReader:
-    """Reads the exit code file of a task's instances over SSH.
+    """Reads the exit code file (and the runner's phase) of a task's instances over SSH.
 
     Args:
         remote: Remote operations keyed by instance id.
@@ -58,7 +75,11 @@ class ExitCodeReader:
         self, remote: IInstanceRemote, layout: RuntimeLayout | None = None, timeout: int = 15
     ) -> None:
         self._remote = remote
-        self._path = (layout or RuntimeLayout()).exit_code_file
+        layout = layout or RuntimeLayout()
+        self._command = (
+            f"cat {shlex.quote(layout.exit_code_file)} 2>/dev/null; echo {_SEPARATOR};"
+            f" head -c {_MAX_PHASE} {shlex.quote(layout.phase_file)} 2>/dev/null || true"
+        )
         self._timeout = timeout
 
     def read(self, instances: Sequence[InstanceModel]) -> int | None:
@@ -66,20 +87,29 @@ class ExitCodeReader:
 
         The first non-zero code wins; SSH failures count as "not known yet".
         """
-        codes = []
-        command = f"cat {shlex.quote(self._path)} 2>/dev/null || true"
+        return self.read_state(instances).exit_code
+
+    def read_state(self, instances: Sequence[InstanceModel]) -> RemoteState:
+        """Returns the exit code (see ``read``) and the first phase an instance reports.
+
+        One SSH command per instance reads both.
+        """
+        codes, phase = [], None
         for instance in instances:
             try:
-                text = self._remote.execute_command(instance.fid, command, self._timeout).strip()
+                text = self._remote.execute_command(instance.fid, self._command, self._timeout)
             except FlowError as exc:
                 logger.debug("exit code of %s unreadable: %s", instance.fid, exc)
-                return None
-            if not text.lstrip("-").isdigit():
-                return None
-            codes.append(int(text))
+                return RemoteState(phase=phase)
+            code_text, _, phase_text = text.partition(_SEPARATOR)
+            phase = phase or (" ".join(phase_text.split()) or None)
+            code_text = code_text.strip()
+            if not code_text.lstrip("-").isdigit():
+                return RemoteState(phase=phase)
+            codes.append(int(code_text))
         if not codes:
-            return None
-        return next((code for code in codes if code != 0), 0)
+            return RemoteState(phase=phase)
+        return RemoteState(next((code for code in codes if code != 0), 0))
 
 
 class TaskQueries:
@@ -141,9 +171,10 @@ class TaskQueries:
         """
         bid = self._bids.get(task_id)
         ordered = self._live_instances(bid)
-        exit_code = self._records.exit_code(bid.fid)
+        exit_code, phase = self._records.exit_code(bid.fid), None
         if exit_code is None and read_exit_code and _all_running(bid, ordered):
-            exit_code = self._exit_codes.read(ordered)
+            state = self._exit_codes.read_state(ordered)
+            exit_code, phase = state.exit_code, state.phase
             if exit_code is not None:
                 self._record_exit(bid.fid, exit_code)
         message = None
@@ -151,6 +182,9 @@ class TaskQueries:
             bid, message = self._terminate_finished(bid)
         exit_code = self._settle(bid, exit_code)
         task = self._build(bid, ordered, exit_code, message)
+        if phase and task.status is TaskStatus.RUNNING:
+            # The instances run, but the command has not started (an image is pulled).
+            task.status, task.message = TaskStatus.PROVISIONING, phase
         if task.cost_paid is None and task.started_at is not None:
             task.cost_paid = self._paid(bid)
         return task

@@ -113,6 +113,16 @@ class RuntimeLayout:
         return self.at(paths.NODE_RANK_FILE)
 
     @property
+    def phase_file(self) -> str:
+        """The step the runner is in before the command starts, while it lasts."""
+        return self.at(paths.PHASE_FILE)
+
+    @property
+    def pull_log(self) -> str:
+        """Output of the image pull."""
+        return self.at(paths.PULL_LOG)
+
+    @property
     def watcher_log(self) -> str:
         """The on-instance watcher's progress log."""
         return self.at(paths.WATCHER_LOG)

@@ -14,7 +14,8 @@ step returns at once while the task keeps running. The runner, in order:
 4. bind-mounts ``VOLUME_ROOT/<volume_fid>`` onto each mount path (the sandbox
    exposes every attached volume there),
 5. unpacks an embedded code archive, or waits (bounded) for ``CODE_READY_MARKER``,
-6. runs the command in the working directory, appending stdout and stderr to
+6. with an image, pulls it (``runtime/container.py``) and runs the command in it,
+   else runs the command on the instance, in the working directory, appending stdout and stderr to
    their logs, then writes the exit code atomically and creates ``DONE_MARKER``.
 
 A setup failure also writes an exit code (1) and ``DONE_MARKER``, with the reason
@@ -33,6 +34,7 @@ from dataclasses import dataclass
 
 from flow_notebook.core.errors import ValidationError
 from flow_notebook.core.models import TaskConfig
+from flow_notebook.providers.mithril.runtime.container import ContainerRun, in_image_command
 from flow_notebook.providers.mithril.runtime.layout import RuntimeLayout
 from flow_notebook.providers.mithril.runtime.watch_section import TaskWatch, watch_section
 
@@ -145,7 +147,7 @@ class StartupScriptBuilder:
                 self._node_section(config.num_instances),
                 self._volume_section(volumes),
                 self._code_section(code or CodeFetch.none(), config.working_dir),
-                self._command_section(config, watched=watch is not None),
+                self._command_section(config, volumes, watched=watch is not None),
             ]
         )
         watcher = watch_section(self._layout, watch, config.num_instances) if watch else ""
@@ -187,6 +189,7 @@ class StartupScriptBuilder:
               printf '%s\\n' "$1" >{q(lay.exit_code_file)}.tmp.$$
               mv -f {q(lay.exit_code_file)}.tmp.$$ {q(lay.exit_code_file)}
               touch {q(lay.done_marker)}
+              rm -f {q(lay.phase_file)}
             }}
             flow_fail() {{
               printf 'flow: %s\\n' "$1" >>{q(lay.stderr_log)}
@@ -284,8 +287,11 @@ class StartupScriptBuilder:
             )
         raise ValidationError(f"unknown code fetch mode {code.mode!r}")
 
-    def _command_section(self, config: TaskConfig, *, watched: bool) -> str:
+    def _command_section(
+        self, config: TaskConfig, volumes: Sequence[VolumeMount], *, watched: bool
+    ) -> str:
         lay, q = self._layout, shlex.quote
+        command = self._command(config)
         lines = [
             f"mkdir -p {q(lay.at(config.working_dir))} || flow_fail 'cannot create working dir'",
             f"cd {q(lay.at(config.working_dir))} || flow_fail 'cannot enter working dir'",
@@ -293,14 +299,17 @@ class StartupScriptBuilder:
         if config.script is not None:
             encoded = base64.b64encode(config.script.encode("utf-8")).decode("ascii")
             lines.append(f"printf '%s' {q(encoded)} | base64 -d >{q(lay.user_script)}")
+        if config.image:
+            container = ContainerRun(lay, config, [volume.mount_path for volume in volumes])
+            lines.append(container.pull())
+            command = container.wrap(in_image_command(config, lay.user_script))
         timeout = ""
         # A watched task's limit is enforced by the watcher (it survives reboots).
         if config.max_run_time_hours and not watched:
             timeout = f"timeout -k 60 {int(config.max_run_time_hours * 3600)} "
         lines += [
             f"touch {q(lay.started_marker)}",
-            f"{timeout}{self._command(config)} >>{q(lay.stdout_log)} 2>>{q(lay.stderr_log)}"
-            " </dev/null",
+            f"{timeout}{command} >>{q(lay.stdout_log)} 2>>{q(lay.stderr_log)} </dev/null",
             "flow_rc=$?",
             'flow_finish "$flow_rc"',
             'exit "$flow_rc"',
