@@ -415,7 +415,7 @@ class IInitInterface(Protocol):
 class ISSHTunnels(Protocol):
     """Extension: forward local ports to services on instances."""
 
-    def get_ssh_tunnel_manager(self) -> Any:
+    def get_ssh_tunnel_manager(self) -> ITunnelManager:
         """Returns the provider's one ``ITunnelManager``; the same object on every call.
 
         Its tunnels live until closed or until the provider is closed.
@@ -597,5 +597,18 @@ class IReservations(Protocol):
 
         Raises:
             NotFoundError: No reservation has this id.
+        """
+        ...
+
+
+@runtime_checkable
+class ISetupProgress(Protocol):
+    """Extension: after-boot setup (code upload, secrets) whose progress can be read."""
+
+    def get_upload_status(self, task_id: str) -> dict[str, Any] | None:
+        """Returns the setup progress of a task submitted by this provider, or ``None``.
+
+        Holds at least ``phase`` (e.g. ``uploading_code``, ``ready``, ``failed``),
+        ``message`` (why it failed), ``files_done``/``files_total`` and ``finished``.
         """
         ...

@@ -108,3 +108,40 @@ def test_an_image_is_refused_on_this_machine_with_or_without_a_runtime(
         assert provider.list_tasks() == []
     finally:
         provider.close()
+
+
+def test_every_offer_requirement_is_honoured_and_unknown_ones_refused(tmp_path):
+    import pytest
+
+    from flow_notebook.core.errors import ValidationError
+
+    probe = _probe(tmp_path, "NVIDIA A100-SXM4-80GB, 81920 MiB\n")
+    provider = LocalProvider(tmp_path / "state", probe=probe)
+    try:
+        assert len(provider.find_instances({"gpu_type": "a100", "region": "local"})) == 1
+        assert len(provider.find_instances({"instance_type": "1xa100", "max_price": 0})) == 1
+        assert provider.find_instances({"gpu_type": "h100"}) == []
+        assert provider.find_instances({"region": "us-east1"}) == []
+        assert provider.find_instances({"instance_type": "8xh100"}) == []
+        with pytest.raises(ValidationError, match="unknown requirement 'min_gpus'"):
+            provider.find_instances({"min_gpus": 1})
+    finally:
+        provider.close()
+
+
+def test_partial_placement_options_are_refused_before_anything_runs(tmp_path):
+    import pytest
+
+    from flow_notebook.core.errors import ValidationError
+    from flow_notebook.core.models import TaskConfig
+
+    provider = LocalProvider(tmp_path / "state", probe=_probe(tmp_path, None))
+    try:
+        config = TaskConfig(command="true")
+        with pytest.raises(ValidationError, match="allow_partial_fulfillment is not supported"):
+            provider.submit_task("cpu", config, allow_partial_fulfillment=True)
+        with pytest.raises(ValidationError, match="chunk_size is not supported"):
+            provider.submit_task("cpu", config, chunk_size=1)
+        assert provider.list_tasks() == []
+    finally:
+        provider.close()

@@ -11,6 +11,7 @@ import pytest
 from flow_notebook.core import provider_interfaces as pi
 from flow_notebook.core.config import FlowConfig
 from flow_notebook.core.errors import AuthenticationError, ConfigurationError, ValidationError
+from flow_notebook.core.models import TaskConfig
 from flow_notebook.providers.mithril import provider as provider_module
 from flow_notebook.providers.mithril.provider import MithrilProvider
 
@@ -26,6 +27,7 @@ EXTENSIONS = [
     pi.ISSHTunnels,
     pi.ICodeSync,
     pi.IPriceHistory,
+    pi.ISetupProgress,
     pi.IClosable,
 ]
 
@@ -146,3 +148,38 @@ def test_close_is_safe_twice(fake, tmp_path):
 def test_secrets_never_appear_in_reprs(provider):
     assert "fkey_secret" not in repr(provider)
     assert "fkey_secret" not in repr(vars(provider))
+
+
+def test_before_a_project_is_chosen_what_the_provider_hands_out_is_what_it_claims(fake, tmp_path):
+    config = FlowConfig(home=tmp_path, provider="mithril", api_url="http://x")
+    built = MithrilProvider.from_config(config.with_overrides(api_key="fkey_x"), api=fake.client())
+    try:
+        assert isinstance(built.get_remote_operations(), pi.IRemoteOperations)
+        assert isinstance(built.get_remote_operations(), pi.IShellCommand)
+        assert isinstance(built.get_ssh_tunnel_manager(), pi.ITunnelManager)
+        assert built.get_ssh_tunnel_manager().list_tunnels() == []
+        assert isinstance(built.get_init_interface(), pi.IProviderInit)
+        assert fake.count("GET", "/v2/projects") == 0  # none of it needed the project
+        with pytest.raises(ConfigurationError, match="no Mithril project"):
+            built.get_remote_operations().execute_command("bid_1", "true")
+    finally:
+        built.close()
+
+
+def test_submit_options_a_spot_bid_cannot_honour_are_refused_in_one_line(provider, fake):
+    config = TaskConfig(command="true")
+    with pytest.raises(ValidationError, match="all of a task's instances or none"):
+        provider.submit_task("a100", config, allow_partial_fulfillment=True)
+    with pytest.raises(ValidationError, match="chunk_size is not supported"):
+        provider.submit_task("a100", config, chunk_size=2)
+    assert fake.count("POST", "/v2/spot/bids") == 0
+
+
+def test_unknown_requirements_are_refused_not_ignored(provider):
+    with pytest.raises(ValidationError, match="unknown requirement 'gpu'; known: instance_type"):
+        provider.find_instances({"gpu": "a100"})
+
+
+def test_an_override_that_names_no_service_is_refused(fake, tmp_path):
+    with pytest.raises(TypeError, match="no Mithril service is named bidz"):
+        MithrilProvider.from_config(_config(tmp_path), api=fake.client(), bidz=object())

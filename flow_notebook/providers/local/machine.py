@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from flow_notebook.core.contracts import check_requirements
 from flow_notebook.core.errors import ValidationError
 from flow_notebook.core.models import AvailableInstance
 
@@ -186,20 +187,37 @@ def normalize_request(
 
 
 def offers(facts: MachineFacts, requirements: dict[str, Any]) -> list[AvailableInstance]:
-    """Returns this machine as the one free offer, or nothing when it has too few GPUs."""
-    wanted = int(requirements.get("gpu_count") or requirements.get("min_gpu_count") or 0)
-    if wanted > len(facts.gpus):
-        return []
-    return [
-        AvailableInstance(
-            allocation_id="local",
-            instance_type=facts.instance_type,
-            region="local",
-            price_per_hour=0.0,
-            gpu_type=facts.gpus[0].short_name if facts.gpus else "",
-            gpu_count=len(facts.gpus),
-            cpu_cores=facts.cpu_cores,
-            memory_gb=facts.memory_gb,
-            available_quantity=1,
-        )
-    ]
+    """Returns this machine as the one free offer when it meets every requirement.
+
+    Raises:
+        ValidationError: A requirement key no provider knows.
+    """
+    check_requirements(requirements)
+    offer = AvailableInstance(
+        allocation_id="local",
+        instance_type=facts.instance_type,
+        region="local",
+        price_per_hour=0.0,
+        gpu_type=facts.gpus[0].short_name if facts.gpus else "",
+        gpu_count=len(facts.gpus),
+        cpu_cores=facts.cpu_cores,
+        memory_gb=facts.memory_gb,
+        available_quantity=1,
+    )
+    return [offer] if _meets(facts, offer, requirements) else []
+
+
+def _meets(facts: MachineFacts, offer: AvailableInstance, requirements: dict[str, Any]) -> bool:
+    gpu_type, region = requirements.get("gpu_type"), requirements.get("region")
+    max_price, wanted_type = requirements.get("max_price"), requirements.get("instance_type")
+    try:
+        fits_type = not wanted_type or match_spec(facts, str(wanted_type)) == facts.instance_type
+    except ValidationError:
+        fits_type = False
+    return (
+        fits_type
+        and int(requirements.get("gpu_count") or 0) <= offer.gpu_count
+        and (not gpu_type or str(gpu_type).lower() == offer.gpu_type)
+        and (not region or region == offer.region)
+        and (max_price is None or offer.price_per_hour <= float(max_price))
+    )

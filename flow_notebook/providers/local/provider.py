@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from flow_notebook.core.config import FlowConfig, configured_run_limit
+from flow_notebook.core.contracts import refuse_partial_placement
 from flow_notebook.core.errors import TaskNotFoundError, TaskStateError, ValidationError
 from flow_notebook.core.models import (
     AvailableInstance,
@@ -143,7 +144,13 @@ class LocalProvider:
         allow_partial_fulfillment: bool = False,
         chunk_size: int | None = None,
     ) -> Task:
-        """Starts the task now, on this machine, and returns it."""
+        """Starts the task now, on this machine, and returns it.
+
+        Raises:
+            ValidationError: ``allow_partial_fulfillment`` or ``chunk_size`` given (one
+                instance runs here), or the config cannot run here.
+        """
+        refuse_partial_placement("local", allow_partial_fulfillment, chunk_size)
         config = self.prepare_task_config(config)
         if config.max_run_time_hours is None and self._max_run_hours:
             config = config.model_copy(update={"max_run_time_hours": self._max_run_hours})
@@ -223,7 +230,10 @@ class LocalProvider:
     def list_tasks(
         self, status: TaskStatus | None = None, limit: int = 100, force_refresh: bool = False
     ) -> list[Task]:
-        """Returns up to ``limit`` tasks, newest first, optionally of one status."""
+        """Returns up to ``limit`` tasks, newest first, optionally of one status.
+
+        Every listing reads the task store afresh, so ``force_refresh`` changes nothing.
+        """
         self._launcher.reap()
         records = sorted(self._store.records(), key=lambda r: r.created_at, reverse=True)
         tasks = []

@@ -1,23 +1,27 @@
 """``MithrilProvider``: the thin facade over the Mithril services.
 
-Every method delegates to one service; the services are built by ``wiring.Wiring``
-(``from_config``) or passed in by keyword, so a test swaps any of them. The facade
-implements ``IProvider`` and these extensions: ``IActiveTasks``, ``IPausable``,
+Every method delegates to one service of its ``Wiring`` (the composition root,
+``wiring.py``), which builds each service on first use; ``from_config`` passes
+overrides to it by name, so a test swaps any service. The facade implements
+``IProvider`` and these extensions: ``IActiveTasks``, ``IPausable``,
 ``IResumableLogs``, ``IVolumeMounting``, ``IProjects``, ``IInstanceCatalog``,
 ``ISSHKeyManagement``, ``IInitInterface``, ``ISSHTunnels``, ``ICodeSync``,
-``IPriceHistory``, ``IReservations`` and ``IClosable``. ``get_upload_status`` is Mithril-only.
+``IPriceHistory``, ``IReservations`` (``reservations_facade.py``), ``ISetupProgress``
+and ``IClosable``.
 ``from_config`` needs only the API key: until a project is chosen, the setup
-interface works and every call that needs the project raises ``ConfigurationError``.
+interface, the remote operations and the tunnel manager exist (and pass
+``isinstance`` checks); every call that needs the project raises ``ConfigurationError``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from flow_notebook.core.config import FlowConfig
+from flow_notebook.core.contracts import refuse_partial_placement
 from flow_notebook.core.models import (
     AvailableInstance,
     Instance,
@@ -29,23 +33,15 @@ from flow_notebook.core.models import (
     User,
     Volume,
 )
-from flow_notebook.core.provider_interfaces import IProviderInit, IRemoteOperations
+from flow_notebook.core.provider_interfaces import (
+    IProviderInit,
+    IRemoteOperations,
+    ITunnelManager,
+)
 from flow_notebook.providers.mithril.adapters.convert import volume_to_core
-from flow_notebook.providers.mithril.domain.account import AccountService
-from flow_notebook.providers.mithril.domain.bids import BidService
-from flow_notebook.providers.mithril.domain.code_sync import CodeSync
-from flow_notebook.providers.mithril.domain.instance_types import InstanceTypeCatalog
-from flow_notebook.providers.mithril.domain.log_archive import TaskLogs
-from flow_notebook.providers.mithril.domain.mounts import VolumeAttacher
-from flow_notebook.providers.mithril.domain.offers import OfferService
-from flow_notebook.providers.mithril.domain.price_history import PriceHistoryService
-from flow_notebook.providers.mithril.domain.provisioning import Provisioner
-from flow_notebook.providers.mithril.domain.reservations import ReservationService
-from flow_notebook.providers.mithril.domain.submission import SubmissionService
-from flow_notebook.providers.mithril.domain.task_queries import TaskQueries
-from flow_notebook.providers.mithril.domain.volumes import VolumeService, is_volume_id
+from flow_notebook.providers.mithril.domain.volumes import is_volume_id
 from flow_notebook.providers.mithril.reservations_facade import ReservationsFacade
-from flow_notebook.providers.mithril.tunnels import SSHTunnelManager
+from flow_notebook.providers.mithril.wiring import Wiring
 
 CAPABILITIES = ProviderCapabilities(
     name="mithril",
@@ -69,63 +65,11 @@ class MithrilProvider(ReservationsFacade):
     """Runs tasks as Mithril spot bids. Build it with ``from_config``.
 
     Args:
-        submission: The submit flow.
-        task_queries: Task views, exit codes and auto-termination.
-        bids: Cancel, pause and resume.
-        logs: Task logs (archived or live).
-        offers: Offers, GPU request normalization and the catalogue as dicts.
-        catalog: Instance type resolution.
-        volumes: Volume CRUD and transfers.
-        volume_attacher: Attaches volumes to existing tasks.
-        account: Users, projects and SSH keys.
-        remote_ops: Commands and files on a task's first instance.
-        provisioner: After-boot work and code uploads.
-        init_interface: Setup helpers.
-        tunnels: Port forwards.
-        code_sync: Code to running tasks.
-        price_history: Past spot prices.
-        reservations: Reserved capacity.
-        closer: Releases every resource (threads, connections, caches).
+        wiring: Builds the services (each on first use) and closes them.
     """
 
-    def __init__(
-        self,
-        *,
-        submission: SubmissionService,
-        task_queries: TaskQueries,
-        bids: BidService,
-        logs: TaskLogs,
-        offers: OfferService,
-        catalog: InstanceTypeCatalog,
-        volumes: VolumeService,
-        volume_attacher: VolumeAttacher,
-        account: AccountService,
-        remote_ops: IRemoteOperations,
-        provisioner: Provisioner,
-        init_interface: IProviderInit,
-        tunnels: SSHTunnelManager,
-        code_sync: CodeSync,
-        price_history: PriceHistoryService,
-        reservations: ReservationService,
-        closer: Callable[[], None] = lambda: None,
-    ) -> None:
-        self._submission = submission
-        self._tasks = task_queries
-        self._bids = bids
-        self._logs = logs
-        self._offers = offers
-        self._catalog = catalog
-        self._volumes = volumes
-        self._attacher = volume_attacher
-        self._account = account
-        self._remote = remote_ops
-        self._provisioner = provisioner
-        self._init = init_interface
-        self._tunnels = tunnels
-        self._code_sync = code_sync
-        self._prices = price_history
-        self._reservations = reservations
-        self._closer = closer
+    def __init__(self, wiring: Wiring) -> None:
+        self._w = wiring
 
     @classmethod
     def from_config(cls, config: FlowConfig, **overrides: Any) -> MithrilProvider:
@@ -142,30 +86,11 @@ class MithrilProvider(ReservationsFacade):
         Raises:
             AuthenticationError: No API key, or the API rejected it.
             ConfigurationError: No project of the configured name or id.
+            TypeError: An override names no service.
         """
         from flow_notebook.providers.mithril import wiring
 
-        built = wiring.build(config, **overrides)
-        lazy = built.deferred
-        return cls(
-            submission=lazy("submission"),
-            task_queries=lazy("task_queries"),
-            bids=lazy("bids"),
-            logs=lazy("logs"),
-            offers=lazy("offers"),
-            catalog=lazy("catalog"),
-            volumes=lazy("volumes"),
-            volume_attacher=lazy("volume_attacher"),
-            account=lazy("account"),
-            remote_ops=lazy("remote_ops"),
-            provisioner=lazy("provisioner"),
-            init_interface=built.init_interface,
-            tunnels=lazy("tunnels"),
-            code_sync=lazy("task_code_sync"),
-            price_history=lazy("price_history"),
-            reservations=lazy("reservations"),
-            closer=built.close,
-        )
+        return cls(wiring.build(config, **overrides))
 
     # --- compute ---------------------------------------------------------------------
 
@@ -173,13 +98,13 @@ class MithrilProvider(ReservationsFacade):
         self, gpu_count: int, gpu_type: str | None = None
     ) -> tuple[str, int, str | None]:
         """Turns a GPU request into ``(instance_type, num_instances, warning)``."""
-        return self._offers.normalize(gpu_count, gpu_type)
+        return self._w.market.offers.normalize(gpu_count, gpu_type)
 
     def find_instances(
         self, requirements: dict[str, Any], limit: int = 10
     ) -> list[AvailableInstance]:
         """Returns offers with capacity matching ``requirements``, cheapest first."""
-        return self._offers.find(requirements, limit)
+        return self._w.market.offers.find(requirements, limit)
 
     def submit_task(
         self,
@@ -191,18 +116,20 @@ class MithrilProvider(ReservationsFacade):
     ) -> Task:
         """Places the task's bid (never twice) and returns at once.
 
-        ``allow_partial_fulfillment`` and ``chunk_size`` do not apply to spot bids,
-        which allocate all instances or none.
+        Raises:
+            ValidationError: ``allow_partial_fulfillment`` or ``chunk_size`` given: a
+                spot bid allocates all its instances or none, in one request.
         """
-        return self._submission.submit(instance_type, config, volume_ids)
+        refuse_partial_placement("mithril", allow_partial_fulfillment, chunk_size)
+        return self._w.submission.submit(instance_type, config, volume_ids)
 
     def prepare_task_config(self, config: TaskConfig) -> TaskConfig:
         """Returns ``config`` with instance type id, region and code root filled in."""
-        return self._submission.prepare_task_config(config)
+        return self._w.submission.prepare_task_config(config)
 
     def get_task(self, task_id: str) -> Task:
         """Returns the task; reads its exit code over SSH once it may have ended."""
-        return self._tasks.get(task_id)
+        return self._w.task_queries.get(task_id)
 
     def get_task_status(self, task_id: str) -> TaskStatus:
         """Returns the task's status, read as ``get_task`` reads it.
@@ -213,11 +140,11 @@ class MithrilProvider(ReservationsFacade):
         Raises:
             TaskNotFoundError: No bid has this id.
         """
-        return self._tasks.status(task_id)
+        return self._w.task_queries.status(task_id)
 
     def stop_task(self, task_id: str) -> bool:
         """Terminates the task's bid (and revokes its task key); ``False`` when it had ended."""
-        return self._tasks.cancel(task_id)
+        return self._w.task_queries.cancel(task_id)
 
     def cancel_task(self, task_id: str) -> bool:
         """Alias of ``stop_task``."""
@@ -225,25 +152,25 @@ class MithrilProvider(ReservationsFacade):
 
     def pause_task(self, task_id: str) -> bool:
         """Pauses the bid; ``False`` when it was already paused."""
-        return self._bids.set_paused(task_id, True)
+        return self._w.bids.set_paused(task_id, True)
 
     def resume_task(self, task_id: str) -> bool:
         """Resumes the bid; ``False`` when it was not paused."""
-        return self._bids.set_paused(task_id, False)
+        return self._w.bids.set_paused(task_id, False)
 
     def get_task_logs(self, task_id: str, tail: int = 100, log_type: str = "stdout") -> str:
         """Returns the last ``tail`` lines of the task's log."""
-        return self._logs.get_task_logs(task_id, tail, log_type)
+        return self._w.logs.get_task_logs(task_id, tail, log_type)
 
     def stream_task_logs(self, task_id: str, log_type: str = "stdout") -> Iterator[str]:
         """Yields log lines as written; ends when the task ends."""
-        return self._logs.stream_from(task_id, 0, log_type)
+        return self._w.logs.stream_from(task_id, 0, log_type)
 
     def stream_task_logs_from(
         self, task_id: str, start_line: int = 0, log_type: str = "stdout"
     ) -> Iterator[str]:
         """Yields log lines from ``start_line`` on; ends when the task ends."""
-        return self._logs.stream_from(task_id, start_line, log_type)
+        return self._w.logs.stream_from(task_id, start_line, log_type)
 
     def list_tasks(
         self,
@@ -253,23 +180,25 @@ class MithrilProvider(ReservationsFacade):
     ) -> list[Task]:
         """Returns up to ``limit`` tasks, newest first (never cached, no SSH).
 
+        Listings are never cached, so every one is fresh and ``force_refresh`` changes
+        nothing.
+
         Running tasks are checked for an exit code in the background, so a task whose
         command ended shows ``completed``/``failed`` in a later listing.
         """
-        return self._tasks.list_tasks(status, limit)
+        return self._w.task_queries.list_tasks(status, limit)
 
     def list_active_tasks(self, limit: int = 100) -> list[Task]:
         """Returns up to ``limit`` tasks that have not ended."""
-        return self._tasks.list_active(limit)
+        return self._w.task_queries.list_active(limit)
 
     def get_task_instances(self, task_id: str) -> list[Instance]:
         """Returns the task's instances in rank order."""
-        return self._tasks.instances(task_id)
+        return self._w.task_queries.instances(task_id)
 
     def get_upload_status(self, task_id: str) -> dict[str, Any] | None:
         """Returns the after-boot progress of a task submitted here, or ``None``."""
-        status = self._provisioner.status(task_id)
-        return status.as_dict() if status else None
+        return self._w.provisioner.upload_status(task_id)
 
     def sync_code(self, task_id: str, local_path: Path) -> dict[str, Any]:
         """Sends what changed in ``local_path`` to every instance of the running task.
@@ -277,7 +206,7 @@ class MithrilProvider(ReservationsFacade):
         Returns ``files``/``bytes`` sent, ``files_total``, ``deleted``, ``digest``,
         ``strategy`` and the per-instance reports under ``instances``.
         """
-        return self._code_sync.sync_code(task_id, local_path)
+        return self._w.task_code_sync.sync_code(task_id, local_path)
 
     def get_price_history(
         self,
@@ -289,7 +218,7 @@ class MithrilProvider(ReservationsFacade):
         num_samples: int = 100,
     ) -> list[PricePoint]:
         """Returns spot prices per instance-hour, in dollars, oldest first."""
-        return self._prices.history(
+        return self._w.market.price_history.history(
             instance_type, region, start=start, end=end, num_samples=num_samples
         )
 
@@ -299,33 +228,33 @@ class MithrilProvider(ReservationsFacade):
         self, size_gb: int, name: str | None = None, interface: str = "block"
     ) -> Volume:
         """Creates a volume in the default region."""
-        return volume_to_core(self._volumes.create(size_gb, name, interface))
+        return volume_to_core(self._w.volumes.create(size_gb, name, interface))
 
     def delete_volume(self, volume_id: str) -> bool:
         """Deletes a volume; ``False`` when it did not exist."""
-        return self._volumes.delete(volume_id)
+        return self._w.volumes.delete(volume_id)
 
     def list_volumes(self, limit: int = 100) -> list[Volume]:
         """Returns up to ``limit`` volumes."""
-        return self._volumes.list(limit)
+        return self._w.volumes.list(limit)
 
     def upload_file(self, volume_id: str, local_path: Path, remote_path: str | None = None) -> bool:
         """Copies a file into the volume through a running task that has it."""
-        return self._volumes.upload_file(volume_id, local_path, remote_path)
+        return self._w.volumes.upload_file(volume_id, local_path, remote_path)
 
     def upload_directory(
         self, volume_id: str, local_path: Path, remote_path: str | None = None
     ) -> bool:
         """Copies a tree into the volume through a running task that has it."""
-        return self._volumes.upload_directory(volume_id, local_path, remote_path)
+        return self._w.volumes.upload_directory(volume_id, local_path, remote_path)
 
     def download_file(self, volume_id: str, remote_path: str, local_path: Path) -> bool:
         """Copies a file out of the volume through a running task that has it."""
-        return self._volumes.download_file(volume_id, remote_path, local_path)
+        return self._w.volumes.download_file(volume_id, remote_path, local_path)
 
     def download_directory(self, volume_id: str, remote_path: str, local_path: Path) -> bool:
         """Copies a tree out of the volume through a running task that has it."""
-        return self._volumes.download_directory(volume_id, remote_path, local_path)
+        return self._w.volumes.download_directory(volume_id, remote_path, local_path)
 
     def is_volume_id(self, identifier: str) -> bool:
         """Whether ``identifier`` is a volume id (``vol_...``)."""
@@ -333,21 +262,21 @@ class MithrilProvider(ReservationsFacade):
 
     def mount_volume(self, volume_id: str, task_id: str, mount_point: str | None = None) -> None:
         """Attaches a volume to a task's bid (see ``VolumeAttacher.attach``)."""
-        self._attacher.attach(volume_id, task_id, mount_point)
+        self._w.volume_attacher.attach(volume_id, task_id, mount_point)
 
     # --- cross-cutting ---------------------------------------------------------------
 
     def get_remote_operations(self) -> IRemoteOperations | None:
-        """Returns SSH operations on a task's first instance."""
-        return self._remote
+        """Returns SSH operations on a task's first instance (built without a project)."""
+        return self._w.remote_ops
 
     def resolve_instance_type(self, user_spec: str) -> str:
         """Turns ``h100``, ``8xa100``, a catalogue name or an id into an instance type id."""
-        return self._catalog.resolve(user_spec)
+        return self._w.market.catalog.resolve(user_spec)
 
     def get_user(self, user_id: str) -> User:
         """Returns the caller (``me``) or a teammate; cached for a few minutes."""
-        return self._account.get_user(user_id)
+        return self._w.market.account.get_user(user_id)
 
     def get_capabilities(self) -> ProviderCapabilities:
         """Returns what Mithril offers."""
@@ -355,32 +284,32 @@ class MithrilProvider(ReservationsFacade):
 
     def get_projects(self) -> list[dict[str, Any]]:
         """Returns the account's projects."""
-        return self._account.projects()
+        return self._w.market.account.projects()
 
     def get_instance_types(self, region: str | None = None) -> list[dict[str, Any]]:
         """Returns the catalogue, optionally only types offered in ``region``."""
-        return self._offers.instance_types(region)
+        return self._w.market.offers.instance_types(region)
 
     def get_ssh_keys(self) -> list[dict[str, Any]]:
         """Returns the project's registered keys (public parts only)."""
-        return self._account.ssh_keys()
+        return self._w.market.account.ssh_keys()
 
     def create_ssh_key(self, name: str, public_key: str | None = None) -> dict[str, Any]:
         """Registers a key, or generates a pair saved under ``FLOW_HOME/keys``."""
-        return self._account.create_ssh_key(name, public_key)
+        return self._w.market.account.create_ssh_key(name, public_key)
 
     def delete_ssh_key(self, key_id: str) -> bool:
         """Deletes a key; ``False`` when it did not exist."""
-        return self._account.delete_ssh_key(key_id)
+        return self._w.market.account.delete_ssh_key(key_id)
 
     def get_init_interface(self) -> IProviderInit:
         """Returns the setup helpers."""
-        return self._init
+        return self._w.market.init_interface
 
-    def get_ssh_tunnel_manager(self) -> SSHTunnelManager:
-        """Returns the port-forward manager (an ``ITunnelManager``)."""
-        return self._tunnels
+    def get_ssh_tunnel_manager(self) -> ITunnelManager:
+        """Returns the port-forward manager (built without a project)."""
+        return self._w.tunnels
 
     def close(self) -> None:
         """Stops background work, tunnels and connections. Safe to call twice."""
-        self._closer()
+        self._w.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from flow_notebook.core.reservations import (
     ExtensionQuote,
@@ -14,11 +15,18 @@ from flow_notebook.core.reservations import (
 )
 from flow_notebook.providers.mithril.domain.reservations import ReservationService
 
+if TYPE_CHECKING:
+    from flow_notebook.providers.mithril.wiring import Wiring
+
 
 class ReservationsFacade:
-    """``IReservations`` over a ``ReservationService`` (``MithrilProvider`` sets it)."""
+    """``IReservations`` over the wiring's ``ReservationService`` (``MithrilProvider`` sets it)."""
 
-    _reservations: ReservationService
+    _w: Wiring
+
+    @property
+    def _reservations(self) -> ReservationService:
+        return self._w.reservations
 
     def quote_reservation(self, request: ReservationRequest) -> ReservationQuote:
         """Returns the standard offer's price for the window and whether it is free."""

@@ -1,17 +1,24 @@
-"""The HTTP side of the Mithril wiring: the API client, account caches, catalogue and prices."""
+"""The HTTP side of the Mithril wiring: the API client, account caches, catalogue and prices.
+
+Nothing here needs the project except ``project`` and ``account``, which resolve it
+when first used; ``Wiring`` (``wiring.py``) holds this part as ``market``.
+"""
 
 from __future__ import annotations
 
-from typing import Any
-
 from flow_notebook.providers.mithril.api.client import ApiClient
+from flow_notebook.providers.mithril.api.dto import AuctionModel
 from flow_notebook.providers.mithril.domain.account import AccountService, resolve_project
 from flow_notebook.providers.mithril.domain.caches import DiskTtlCache
 from flow_notebook.providers.mithril.domain.instance_types import InstanceTypeCatalog
 from flow_notebook.providers.mithril.domain.offers import OfferService
 from flow_notebook.providers.mithril.domain.price_history import PriceHistoryService
 from flow_notebook.providers.mithril.domain.pricing import AuctionPricingSource, PricingService
-from flow_notebook.providers.mithril.domain.region import CheapestWithCapacityPolicy, RegionSelector
+from flow_notebook.providers.mithril.domain.region import (
+    CheapestWithCapacityPolicy,
+    DefaultRegion,
+    RegionSelector,
+)
 from flow_notebook.providers.mithril.init_interface import MithrilInit
 from flow_notebook.providers.mithril.wiring_base import WiringBase, provided
 
@@ -21,6 +28,13 @@ AVAILABILITY_TTL = 30.0
 
 class MarketWiring(WiringBase):
     """Builds the API client and the services that only need HTTP (see ``WiringBase``)."""
+
+    def close(self) -> None:
+        """Closes the API client and the caches that were built. Safe to call twice."""
+        for name in ("api", "disk_cache", "availability_cache"):
+            target = self.built(name)
+            if target is not None:
+                target.close()
 
     @provided
     def api(self) -> ApiClient:
@@ -81,15 +95,14 @@ class MarketWiring(WiringBase):
         return PriceHistoryService(self.api, self.catalog.resolve, self.catalog.display_name)
 
     @provided
+    def default_region(self) -> DefaultRegion:
+        """Region of resources that name none: the configured one, else the roomiest."""
+        return DefaultRegion(self.regions.offers, self.config.region)
+
+    @provided
     def init_interface(self) -> MithrilInit:
         """Setup helpers."""
         return MithrilInit(self.config)
-
-    def _default_region(self) -> str:
-        if self.config.region:
-            return self.config.region
-        offers = sorted(self.regions.offers(), key=lambda o: (-o.capacity, o.price, o.region))
-        return offers[0].region if offers else "us-central1-a"
 
 
 class _CachedAuctions:
@@ -98,6 +111,6 @@ class _CachedAuctions:
     def __init__(self, regions: RegionSelector) -> None:
         self._regions = regions
 
-    def list_spot_availability(self) -> list[Any]:
+    def list_spot_availability(self) -> list[AuctionModel]:
         """Returns the cached auctions."""
         return self._regions.auctions()

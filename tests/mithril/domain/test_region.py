@@ -2,11 +2,12 @@ from __future__ import annotations
 
 import pytest
 
-from flow_notebook.core.errors import InsufficientCapacityError
+from flow_notebook.core.errors import ConfigurationError, InsufficientCapacityError
 from flow_notebook.providers.mithril.api.dto import AuctionModel
 from flow_notebook.providers.mithril.domain.caches import TtlCache
 from flow_notebook.providers.mithril.domain.region import (
     CheapestWithCapacityPolicy,
+    DefaultRegion,
     RegionOffer,
     RegionRequest,
     RegionSelector,
@@ -158,3 +159,14 @@ def test_capacity_hints_put_other_counts_of_the_same_gpu_before_cheaper_other_gp
         CheapestWithCapacityPolicy().select(offers, request)
     text = info.value.message
     assert text.index("2xa100 in b") < text.index("1xtpu-v6e in t")
+
+
+def test_default_region_is_the_configured_one_else_the_roomiest():
+    offers = [_offer("a", 2, 1.0), _offer("b", 9, 3.0), _offer("c", 9, 2.0)]
+    assert DefaultRegion(lambda: offers, "z")() == "z"
+    assert DefaultRegion(lambda: offers)() == "c"  # most room, then the cheaper
+
+
+def test_default_region_without_any_offer_asks_for_one_instead_of_guessing():
+    with pytest.raises(ConfigurationError, match="region=<region>"):
+        DefaultRegion(lambda: [])()

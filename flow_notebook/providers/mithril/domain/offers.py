@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from flow_notebook.core.contracts import check_requirements
 from flow_notebook.core.errors import ValidationError
 from flow_notebook.core.models import AvailableInstance
 from flow_notebook.providers.mithril.adapters.convert import (
@@ -40,7 +41,11 @@ class OfferService:
             requirements: Any of ``instance_type`` (id or display name), ``gpu_type``,
                 ``gpu_count`` (at least), ``region``, ``max_price`` (per hour).
             limit: Most offers returned.
+
+        Raises:
+            ValidationError: An unknown requirement key, or an unknown instance type.
         """
+        check_requirements(requirements)
         types = {t.fid: t for t in self._catalog.all()}
         wanted_type = requirements.get("instance_type")
         fid = self._catalog.resolve(str(wanted_type)) if wanted_type else None

@@ -188,6 +188,11 @@ class Provisioner:
         with self._lock:
             return self._status.get(bid_fid)
 
+    def upload_status(self, bid_fid: str) -> dict[str, Any] | None:
+        """Returns ``status`` as plain data (``ProvisionStatus.as_dict``), or ``None``."""
+        status = self.status(bid_fid)
+        return status.as_dict() if status else None
+
     def wait(self, bid_fid: str, timeout: float) -> ProvisionStatus | None:
         """Waits up to ``timeout`` seconds for the worker to finish; returns its status."""
         deadline = time.monotonic() + timeout

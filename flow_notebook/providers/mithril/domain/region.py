@@ -4,7 +4,8 @@
 (enough free capacity, price within the limit), the cheapest; more free capacity
 breaks a tie. Capacity still decides when the cheapest region is full: a region
 without room for the request is never chosen. An explicit region always wins when
-it has capacity; otherwise the error says where capacity is.
+it has capacity; otherwise the error says where capacity is. ``DefaultRegion``
+places resources that name no region: the configured one, else the roomiest.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from flow_notebook.core.errors import ValidationError
+from flow_notebook.core.errors import ConfigurationError, ValidationError
 from flow_notebook.providers.mithril.api.dto import AuctionModel
 from flow_notebook.providers.mithril.domain.caches import ILoadingCache
 from flow_notebook.providers.mithril.domain.pricing import AvailabilityApi, parse_price
@@ -235,3 +236,43 @@ class RegionSelector:
     def invalidate(self) -> None:
         """Forgets cached availability (e.g. after a bid failed for capacity)."""
         self._cache.invalidate(CACHE_KEY)
+
+
+def roomiest_region(offers: Sequence[RegionOffer]) -> str | None:
+    """Returns the region with the most free capacity (then the cheapest, then by name)."""
+    ranked = sorted(offers, key=lambda o: (-o.capacity, o.price, o.region))
+    return ranked[0].region if ranked else None
+
+
+class DefaultRegion:
+    """Where resources that name no region go (new volumes, reservations).
+
+    The configured region when there is one; otherwise the region with the most
+    free spot capacity, so a volume made without a region sits where tasks can run.
+
+    Args:
+        offers: Returns the spot offers (``RegionSelector.offers``).
+        configured: The configured region, if any.
+    """
+
+    def __init__(
+        self, offers: Callable[[], Sequence[RegionOffer]], configured: str | None = None
+    ) -> None:
+        self._offers = offers
+        self._configured = configured
+
+    def __call__(self) -> str:
+        """Returns the region.
+
+        Raises:
+            ConfigurationError: No region is configured and no region has offers.
+        """
+        if self._configured:
+            return self._configured
+        found = roomiest_region(self._offers())
+        if found is None:
+            raise ConfigurationError(
+                "no region is configured and Mithril lists no spot offers to pick one from",
+                suggestion="set one: %flow config region=<region>",
+            )
+        return found

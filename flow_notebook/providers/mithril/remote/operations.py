@@ -8,7 +8,7 @@ import shlex
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from flow_notebook.core.errors import (
     HostKeyMismatchError,
@@ -20,10 +20,29 @@ from flow_notebook.providers.mithril.remote import channels
 from flow_notebook.providers.mithril.remote.endpoint import SSHEndpoint
 from flow_notebook.providers.mithril.remote.errors import command_failed, ssh_errors
 from flow_notebook.providers.mithril.remote.files import RemoteFiles
-from flow_notebook.providers.mithril.remote.pool import SSHConnectionPool
 
 EndpointResolver = Callable[[str], list[SSHEndpoint]]
 """Returns the SSH endpoints of a task's instances, first instance first."""
+
+
+class IConnectionPool(Protocol):
+    """Connections per instance (``SSHConnectionPool`` and ``LazyKeyPool`` fit)."""
+
+    def client(self, endpoint: SSHEndpoint) -> Any:
+        """Returns a connected ``paramiko.SSHClient`` for ``endpoint``."""
+        ...
+
+    def discard(self, endpoint: SSHEndpoint) -> None:
+        """Closes and forgets the connection to ``endpoint``."""
+        ...
+
+    def discard_if_dead(self, endpoint: SSHEndpoint) -> None:
+        """Forgets the connection to ``endpoint`` if it is no longer usable."""
+        ...
+
+    def ssh_args(self, endpoint: SSHEndpoint, *, batch: bool = True) -> list[str]:
+        """Returns ``ssh`` arguments that log in to ``endpoint`` as the pool does."""
+        ...
 
 
 class MithrilRemoteOperations:
@@ -36,7 +55,7 @@ class MithrilRemoteOperations:
         pool: The connection pool (one SSH connection per instance, reused).
     """
 
-    def __init__(self, resolve: EndpointResolver, pool: SSHConnectionPool) -> None:
+    def __init__(self, resolve: EndpointResolver, pool: IConnectionPool) -> None:
         self._resolve = resolve
         self.pool = pool
 
