@@ -85,6 +85,7 @@ def task_details(task: Task) -> str:
         ("instance", _instance_text(task)),
         ("region", task.region),
         ("command", task.command),
+        ("image", task.metadata.get("image")),
         ("created", format_time(task.created_at)),
         ("started", format_time(task.started_at) if task.started_at else None),
         ("ended", format_time(task.completed_at) if task.completed_at else None),

@@ -70,6 +70,7 @@ def test_image_gets_the_mounts_working_directory_and_environment_exactly(provide
             timeout=40,
             interval=0.3,
         )
+        assert provider.get_task(task.task_id).metadata["image"] == IMAGE  # kept, as status shows
         seen = json.loads(provider.get_task_logs(task.task_id))
         assert seen["cwd"] == "/workspace"
         assert seen["plain"] == plain

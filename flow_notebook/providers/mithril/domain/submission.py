@@ -186,6 +186,7 @@ class SubmissionService:
             name=config.name,
             working_dir=config.working_dir,
             keep_alive=config.keep_alive,
+            image=config.image,
         )
         job = ProvisionJob(
             bid_fid=bid.fid,

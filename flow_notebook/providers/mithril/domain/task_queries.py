@@ -375,6 +375,8 @@ class TaskQueries:
             # The bid's name carries a random suffix; show the name the user gave.
             task.name = record["name"]
             task.metadata["bid_name"] = bid.name
+        if isinstance(record.get("image"), str):
+            task.metadata["image"] = record["image"]
         paid = record.get("cost_paid")
         if isinstance(paid, int | float) and not isinstance(paid, bool):
             task.cost_paid = float(paid)
