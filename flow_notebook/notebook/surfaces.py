@@ -28,6 +28,7 @@ from typing import Any
 
 from flow_notebook.core.models import Task
 from flow_notebook.core.provider_interfaces import LogChunk
+from flow_notebook.notebook.ansi_html import ansi_to_html
 from flow_notebook.notebook.formatting import format_duration, outcome_line
 from flow_notebook.notebook.render import RunSummary, status_line, summary_footer
 from flow_notebook.notebook.transcript import Transcript, strip_ansi
@@ -56,8 +57,20 @@ _STYLE = (
     "padding:0!important}"
     ".flow-live-scroll .jp-OutputArea-output{padding-top:0!important;padding-bottom:0!important}"
     ".flow-live-header{font-family:var(--jp-code-font-family,monospace);font-size:12px}"
+    # A view whose kernel is gone (restart, shutdown, crash) is frozen: ipywidgets marks
+    # it disconnected; the status it last drew is replaced by a note saying so.
+    ".flow-live-gone{display:none}"
+    ".flow-live-header.jupyter-widgets-disconnected .flow-live-state{display:none}"
+    ".flow-live-header.jupyter-widgets-disconnected .flow-live-gone{display:inline}"
+    ".flow-live-controls.jupyter-widgets-disconnected{display:none!important}"
     "</style>"
 )
+_STATIC_BOX = (
+    "display:flex;flex-direction:column-reverse;overflow:auto;max-height:24em;"
+    "border:1px solid var(--jp-border-color2,#ddd);margin:2px 0"
+)
+_STATIC_TEXT = "font-family:var(--jp-code-font-family,monospace);font-size:12px"
+_STDERR = "background-color:var(--jp-rendermime-error-background,#fdd)"
 
 
 def hidden_note(task_id: str, hidden: int) -> str:
@@ -270,18 +283,26 @@ class CellView:
             self._draw_header()
 
     def end(self, summary: RunSummary) -> None:
-        """Shows the final status and facts; the buttons go; a saved notebook keeps it."""
+        """Shows the final status and facts as static output; a saved notebook keeps it.
+
+        The widget is replaced by its static form (no widget reference): a reopened
+        notebook shows the output and the final status without a kernel, and the
+        widgets are closed.
+        """
         self._summary, self._task = summary, summary.task
         self.transcript.finish()
-        self._draw_pages()
-        self._draw_header()
-        self.controls.layout.display = "none"
-        footer = summary_footer(summary)[1:]
-        self.note.value = "".join(f"<div>{html.escape(line)}</div>" for line in footer)
-        if self._handle is not None:
-            facts = {"status": summary.task.status.value, "exit_code": summary.task.exit_code}
-            metadata = {"flow_notebook": {**self._metadata["flow_notebook"], **facts}}
-            self._handle.update(self, metadata=metadata)
+        if self._handle is None:
+            self.note.value = self._footer_html()
+            self._draw_header()
+            self.controls.layout.display = "none"
+            self._draw_pages()
+            return
+        # Drawn at once in its final form: the page never shows a half-ended widget.
+        facts = {"status": summary.task.status.value, "exit_code": summary.task.exit_code}
+        metadata = {"flow_notebook": {**self._metadata["flow_notebook"], **facts}}
+        bundle = {"text/plain": self.text(), "text/html": self.static_html()}
+        self._handle.update(bundle, raw=True, metadata=metadata)
+        _close_tree(self.root)
 
     # --- drawing ----------------------------------------------------------------------
 
@@ -289,13 +310,37 @@ class CellView:
         task = self._task
         if task is None:
             return
-        head = (
-            status_line(task) if self._summary is not None else header_text(task, start=self._start)
-        )
+        self.header.value = _STYLE + self._header_html(task)
+        self._last_header = time.monotonic()
+
+    def _header_html(self, task: Task) -> str:
         hidden = self.transcript.dropped
         extra = f"<div>{html.escape(hidden_note(self.task_id, hidden))}</div>" if hidden else ""
-        self.header.value = f"{_STYLE}<b>{html.escape(head)}</b>{extra}"
-        self._last_header = time.monotonic()
+        if self._summary is not None:
+            return f"<b>{html.escape(self._final_line())}</b>{extra}"
+        seen = datetime.now().strftime("%H:%M:%S")
+        gone = (
+            f"task {task.task_id} ({task.name}) · this view stopped at {seen}: its kernel is"
+            f" gone (restarted, shut down or died) · %flow attach {task.task_id} shows the"
+            " task now"
+        )
+        return (
+            f'<b class="flow-live-state">{html.escape(header_text(task, start=self._start))}</b>'
+            f'<b class="flow-live-gone">{html.escape(gone)}</b>{extra}'
+        )
+
+    def _final_line(self) -> str:
+        """The status line; for a task still going when the view stopped, when it was seen."""
+        summary = self._summary
+        assert summary is not None
+        task = summary.task
+        if task.is_terminal or not summary.note:
+            return status_line(task)
+        seen = datetime.now().strftime("%H:%M:%S")
+        return (
+            f"task {task.task_id} ({task.name}) · not followed since {seen}"
+            f" (it was {task.status.value} then)"
+        )
 
     def _draw_pages(self) -> None:
         import ipywidgets as w
@@ -325,16 +370,51 @@ class CellView:
     def text(self) -> str:
         """The view as plain text (saved notebooks, nbval, terminals)."""
         task = self._task
-        head = [] if task is None else [header_text(task) if self._summary is None else ""]
+        head = [] if task is None else [_live_fallback(task)]
         lines = [strip_ansi(text) for text in self.transcript.texts()][-_FALLBACK_LINES:]
         shown_from = self.transcript.total - len(self.transcript.lines())
         hidden = [hidden_note(self.task_id, shown_from)] if shown_from and lines else []
         if self._summary is not None:
-            return "\n".join([*hidden, *lines, *summary_footer(self._summary)])
+            footer = [self._final_line(), *summary_footer(self._summary)[1:]]
+            return "\n".join([*hidden, *lines, *footer])
         return "\n".join([*head, *hidden, *lines])
+
+    def static_html(self) -> str:
+        """The ended view as HTML without widgets: header, every line kept, the facts."""
+        lines = self.transcript.lines() + self.transcript.open_lines()
+        # Consecutive lines of one log in one run, as Jupyter's stream outputs are.
+        body = "".join(
+            f'<span class="flow-stderr" style="{_STDERR}">{ansi_to_html(text)}</span>'
+            if kind == "stderr"
+            else ansi_to_html(text)
+            for kind, text in (
+                (output["name"], output["text"]) for output in _stream_outputs(lines, [])
+            )
+        )
+        task = self._task
+        header = self._header_html(task) if task is not None else ""
+        box = (
+            f'<div class="flow-live-scroll" style="{_STATIC_BOX}">'
+            f'<pre style="margin:0;white-space:pre-wrap">{body}</pre></div>'
+            if body
+            else ""
+        )
+        return (
+            f'<div class="flow-live flow-live-static"><div class="flow-live-header" '
+            f'style="{_STATIC_TEXT}">{header}</div>{box}'
+            f'<div style="{_STATIC_TEXT}">{self._footer_html()}</div></div>'
+        )
+
+    def _footer_html(self) -> str:
+        if self._summary is None:
+            return self.note.value
+        footer = summary_footer(self._summary)[1:]
+        return "".join(f"<div>{html.escape(line)}</div>" for line in footer)
 
     def html(self) -> str:
         """The view as static HTML (front ends without widgets, saved notebooks)."""
+        if self._summary is not None:
+            return self.static_html()
         lines = self.transcript.lines()[-_FALLBACK_LINES:] + self.transcript.open_lines()
         body = "".join(
             f'<span style="color:#cf222e">{html.escape(strip_ansi(text))}</span>\n'
@@ -342,7 +422,8 @@ class CellView:
             else html.escape(strip_ansi(text)) + "\n"
             for kind, text in lines
         )
-        header = self.header.value.replace(_STYLE, "")
+        task = self._task
+        header = f"<b>{html.escape(_live_fallback(task))}</b>" if task is not None else ""
         pre = f'<pre style="margin:4px 0;white-space:pre-wrap">{body}</pre>' if body else ""
         return f'<div class="flow-live-static">{header}{pre}{self.note.value}</div>'
 
@@ -365,6 +446,26 @@ class CellView:
         self.cancel.disabled = True
         self.say(f"cancelling task {self.task_id} ...")
         self._on_cancel()
+
+
+def _live_fallback(task: Task) -> str:
+    """The header a saved live view shows without its widget: no status, which goes stale.
+
+    A live view's widget is drawn by its kernel; this form is what is left where the
+    widget cannot be drawn (a saved notebook whose kernel is gone, nbconvert).
+    """
+    seen = datetime.now().strftime("%H:%M:%S")
+    return (
+        f"task {task.task_id} ({task.name}) · live view from {seen}, drawn only while its"
+        f" kernel runs · %flow attach {task.task_id} shows the task now"
+    )
+
+
+def _close_tree(widget: Any) -> None:
+    """Closes a widget and every widget inside it (their front-end models go)."""
+    for child in getattr(widget, "children", ()):
+        _close_tree(child)
+    widget.close()
 
 
 def _stream_outputs(

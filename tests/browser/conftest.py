@@ -26,7 +26,7 @@ CHROMIUM_FLAGS = [
 NOTEBOOK = "panels.ipynb"
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def chromium_path() -> Path:
     """Debian's Chromium (Playwright's own browsers are never downloaded)."""
     if not CHROMIUM.exists():
@@ -52,6 +52,51 @@ def page(chromium_path: Path) -> Iterator[Any]:
             yield browser.new_page(viewport={"width": 1400, "height": 1000})
         finally:
             browser.close()
+
+
+@pytest.fixture(scope="module")
+def browser(chromium_path: Path) -> Iterator[Any]:
+    """One headless Chromium for a whole test module (each test opens its own page)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(chromium_path), args=CHROMIUM_FLAGS
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def shared_page(browser: Any) -> Iterator[Any]:
+    """A 1400x1000 page of the module's browser; closed after the test."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
+@pytest.fixture(scope="module")
+def shared_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[jupyterlab.JupyterLab]:
+    """One Jupyter server for a whole test module, serving both front ends.
+
+    JupyterLab 4 opens notebooks at ``lab/tree``, Notebook 7 at ``notebooks`` of the
+    same server: ``shared_lab.front_end("notebook")`` gives the URLs of the second.
+    Its kernels use the local provider and a FLOW_HOME of the module
+    (``shared_lab.flow_home``). Tests write their own notebooks into ``shared_lab.root``.
+    """
+    base = tmp_path_factory.mktemp("shared_lab")
+    root, flow_home = base / "work", base / "flow_home"
+    root.mkdir()
+    flow_home.mkdir()
+    lab = jupyterlab.start(root, base / "jupyter", flow_home)
+    try:
+        yield lab
+    finally:
+        jupyterlab.stop(lab)
 
 
 @pytest.fixture

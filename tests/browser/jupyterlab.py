@@ -11,6 +11,7 @@ components, so the same page selectors reach the cells and panels.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import secrets
@@ -65,6 +66,11 @@ class JupyterLab:
     root: Path
     log: Path
     app: str = "lab"
+    flow_home: Path | None = None
+
+    def front_end(self, app: str) -> JupyterLab:
+        """The same server seen through front end ``app`` (``lab`` or ``notebook``)."""
+        return dataclasses.replace(self, app=app)
 
     def notebook_url(self, notebook: str) -> str:
         """Returns the URL that opens ``notebook`` in this front end."""
@@ -116,6 +122,10 @@ def start(
     if theme:
         settings["@jupyterlab/apputils-extension:themes"] = {"theme": theme}
     (dirs["settings"] / "overrides.json").write_text(json.dumps(settings))
+    # Both front ends read these settings: a server started for one serves the other too.
+    app_settings = [
+        f"--{owner}.app_settings_dir={dirs['settings']}" for _, owner, _ in APPS.values()
+    ]
     env = {
         **os.environ,
         "JUPYTER_CONFIG_DIR": str(dirs["config"]),
@@ -128,17 +138,17 @@ def start(
     }
     port, token = free_port(), secrets.token_hex(16)
     log = state / "jupyterlab.log"
-    module, settings_owner, _ = APPS[app]
+    module = APPS[app][0]
     argv = [
         sys.executable, "-m", module, "--no-browser", "--ip", "127.0.0.1",
         "--port", str(port), f"--IdentityProvider.token={token}", "--allow-root",
-        f"--ServerApp.root_dir={root}", f"--{settings_owner}.app_settings_dir={dirs['settings']}",
+        f"--ServerApp.root_dir={root}", *app_settings,
     ]  # fmt: skip
     with log.open("wb") as out:
         process = subprocess.Popen(
             argv, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
-    lab = JupyterLab(process, port, token, root, log, app)
+    lab = JupyterLab(process, port, token, root, log, app, flow_home)
     _wait_ready(lab)
     return lab
 
@@ -172,11 +182,37 @@ def open_notebook(page: Any, lab: JupyterLab, notebook: str) -> None:
     page.goto(lab.notebook_url(notebook))
     # The toolbar says idle before the kernel exists: wait for the server's session.
     _wait_kernel_idle(lab, notebook)
+    expect(idle_indicator(page, lab)).to_be_visible(timeout=WAIT_MS)
+
+
+def idle_indicator(page: Any, lab: JupyterLab) -> Any:
+    """Returns what shows on the page while the notebook's kernel is idle."""
     if lab.app == "lab":
-        idle = page.locator(".jp-StatusBar-TextItem", has_text="| Idle")
-    else:  # Notebook 7 has no status bar; its toolbar indicator follows the kernel.
-        idle = page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").first
-    expect(idle).to_be_visible(timeout=WAIT_MS)
+        return page.locator(".jp-StatusBar-TextItem", has_text="| Idle")
+    # Notebook 7 has no status bar; its toolbar indicator follows the kernel.
+    return page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").first
+
+
+def restart_kernel(page: Any, lab: JupyterLab) -> None:
+    """Restarts the open notebook's kernel from the Kernel menu; waits until it is idle."""
+    from playwright.sync_api import expect
+
+    page.get_by_role("menuitem", name="Kernel", exact=True).click()
+    page.get_by_text("Restart Kernel…", exact=True).click()
+    page.locator(".jp-Dialog .jp-mod-accept").click()
+    expect(idle_indicator(page, lab)).to_be_visible(timeout=WAIT_MS)
+
+
+def save_notebook(page: Any, lab: JupyterLab, notebook: str) -> None:
+    """Saves the open notebook (Ctrl+S) and waits until the file on disk changed."""
+    path = lab.root / notebook
+    before = path.stat().st_mtime_ns
+    page.keyboard.press("Control+s")
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while path.stat().st_mtime_ns == before:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{notebook} was not saved in {WAIT_MS / 1000:g} s")
+        time.sleep(0.1)
 
 
 def save_screenshots(
@@ -195,7 +231,8 @@ def save_screenshots(
     if os.environ.get("FLOW_UPDATE_SCREENSHOTS") == "1":
         DOCS_IMG.mkdir(parents=True, exist_ok=True)
         for name, doc_name in (docs or {}).items():
-            shutil.copyfile(artifacts / name, DOCS_IMG / doc_name)
+            if name in shots:
+                shutil.copyfile(artifacts / name, DOCS_IMG / doc_name)
 
 
 def _wait_kernel_idle(lab: JupyterLab, notebook: str) -> None:

@@ -1,14 +1,17 @@
-"""The ``%%flow run`` live view in JupyterLab in Chromium, judged by what is on screen.
+"""The ``%%flow run`` live view in JupyterLab 4 and Notebook 7 in Chromium, judged on screen.
 
-Runs cells on the local provider and looks at the page: the view follows the tail,
+One Jupyter server and one browser serve the module; each front end runs its own
+copy of the notebook on the local provider. On the page: the view follows the tail,
 a user's scroll-up stays put while lines arrive, a failing import shows its
 traceback as stderr, a tqdm bar is one line whose percentage changes, ANSI green is
-green, and Cancel (after confirming) ends the task. Screenshots go to
-``$FLOW_BROWSER_ARTIFACTS`` (default: the test's temporary directory).
+green, and Cancel (after confirming) ends the task. After a kernel restart, a view
+still following says its kernel is gone; saved and reopened, no view says running.
+Screenshots go to ``$FLOW_BROWSER_ARTIFACTS`` (default: the test's temporary directory).
 """
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from pathlib import Path
@@ -16,7 +19,6 @@ from pathlib import Path
 import pytest
 
 from . import jupyterlab
-from .conftest import NOTEBOOK
 from .jupyterlab import WAIT_MS
 
 CELLS = [
@@ -27,7 +29,7 @@ CELLS = [
     "    print(f'scroll line {i}', flush=True)\n    time.sleep(0.05)\n",
     "%%flow run --name import-view\nprint('before the import', flush=True)\nimport broken\n",
     "%%flow run --name tqdm-view\nimport time\nfrom tqdm import tqdm\n"
-    "for _ in tqdm(range(250), mininterval=0.05):\n    time.sleep(0.1)\n",
+    "for _ in tqdm(range(120), mininterval=0.05):\n    time.sleep(0.1)\n",
     "%%flow run --name colour-view\nprint('\\x1b[32mGREEN TEXT\\x1b[0m plain text')\n",
     "%%flow run --name cancel-view\nimport time\nfor i in range(600):\n"
     "    print(f'cancel line {i}', flush=True)\n    time.sleep(0.1)\n",
@@ -43,19 +45,22 @@ _LINE_AT = """([x, y]) => {
 }"""
 
 
-@pytest.fixture
-def lab(start_lab, isolated_flow_home):
-    lab = start_lab(CELLS)
+@pytest.fixture(params=["lab", "notebook"])
+def lab(request, shared_lab):
+    """The module's server as JupyterLab 4, then as Notebook 7."""
     # Synced with the notebook's directory: importing it fails on the instance.
-    (lab.root / "broken.py").write_text("def broken(:\n    pass\n")
-    yield lab
-    _cancel_leftover_tasks(isolated_flow_home)
+    (shared_lab.root / "broken.py").write_text("def broken(:\n    pass\n")
+    yield shared_lab.front_end(request.param)
+    _cancel_leftover_tasks(shared_lab.flow_home)
 
 
-def test_live_views_in_jupyterlab(page, lab, artifacts):
+def test_live_views(shared_page, lab, artifacts):
     from playwright.sync_api import expect
 
-    jupyterlab.run_all_cells(page, lab, NOTEBOOK)
+    page = shared_page
+    notebook = f"live-{lab.app}.ipynb"
+    jupyterlab.write_notebook(lab.root / notebook, CELLS)
+    jupyterlab.run_all_cells(page, lab, notebook)
 
     tail = _view(page, "tail-view")
     expect(tail).to_contain_text("tail line 120", timeout=WAIT_MS)
@@ -79,7 +84,8 @@ def test_live_views_in_jupyterlab(page, lab, artifacts):
 
     failed = _view(page, "import-view")
     expect(failed.locator(".flow-live-header")).to_contain_text("failed", timeout=WAIT_MS)
-    stderr = failed.locator("[data-mime-type='application/vnd.jupyter.stderr']")
+    # Jupyter's stderr output while live; the static form's stderr lines once ended.
+    stderr = failed.locator("[data-mime-type='application/vnd.jupyter.stderr'], .flow-stderr")
     expect(stderr).to_contain_text("Traceback (most recent call last)")
     expect(stderr).to_contain_text("SyntaxError")
     expect(stderr).to_contain_text("def broken(:")
@@ -102,16 +108,17 @@ def test_live_views_in_jupyterlab(page, lab, artifacts):
     assert green_part > red and green_part > blue, "ANSI green is drawn green"
     expect(colour).not_to_contain_text("[32m")
 
+    app = lab.app
     jupyterlab.save_screenshots(
         {
-            "live_tail.png": tail,
-            "live_scrolled.png": scroll,
-            "live_traceback.png": failed,
-            "live_tqdm.png": bar,
-            "live_colour.png": colour,
+            f"{app}-live_tail.png": tail,
+            f"{app}-live_scrolled.png": scroll,
+            f"{app}-live_traceback.png": failed,
+            f"{app}-live_tqdm.png": bar,
+            f"{app}-live_colour.png": colour,
         },
         artifacts,
-        docs={"live_tail.png": "live_view.png", "live_traceback.png": "live_traceback.png"},
+        docs={"lab-live_tail.png": "live_view.png", "lab-live_traceback.png": "live_traceback.png"},
     )
 
     cancel = _view(page, "cancel-view")
@@ -120,12 +127,87 @@ def test_live_views_in_jupyterlab(page, lab, artifacts):
     cancel.get_by_role("button", name="Yes, cancel it").click()
     expect(cancel.locator(".flow-live-header")).to_contain_text("cancelled", timeout=WAIT_MS)
     expect(cancel.get_by_role("button", name="Cancel")).to_be_hidden()
-    cancel.screenshot(path=str(artifacts / "live_cancelled.png"))
+    cancel.screenshot(path=str(artifacts / f"{app}-live_cancelled.png"))
+
+
+RESTART_CELLS = [
+    "%load_ext flow_notebook",
+    "%%flow run --name ended-before\nprint('done before the restart')\n",
+    "%%flow run --name ends-after\nimport time\nfor i in range(12):\n"
+    "    print(f'tick {i}', flush=True)\n    time.sleep(0.5)\n",
+]
+
+
+def test_after_a_kernel_restart_and_reopen_no_view_says_running(shared_page, lab, artifacts):
+    """A view whose kernel restarted says so; once saved and reopened none says running."""
+    from playwright.sync_api import expect
+
+    page, notebook = shared_page, f"restart-{lab.app}.ipynb"
+    jupyterlab.write_notebook(lab.root / notebook, RESTART_CELLS)
+    jupyterlab.run_all_cells(page, lab, notebook)
+    ended = _view(page, "ended-before")
+    expect(ended.locator(".flow-live-header")).to_contain_text("completed", timeout=WAIT_MS)
+    going = _view(page, "ends-after")
+    expect(going).to_contain_text("tick 2", timeout=WAIT_MS)
+    expect(going.locator(".flow-live-header")).to_contain_text("running")
+
+    jupyterlab.restart_kernel(page, lab)
+    header = going.locator(".flow-live-header")
+    gone = header.locator(".flow-live-gone")
+    expect(gone).to_be_visible(timeout=WAIT_MS)
+    expect(gone).to_contain_text("its kernel is gone")
+    assert "running" not in header.inner_text(), header.inner_text()  # what is on screen
+    expect(going.get_by_role("button", name="Cancel")).to_be_hidden()
+    expect(going).to_contain_text("tick 2")  # what it showed stays readable
+    going.screenshot(path=str(artifacts / f"{lab.app}-live_kernel_gone.png"))
+
+    _wait_until_ended(lab.flow_home, "ends-after")
+    jupyterlab.save_notebook(page, lab, notebook)
+    page.reload()
+    jupyterlab.open_notebook(page, lab, notebook)
+    outputs = page.locator(".jp-OutputArea-output")
+    expect(outputs.first).to_be_visible(timeout=WAIT_MS)
+    expect(_view(page, "ended-before")).to_contain_text("done before the restart")
+    shown = "\n".join(outputs.all_inner_texts())
+    assert "completed" in shown and "running" not in shown, shown
+    saved = json.loads((lab.root / notebook).read_text())
+    plain = [
+        "".join(output.get("data", {}).get("text/plain", ""))
+        for cell in saved["cells"]
+        for output in cell["outputs"]
+    ]
+    assert not [text for text in plain if "running" in text], plain
+    page.screenshot(path=str(artifacts / f"{lab.app}-restart_reopened.png"), full_page=True)
+
+
+def _wait_until_ended(flow_home: Path, name: str, timeout: float = 60.0) -> None:
+    from flow_notebook.core.config import load_config
+    from flow_notebook.providers.local import LocalProvider
+
+    provider = LocalProvider.from_config(load_config({"FLOW_HOME": str(flow_home)}))
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            tasks = [task for task in provider.list_tasks(limit=50) if task.name == name]
+            if tasks and all(task.is_terminal for task in tasks):
+                return
+            time.sleep(0.5)
+    finally:
+        provider.close()
+    raise AssertionError(f"task {name} did not end in {timeout:g} s")
 
 
 def _view(page, name: str):
+    from playwright.sync_api import Error
+
     view = page.locator(".flow-live", has_text=f"({name})")
-    view.scroll_into_view_if_needed(timeout=WAIT_MS)
+    for attempt in range(3):
+        try:
+            view.scroll_into_view_if_needed(timeout=WAIT_MS)
+            break
+        except Error:  # The view was replaced by its final form meanwhile.
+            if attempt == 2:
+                raise
     return view
 
 

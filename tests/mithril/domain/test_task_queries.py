@@ -223,3 +223,44 @@ def test_endpoints_and_instances_come_in_rank_order(fake, queries):
     bid = fake.add_bid(instances=2)
     assert [e.instance_id for e in queries.endpoints(bid["fid"])] == bid["instances"]
     assert [i.instance_id for i in queries.instances(bid["fid"])] == bid["instances"]
+
+
+def _queries_with_upload(fake, remote, upload: dict) -> TaskQueries:
+    client = fake.client()
+    return TaskQueries(
+        BidService(client, "proj_test"),
+        InstanceService(client, "proj_test"),
+        TaskService(),
+        TaskRecords(MemoryRecordStore()),
+        ExitCodeReader(remote),
+        extra_metadata=lambda task_id: {"upload": upload},
+    )
+
+
+@pytest.mark.parametrize(
+    ("upload", "message"),
+    [
+        ({"phase": "connecting"}, "connecting to the instances"),
+        (
+            {"phase": "uploading_code", "files_done": 3, "files_total": 10},
+            "uploading code: 3 of 10 files",
+        ),
+        ({"phase": "failed", "message": "rsync exited 12"}, "setting up the instances failed"),
+        ({"phase": "ready", "finished": True}, None),
+    ],
+)
+def test_a_running_task_says_which_setup_step_its_instances_are_in(fake, remote, upload, message):
+    bid = fake.add_bid()
+    task = _queries_with_upload(fake, remote, upload).get(bid["fid"])
+    assert task.status is TaskStatus.RUNNING
+    if message is None:
+        assert task.message is None
+    else:
+        assert task.message is not None and task.message.startswith(message)
+
+
+def test_an_ended_task_keeps_no_setup_step(fake, remote):
+    bid = fake.add_bid()
+    remote.exit_codes[bid["instances"][0]] = "0\n"
+    task = _queries_with_upload(fake, remote, {"phase": "uploading_code"}).get(bid["fid"])
+    assert task.status is TaskStatus.COMPLETED and task.message is None

@@ -22,7 +22,7 @@ import logging
 import shlex
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -127,6 +127,30 @@ class ProvisionStatus:
     def as_dict(self) -> dict[str, Any]:
         """Returns the status as plain data."""
         return {**asdict(self), "finished": self.finished}
+
+
+_STEPS = {
+    "waiting_for_instances": "waiting for instances",
+    "connecting": "connecting to the instances",
+    "sending_secrets": "sending secrets",
+    "uploading_script": "uploading the startup script",
+    "writing_ranks": "writing rank files",
+}
+
+
+def provision_step(status: Mapping[str, Any]) -> str | None:
+    """Returns the after-boot step in words for a task's header, or ``None`` once done.
+
+    Args:
+        status: ``ProvisionStatus.as_dict()``.
+    """
+    phase = status.get("phase")
+    if phase == "uploading_code":
+        done, total = status.get("files_done", 0), status.get("files_total", 0)
+        return f"uploading code: {done} of {total} files" if total else "uploading code"
+    if phase == "failed":
+        return f"setting up the instances failed: {status.get('message')}"
+    return _STEPS.get(str(phase))
 
 
 class Provisioner:

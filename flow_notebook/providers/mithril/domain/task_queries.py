@@ -26,7 +26,7 @@ from flow_notebook.providers.mithril.domain.bids import BidService
 from flow_notebook.providers.mithril.domain.finish_watch import RunningTask
 from flow_notebook.providers.mithril.domain.instances import InstanceService, in_bid_order
 from flow_notebook.providers.mithril.domain.paid_cost import PaidCosts
-from flow_notebook.providers.mithril.domain.provisioning import IInstanceRemote
+from flow_notebook.providers.mithril.domain.provisioning import IInstanceRemote, provision_step
 from flow_notebook.providers.mithril.domain.records import TaskRecords, recorded_time
 from flow_notebook.providers.mithril.domain.task_keys import TaskKeys
 from flow_notebook.providers.mithril.domain.tasks import TaskService
@@ -385,6 +385,9 @@ class TaskQueries:
             task.metadata.update(extra)
         if message:
             task.message = message
+        elif not task.is_terminal and not task.message and isinstance(extra.get("upload"), dict):
+            # Instances run (and bill) while code goes up: the header says which step.
+            task.message = provision_step(extra["upload"])
         return task
 
     def _record_exit(self, task_id: str, exit_code: int) -> None:
