@@ -407,7 +407,7 @@ class CellView:
 
     def _footer_html(self) -> str:
         if self._summary is None:
-            return self.note.value
+            return str(self.note.value)
         footer = summary_footer(self._summary)[1:]
         return "".join(f"<div>{html.escape(line)}</div>" for line in footer)
 
