@@ -65,6 +65,11 @@ def test_live_views(shared_page, lab, artifacts):
     tail = _view(page, "tail-view")
     expect(tail).to_contain_text("tail line 120", timeout=WAIT_MS)
     assert _newest_visible(page, tail, "tail line") >= _newest_shown(tail, "tail line") - 3
+    jupyterlab.save_screenshots(
+        {f"{lab.app}-live_following.png": tail},
+        artifacts,
+        docs={"lab-live_following.png": "live_view.png"},
+    )
     expect(tail).to_contain_text("tail line 199", timeout=WAIT_MS)
     expect(tail.locator(".flow-live-header")).to_contain_text("completed", timeout=WAIT_MS)
     assert _bottom_line(page, tail) == "tail line 199"
@@ -118,7 +123,7 @@ def test_live_views(shared_page, lab, artifacts):
             f"{app}-live_colour.png": colour,
         },
         artifacts,
-        docs={"lab-live_tail.png": "live_view.png", "lab-live_traceback.png": "live_traceback.png"},
+        docs={"lab-live_traceback.png": "live_traceback.png"},
     )
 
     cancel = _view(page, "cancel-view")
@@ -159,7 +164,11 @@ def test_after_a_kernel_restart_and_reopen_no_view_says_running(shared_page, lab
     assert "running" not in header.inner_text(), header.inner_text()  # what is on screen
     expect(going.get_by_role("button", name="Cancel")).to_be_hidden()
     expect(going).to_contain_text("tick 2")  # what it showed stays readable
-    going.screenshot(path=str(artifacts / f"{lab.app}-live_kernel_gone.png"))
+    jupyterlab.save_screenshots(
+        {f"{lab.app}-live_kernel_gone.png": going},
+        artifacts,
+        docs={"lab-live_kernel_gone.png": "live_kernel_gone.png"},
+    )
 
     _wait_until_ended(lab.flow_home, "ends-after")
     jupyterlab.save_notebook(page, lab, notebook)
