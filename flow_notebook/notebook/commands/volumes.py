@@ -58,7 +58,7 @@ def execute(session: FlowSession, argv: list[str]) -> None:
     elif args.delete:
         _delete(provider, _find(provider, args.delete), confirmed=args.yes)
     elif args.upload:
-        _upload(provider, _find(provider, args.upload[0]), Path(args.upload[1]), args.to)
+        _upload(provider, args.upload[0], Path(args.upload[1]), args.to)
     else:
         volumes = provider.list_volumes()
         emit(volume_table(volumes) if volumes else "no volumes")
@@ -115,25 +115,24 @@ def _deleted_line(provider: IProvider, volume: Volume) -> str:
     return f"deleted volume {volume.volume_id}" if gone else f"volume {volume.volume_id} was gone"
 
 
-def _upload(provider: IProvider, volume: Volume, source: Path, remote: str | None) -> None:
+def _upload(provider: IProvider, ident: str, source: Path, remote: str | None) -> None:
+    """Sends a file or a whole tree in one provider call (one lookup, one transfer session)."""
     from flow_notebook.notebook.widgets.progress import make_progress
 
     source = source.expanduser()
     if not source.exists():
         raise ValidationError(f"no local file or directory {source}")
-    files = [source] if source.is_file() else sorted(p for p in source.rglob("*") if p.is_file())
+    volume_id = ident if provider.is_volume_id(ident) else _find(provider, ident).volume_id
+    files = [source] if source.is_file() else [p for p in source.rglob("*") if p.is_file()]
     total = sum(path.stat().st_size for path in files)
-    progress = make_progress(f"upload to {volume.volume_id}")
+    progress = make_progress(f"upload to {volume_id}")
     progress(0, total)
-    done = 0
-    base = remote or source.name
+    target = (remote or source.name).replace(os.sep, "/")
+    send = provider.upload_file if source.is_file() else provider.upload_directory
     try:
-        for path in files:
-            target = base if source.is_file() else f"{base}/{path.relative_to(source)}"
-            provider.upload_file(volume.volume_id, path, target.replace(os.sep, "/"))
-            done += path.stat().st_size
-            progress(done, total)
+        send(volume_id, source, target)
     except Exception as exc:
         progress.finish(error=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
         raise
+    progress(total, total)
     progress.finish()

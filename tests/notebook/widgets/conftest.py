@@ -208,6 +208,13 @@ class FullFakeProvider(PricedFakeProvider):
         self.uploads.append((volume_id, local_path.name, remote_path))
         return True
 
+    def upload_directory(self, volume_id, local_path, remote_path=None) -> bool:
+        self.uploads.append((volume_id, f"{local_path.name}/", remote_path))
+        return True
+
+    def is_volume_id(self, identifier: str) -> bool:
+        return identifier.startswith("vol-")
+
     def pause_task(self, task_id: str) -> bool:
         self.get_task(task_id)
         if task_id in self.paused:
