@@ -14,7 +14,7 @@ from flow_notebook.sandbox.catalog import (
 )
 from flow_notebook.sandbox.errors import InvalidField, NotFound, QuotaExceeded
 from flow_notebook.sandbox.market import ACTIVE, Market
-from flow_notebook.sandbox.paging import BadCursor, page, page_in_creation_order
+from flow_notebook.sandbox.paging import owned, query_page, query_page_in_creation_order
 from flow_notebook.sandbox.state import Bid, Instance, Project, Store, User, new_fid, utcnow
 
 LAUNCH_DEFAULTS: dict[str, Any] = {
@@ -103,10 +103,7 @@ class BidService:
         Raises:
             NotFound: Otherwise.
         """
-        bid = self._store.bids.get(fid)
-        if bid is None or bid.project not in user.projects:
-            raise NotFound(f"Bid {fid} not found")
-        return bid
+        return owned(self._store.bids, fid, user.projects, "Bid")
 
     def list_page(self, user: User, query: dict[str, Any]) -> tuple[list[Bid], str | None]:
         """Returns one page of the user's bids matching ``query`` (the GET parameters).
@@ -132,14 +129,12 @@ class BidService:
                     getattr(bid, k) == v for k, v in filters.items()
                 )
 
-            descending = query.get("sort_dir") != "asc"
             if query.get("sort_by") != "status":
                 # Bids are stored in creation order: page without sorting them all.
-                return _page_in_order(list(self._store.bids.values()), keep, descending, query)
+                stored = list(self._store.bids.values())
+                return query_page_in_creation_order(stored, keep=keep, query=query)
             bids = [b for b in self._store.bids.values() if keep(b)]
-        return _page(
-            bids, sort_key=lambda b: STATUS_ORDER[b.status], descending=descending, query=query
-        )
+        return query_page(bids, sort_key=lambda b: STATUS_ORDER[b.status], query=query)
 
     def update(self, user: User, fid: str, request: dict[str, Any]) -> Bid:
         """Re-prices, pauses/resumes, or changes the volumes or memory of a bid.
@@ -191,10 +186,7 @@ class BidService:
         Raises:
             NotFound: Otherwise.
         """
-        instance = self._store.instances.get(fid)
-        if instance is None or instance.project not in user.projects:
-            raise NotFound(f"Instance {fid} not found")
-        return instance
+        return owned(self._store.instances, fid, user.projects, "Instance")
 
     def instances(self, user: User, query: dict[str, Any]) -> tuple[list[Instance], str | None]:
         """Returns one page of a project's instances matching ``query``.
@@ -226,9 +218,7 @@ class BidService:
             "instance_status": lambda i: i.status,
             "instance_type_fid": lambda i: i.instance_type,
         }
-        return _page(
-            found, sort_key=keys[sort_by], descending=query.get("sort_dir") != "asc", query=query
-        )
+        return query_page(found, sort_key=keys[sort_by], query=query)
 
     def _candidate_instances(self, bid_fids: set[str]) -> list[Instance]:
         # A bid lists its instances: with bid_fid_in, look only at those, not at all.
@@ -338,35 +328,3 @@ def _price(text: str, loc: tuple[str, ...]) -> int:
     if cents is None:
         raise InvalidField(loc, "Price must look like $25.60")
     return cents
-
-
-def _page_in_order(
-    records: list[Any], keep: Any, descending: bool, query: dict[str, Any]
-) -> tuple[list[Any], str | None]:
-    try:
-        return page_in_creation_order(
-            records,
-            keep=keep,
-            seq_of=lambda r: r.seq,
-            descending=descending,
-            limit=query.get("limit"),
-            cursor=query.get("next_cursor"),
-        )
-    except BadCursor as exc:
-        raise InvalidField(("query", "next_cursor"), "Unknown cursor") from exc
-
-
-def _page(
-    records: list[Any], *, sort_key: Any, descending: bool, query: dict[str, Any]
-) -> tuple[list[Any], str | None]:
-    try:
-        return page(
-            records,
-            seq_of=lambda r: r.seq,
-            sort_key=sort_key,
-            descending=descending,
-            limit=query.get("limit"),
-            cursor=query.get("next_cursor"),
-        )
-    except BadCursor as exc:
-        raise InvalidField(("query", "next_cursor"), "Unknown cursor") from exc

@@ -1,4 +1,4 @@
-"""Cursor paging shared by ``GET /v2/spot/bids`` and ``GET /v2/instances``.
+"""Cursor paging of the list endpoints, and the project check of every lookup by fid.
 
 A cursor names the last record of the previous page (by its creation number), so a
 page does not shift when records are added meanwhile. Cursors are opaque strings.
@@ -7,10 +7,14 @@ page does not shift when records are added meanwhile. Cursors are opaque strings
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol, TypeVar
+
+from flow_notebook.sandbox.errors import InvalidField, NotFound
 
 T = TypeVar("T")
+R = TypeVar("R", bound="Record")
+OwnedT = TypeVar("OwnedT", bound="Owned")
 
 DEFAULT_LIMIT = 100
 
@@ -104,3 +108,75 @@ def page_in_creation_order(
     if not seen_cursor:
         raise BadCursor(cursor)
     return chunk, None
+
+
+class Owned(Protocol):
+    """A stored record that a project owns."""
+
+    @property
+    def project(self) -> str:
+        """Fid of the owning project."""
+        ...
+
+
+class Record(Owned, Protocol):
+    """A stored record that a project owns and that has a creation number."""
+
+    @property
+    def seq(self) -> int:
+        """Creation number."""
+        ...
+
+
+def owned(records: Mapping[str, OwnedT], fid: str, projects: Sequence[str], what: str) -> OwnedT:
+    """Returns record ``fid`` if one of ``projects`` owns it.
+
+    Raises:
+        NotFound: Otherwise (``what`` names the kind in the message).
+    """
+    record = records.get(fid)
+    if record is None or record.project not in projects:
+        raise NotFound(f"{what} {fid} not found")
+    return record
+
+
+def query_page(
+    records: Sequence[R], *, sort_key: Callable[[R], Any], query: Mapping[str, Any]
+) -> tuple[list[R], str | None]:
+    """``page`` with the order, size and cursor of a GET's ``query``.
+
+    Raises:
+        InvalidField: A cursor this sandbox did not hand out.
+    """
+    try:
+        return page(
+            records,
+            seq_of=lambda r: r.seq,
+            sort_key=sort_key,
+            descending=query.get("sort_dir") != "asc",
+            limit=query.get("limit"),
+            cursor=query.get("next_cursor"),
+        )
+    except BadCursor as exc:
+        raise InvalidField(("query", "next_cursor"), "Unknown cursor") from exc
+
+
+def query_page_in_creation_order(
+    records: Sequence[R], *, keep: Callable[[R], bool], query: Mapping[str, Any]
+) -> tuple[list[R], str | None]:
+    """``page_in_creation_order`` with the order, size and cursor of a GET's ``query``.
+
+    Raises:
+        InvalidField: A cursor this sandbox did not hand out.
+    """
+    try:
+        return page_in_creation_order(
+            records,
+            keep=keep,
+            seq_of=lambda r: r.seq,
+            descending=query.get("sort_dir") != "asc",
+            limit=query.get("limit"),
+            cursor=query.get("next_cursor"),
+        )
+    except BadCursor as exc:
+        raise InvalidField(("query", "next_cursor"), "Unknown cursor") from exc

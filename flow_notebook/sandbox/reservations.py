@@ -27,7 +27,7 @@ from flow_notebook.sandbox.images import DEFAULT_IMAGE_VERSION, find_image_versi
 from flow_notebook.sandbox.instances import LaunchSpec
 from flow_notebook.sandbox.lifecycle import InstanceRunner
 from flow_notebook.sandbox.market import Market
-from flow_notebook.sandbox.paging import BadCursor, page
+from flow_notebook.sandbox.paging import owned, query_page
 from flow_notebook.sandbox.state import (
     Grant,
     Instance,
@@ -215,10 +215,7 @@ class ReservationService:
         Raises:
             NotFound: Otherwise.
         """
-        reservation = self._store.reservations.get(fid)
-        if reservation is None or reservation.project not in user.projects:
-            raise NotFound(f"Reservation {fid} not found")
-        return reservation
+        return owned(self._store.reservations, fid, user.projects, "Reservation")
 
     def list_page(self, user: User, query: dict[str, Any]) -> tuple[list[Reservation], str | None]:
         """Returns one page of a project's reservations matching ``query``.
@@ -238,17 +235,8 @@ class ReservationService:
                 and all(v is None or getattr(r, k) == v for k, v in wanted.items())
             ]
         by_status = query.get("sort_by") == "status"
-        try:
-            return page(
-                found,
-                seq_of=lambda r: r.seq,
-                sort_key=(lambda r: STATUS_ORDER[r.status]) if by_status else (lambda r: r.seq),
-                descending=query.get("sort_dir") != "asc",
-                limit=query.get("limit"),
-                cursor=query.get("next_cursor"),
-            )
-        except BadCursor as exc:
-            raise InvalidField(("query", "next_cursor"), "Unknown cursor") from exc
+        sort_key = (lambda r: STATUS_ORDER[r.status]) if by_status else (lambda r: r.seq)
+        return query_page(found, sort_key=sort_key, query=query)
 
     def update(self, user: User, fid: str, body: dict[str, Any]) -> Reservation:
         """Pauses or resumes a reservation's instances, or changes its volumes.

@@ -122,24 +122,31 @@ class BidEvent:
     removed: str | None = None
 
 
-@dataclass
-class Bid:
-    """A spot bid; ``limit_cents`` is its limit price in cents."""
+@dataclass(kw_only=True)
+class Order:
+    """What a bid and a reservation share: who placed it, for which instances, and its state."""
 
     fid: str
     name: str
     project: str
     created_by: str
     created_at: datetime
-    limit_cents: int
     instance_quantity: int
     instance_type: str
     region: str
     launch_specification: dict[str, Any]
     seq: int
-    status: str = "Open"
+    status: str
     deactivated_at: datetime | None = None
     instances: list[str] = field(default_factory=list)
+
+
+@dataclass(kw_only=True)
+class Bid(Order):
+    """A spot bid; ``limit_cents`` is its limit price in cents."""
+
+    limit_cents: int
+    status: str = "Open"
     preempt_at: float | None = None
     memory_gb: int | None = None
     history: list[BidEvent] = field(default_factory=list)
@@ -170,30 +177,18 @@ class Grant:
     unit_cents: int
 
 
-@dataclass
-class Reservation:
+@dataclass(kw_only=True)
+class Reservation(Order):
     """Capacity held for a window at a price fixed when it was placed.
 
     ``unit_cents`` is the price of one instance-hour; the reservation costs
     ``unit_cents`` x ``instance_quantity`` x the window's hours (its ``grants``).
     """
 
-    fid: str
-    name: str
-    project: str
-    created_by: str
-    created_at: datetime
-    instance_type: str
-    region: str
     start_time: datetime
     end_time: datetime
-    instance_quantity: int
     unit_cents: int
-    launch_specification: dict[str, Any]
-    seq: int
     status: str = "Pending"
-    deactivated_at: datetime | None = None
-    instances: list[str] = field(default_factory=list)
     grants: list[Grant] = field(default_factory=list)
     history: list[ReservationEvent] = field(default_factory=list)
 

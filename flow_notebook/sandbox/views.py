@@ -21,100 +21,74 @@ from flow_notebook.sandbox.state import (
 )
 
 
+def fields(record: object, names: str) -> dict[str, Any]:
+    """Returns the named attributes of ``record``, lists and dicts copied (none shared)."""
+    return {name: _copied(getattr(record, name)) for name in names.split()}
+
+
+def _copied(value: Any) -> Any:
+    if isinstance(value, list):
+        return list(value)
+    return dict(value) if isinstance(value, dict) else value
+
+
+_ORDER_FIELDS = (
+    "fid name project created_by created_at deactivated_at instance_quantity instance_type"
+    " region instances launch_specification status"
+)
+
+
 def bid_body(bid: Bid) -> dict[str, Any]:
     """Returns the ``BidModel`` body of ``bid``."""
-    return {
-        "fid": bid.fid,
-        "name": bid.name,
-        "project": bid.project,
-        "created_by": bid.created_by,
-        "created_at": bid.created_at,
-        "deactivated_at": bid.deactivated_at,
-        "limit_price": format_price(bid.limit_cents),
-        "instance_quantity": bid.instance_quantity,
-        "instance_type": bid.instance_type,
-        "region": bid.region,
-        "instances": list(bid.instances),
-        "launch_specification": dict(bid.launch_specification),
-        "status": bid.status,
-    }
+    return fields(bid, _ORDER_FIELDS) | {"limit_price": format_price(bid.limit_cents)}
 
 
 def instance_body(instance: Instance) -> dict[str, Any]:
     """Returns the ``InstanceModel`` body of ``instance``."""
-    return {
-        "fid": instance.fid,
-        "name": instance.name,
-        "project": instance.project,
-        "created_at": instance.created_at,
-        "created_by": instance.created_by,
-        "instance_type": instance.instance_type,
-        "region": instance.region,
-        "bid": instance.bid,
-        "reservation": instance.reservation,
-        "ssh_destination": instance.ssh_destination,
-        "private_ip": instance.private_ip,
-        "status": instance.status,
-    }
+    return fields(
+        instance,
+        "fid name project created_at created_by instance_type region bid reservation"
+        " ssh_destination private_ip status",
+    )
 
 
 def volume_body(volume: Volume) -> dict[str, Any]:
     """Returns the ``VolumeModel`` body of ``volume``."""
-    return {
-        "fid": volume.fid,
-        "name": volume.name,
-        "region": volume.region,
-        "created_at": volume.created_at,
-        "deleted_at": volume.deleted_at,
-        "capacity_gb": volume.capacity_gb,
-        "project": volume.project,
-        "interface": volume.interface,
-        "bids": list(volume.bids),
-        "reservations": list(volume.reservations),
-        "attachments": dict(volume.attachments),
-    }
+    return fields(
+        volume,
+        "fid name region created_at deleted_at capacity_gb project interface bids reservations"
+        " attachments",
+    )
 
 
 def ssh_key_body(key: SshKey) -> dict[str, Any]:
     """Returns the ``NewSshKeyModel`` body of ``key``."""
-    return {
-        "fid": key.fid,
-        "name": key.name,
-        "project": key.project,
-        "public_key": key.public_key,
-        "created_at": key.created_at,
-        "required": key.required,
-    }
+    return fields(key, "fid name project public_key created_at required")
 
 
 def project_body(project: Project) -> dict[str, Any]:
     """Returns the ``ProjectModel`` body of ``project``."""
-    return {"fid": project.fid, "name": project.name, "created_at": project.created_at}
+    return fields(project, "fid name created_at")
+
+
+def _user_fields(user: User) -> dict[str, Any]:
+    return {
+        "id": user.fid.removeprefix("user_"),
+        "fid": user.fid,
+        "email": user.email,
+        "user_name": user.email.split("@", 1)[0],
+        "organization_role": user.role,
+    }
 
 
 def me_body(user: User) -> dict[str, Any]:
     """Returns the ``MeResponse`` body of ``user``."""
-    return {
-        "id": user.fid.removeprefix("user_"),
-        "fid": user.fid,
-        "email": user.email,
-        "user_name": user.email.split("@", 1)[0],
-        "organization_id": "org_sandbox",
-        "organization_role": user.role,
-    }
+    return _user_fields(user) | {"organization_id": "org_sandbox"}
 
 
 def teammate_body(user: User, project_ids: list[str]) -> dict[str, Any]:
     """Returns the ``TeammateResponse`` body of ``user`` with the projects the caller may see."""
-    return {
-        "id": user.fid.removeprefix("user_"),
-        "fid": user.fid,
-        "user_name": user.email.split("@", 1)[0],
-        "email": user.email,
-        "organization_role": user.role,
-        "project_ids": project_ids,
-        "deactivated_at": None,
-    }
+    return _user_fields(user) | {"project_ids": project_ids, "deactivated_at": None}
 
 
 def bid_history_body(bid: Bid) -> dict[str, Any]:
@@ -139,14 +113,7 @@ def bid_history_body(bid: Bid) -> dict[str, Any]:
 
 def instance_status_body(instance: Instance) -> dict[str, Any]:
     """Returns the ``InstanceStatusResponse`` body of ``instance``."""
-    return {
-        "fid": instance.fid,
-        "name": instance.name,
-        "status": instance.status,
-        "bid": instance.bid,
-        "reservation": instance.reservation,
-        "end_time": instance.end_time,
-    }
+    return fields(instance, "fid name status bid reservation end_time")
 
 
 def auction_body(market: Market, auction: Auction) -> dict[str, Any]:
@@ -166,21 +133,7 @@ def auction_body(market: Market, auction: Auction) -> dict[str, Any]:
 
 def reservation_body(reservation: Reservation) -> dict[str, Any]:
     """Returns the ``ReservationModel`` body of ``reservation``."""
-    return {
-        "fid": reservation.fid,
-        "name": reservation.name,
-        "project": reservation.project,
-        "created_by": reservation.created_by,
-        "created_at": reservation.created_at,
-        "deactivated_at": reservation.deactivated_at,
-        "instance_quantity": reservation.instance_quantity,
-        "instance_type": reservation.instance_type,
-        "region": reservation.region,
-        "instances": list(reservation.instances),
-        "launch_specification": dict(reservation.launch_specification),
-        "status": reservation.status,
-        "start_time": reservation.start_time,
-        "end_time": reservation.end_time,
+    return fields(reservation, f"{_ORDER_FIELDS} start_time end_time") | {
         "total_price": format_price(committed_cents(reservation)),
         "unit_price": format_price(reservation.unit_cents),
     }

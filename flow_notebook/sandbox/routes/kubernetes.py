@@ -12,9 +12,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Response
 
+from flow_notebook.sandbox import views
 from flow_notebook.sandbox.catalog import REGIONS, find_instance_type
-from flow_notebook.sandbox.errors import InvalidField, NotFound
+from flow_notebook.sandbox.errors import InvalidField
 from flow_notebook.sandbox.images import find_image_version
+from flow_notebook.sandbox.paging import owned
 from flow_notebook.sandbox.routes.deps import JsonBody, sandbox_of, user_of
 from flow_notebook.sandbox.sandbox import Sandbox
 from flow_notebook.sandbox.state import KubernetesCluster, User, new_fid, utcnow
@@ -83,25 +85,13 @@ def delete(sandbox: SandboxDep, user: UserDep, cluster_fid: str) -> Response:
 
 
 def _cluster(sandbox: Sandbox, user: User, fid: str) -> KubernetesCluster:
-    cluster = sandbox.store.kubernetes_clusters.get(fid)
-    if cluster is None or cluster.project not in user.projects:
-        raise NotFound(f"Kubernetes cluster {fid} not found")
-    return cluster
+    return owned(sandbox.store.kubernetes_clusters, fid, user.projects, "Kubernetes cluster")
 
 
 def _body(cluster: KubernetesCluster) -> dict[str, Any]:
-    return {
-        "fid": cluster.fid,
-        "project": cluster.project,
-        "name": cluster.name,
-        "region": cluster.region,
-        "created_at": cluster.created_at,
+    known = "fid project name region created_at ssh_keys status deleted_at k8s_version user_fid"
+    return views.fields(cluster, known) | {
         "kube_host": None,
-        "ssh_keys": list(cluster.ssh_keys),
         "instances": [],
         "join_command": None,
-        "status": cluster.status,
-        "deleted_at": cluster.deleted_at,
-        "k8s_version": cluster.k8s_version,
-        "user_fid": cluster.user_fid,
     }

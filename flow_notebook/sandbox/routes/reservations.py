@@ -13,7 +13,7 @@ from flow_notebook.sandbox.errors import InvalidField
 from flow_notebook.sandbox.reservations import HORIZON, cost_cents, parse_time
 from flow_notebook.sandbox.routes.deps import JsonBody, sandbox_of, user_of
 from flow_notebook.sandbox.sandbox import Sandbox
-from flow_notebook.sandbox.state import User, utcnow
+from flow_notebook.sandbox.state import Reservation, User, utcnow
 
 router = APIRouter(prefix="/v2/reservation")
 SandboxDep = Annotated[Sandbox, Depends(sandbox_of)]
@@ -119,9 +119,7 @@ def _slot(start: datetime, end: datetime, quantity: int) -> dict[str, Any]:
 @router.post("", status_code=201)
 def create(sandbox: SandboxDep, user: UserDep, body: JsonBody) -> dict[str, Any]:
     """Places a reservation."""
-    reservation = sandbox.reservations.create(user, body)
-    with sandbox.store.lock:
-        return views.reservation_body(reservation)
+    return _body(sandbox, sandbox.reservations.create(user, body))
 
 
 @router.get("")
@@ -159,9 +157,7 @@ def extend(
     sandbox: SandboxDep, user: UserDep, reservation_fid: str, body: JsonBody
 ) -> dict[str, Any]:
     """Moves the end of the window later."""
-    reservation = sandbox.reservations.extend(user, reservation_fid, body)
-    with sandbox.store.lock:
-        return views.reservation_body(reservation)
+    return _body(sandbox, sandbox.reservations.extend(user, reservation_fid, body))
 
 
 @router.patch("/{reservation_fid}")
@@ -169,9 +165,7 @@ def update(
     sandbox: SandboxDep, user: UserDep, reservation_fid: str, body: JsonBody
 ) -> dict[str, Any]:
     """Pauses or resumes a reservation, or changes its volumes."""
-    reservation = sandbox.reservations.update(user, reservation_fid, body)
-    with sandbox.store.lock:
-        return views.reservation_body(reservation)
+    return _body(sandbox, sandbox.reservations.update(user, reservation_fid, body))
 
 
 @router.post("/{reservation_fid}/terminate-instances")
@@ -197,3 +191,8 @@ def usage(sandbox: SandboxDep, user: UserDep, reservation_fid: str) -> dict[str,
         reservation = sandbox.reservations.get(user, reservation_fid)
         instances = [sandbox.store.instances[f] for f in reservation.instances]
         return views.reservation_usage_body(reservation, instances, utcnow())
+
+
+def _body(sandbox: Sandbox, reservation: Reservation) -> dict[str, Any]:
+    with sandbox.store.lock:
+        return views.reservation_body(reservation)
