@@ -25,6 +25,7 @@ def _timed(action: Any) -> tuple[float, float]:
 
 def run(env: BenchEnv) -> list[Result]:
     """Times the first draw and later refreshes of the widget dashboard."""
+    from flow_notebook.notebook.listing import single
     from flow_notebook.notebook.widgets.dashboard import DashboardModel
     from flow_notebook.notebook.widgets.dashboard_widget import WidgetDashboard
 
@@ -34,7 +35,7 @@ def run(env: BenchEnv) -> list[Result]:
     sandbox.seed(count - count // 2, status="Paused")
     provider = env.mithril(sandbox, "dashboard")
     provider.list_tasks(limit=100)  # project id and catalogue cached, as in a used kernel
-    model = DashboardModel(lambda: provider, limit=count)
+    model = DashboardModel(single(provider, "mithril"), limit=count)
     dashboard = WidgetDashboard(model)
     try:
         first_wall, first_cpu = _timed(dashboard.refresh)

@@ -14,6 +14,7 @@ def isolated_flow_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: py
     monkeypatch.setenv("FLOW_HOME", str(home))
     for name in (
         "FLOW_PROVIDER",
+        "FLOW_PROVIDERS",
         "MITHRIL_API_KEY",
         "MITHRIL_PROJECT",
         "MITHRIL_API_URL",

@@ -10,6 +10,8 @@ Keys and the environment variables that override them:
 key                environment           meaning
 =================  ====================  ==========================================
 provider           FLOW_PROVIDER         ``local`` (default), ``mithril`` or ``slurm``
+providers          FLOW_PROVIDERS        other providers ``%flow list`` and the
+                                         dashboard show too, comma-separated
 api_key            MITHRIL_API_KEY       Mithril API key (secret, never shown)
 project            MITHRIL_PROJECT       Mithril project name or id
 api_url            MITHRIL_API_URL       Mithril API base URL
@@ -42,6 +44,7 @@ CONFIG_FILE_NAME = "config.yaml"
 
 _ENV_KEYS = {
     "provider": "FLOW_PROVIDER",
+    "providers": "FLOW_PROVIDERS",
     "api_key": "MITHRIL_API_KEY",
     "project": "MITHRIL_PROJECT",
     "api_url": "MITHRIL_API_URL",
@@ -64,6 +67,8 @@ class FlowConfig:
     Attributes:
         home: State directory (``FLOW_HOME``).
         provider: Name of the provider to use.
+        providers: Other providers whose tasks listings show too (``providers: local,
+            mithril`` in the file or ``FLOW_PROVIDERS``).
         api_key: Mithril API key; a ``SecretStr`` so it never prints.
         project: Mithril project name or id.
         api_url: Mithril API base URL.
@@ -74,6 +79,7 @@ class FlowConfig:
 
     home: Path
     provider: str = DEFAULT_PROVIDER
+    providers: tuple[str, ...] = ()
     api_key: SecretStr | None = None
     project: str | None = None
     api_url: str = DEFAULT_MITHRIL_API_URL
@@ -97,8 +103,10 @@ class FlowConfig:
         shown: dict[str, str] = {}
         for key in _ENV_KEYS:
             value = getattr(self, key)
-            if value is None:
+            if value in (None, ()):
                 continue
+            if isinstance(value, tuple):
+                value = ", ".join(value)
             shown[key] = mask_secret(value) if key in SECRET_KEYS else str(value)
         shown["home"] = str(self.home)
         return shown
@@ -134,6 +142,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> FlowConfig:
     return FlowConfig(
         home=home,
         provider=str(values.get("provider") or DEFAULT_PROVIDER).strip().lower(),
+        providers=_names(values.get("providers")),
         api_key=SecretStr(str(api_key)) if api_key else None,
         project=_optional_str(values.get("project")),
         api_url=str(values.get("api_url") or DEFAULT_MITHRIL_API_URL).rstrip("/"),
@@ -213,6 +222,13 @@ def _read_config_file(path: Path) -> dict[str, Any]:
     if not isinstance(loaded, dict):
         raise ConfigurationError(f"config file {path} is not a mapping of keys to values")
     return dict(loaded)
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    """Reads a list of provider names: ``a, b`` text or a YAML list."""
+    items = value if isinstance(value, list) else str(value or "").split(",")
+    names = (str(item).strip().lower() for item in items)
+    return tuple(dict.fromkeys(name for name in names if name))
 
 
 def _optional_str(value: Any) -> str | None:

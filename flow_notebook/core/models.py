@@ -445,6 +445,8 @@ class ProviderCapabilities(BaseModel):
         supports_code_upload: Whether local code can be sent with a task.
         supports_ssh: Whether instances are reachable over SSH.
         supports_gpu: Whether GPUs can be had at all.
+        runs_on_this_machine: Whether tasks run on the machine of the kernel, so their
+            ports and files are already here (no SSH, no tunnel needed).
         max_instances_per_task: Largest ``num_instances``.
         max_storage_per_instance_gb: Largest volume size.
         supported_regions: Regions it runs in.
@@ -464,6 +466,7 @@ class ProviderCapabilities(BaseModel):
     supports_code_upload: bool = True
     supports_ssh: bool = False
     supports_gpu: bool = False
+    runs_on_this_machine: bool = False
     max_instances_per_task: int = 1
     max_storage_per_instance_gb: int = 0
     supported_regions: list[str] = Field(default_factory=list)

@@ -54,17 +54,34 @@ class FlowArgumentParser(argparse.ArgumentParser):
             self.error(str(exc))
 
 
-def make_parser(command: str, description: str) -> FlowArgumentParser:
+def make_parser(
+    command: str, description: str, *, provider_option: bool = True
+) -> FlowArgumentParser:
     """Builds the parser of one subcommand.
 
     Args:
         command: Subcommand name, e.g. ``run``.
         description: One paragraph shown by ``%flow help COMMAND``.
+        provider_option: Add ``--provider NAME`` (every subcommand that talks to a
+            provider has it; ``help``, ``use`` and ``config`` do not).
 
     Returns:
         A parser whose program name is ``%flow COMMAND``.
     """
-    return FlowArgumentParser(prog=f"%flow {command}", description=description)
+    parser = FlowArgumentParser(prog=f"%flow {command}", description=description)
+    if provider_option:
+        add_provider_option(parser)
+    return parser
+
+
+def add_provider_option(parser: argparse.ArgumentParser) -> None:
+    """Adds ``--provider NAME``: which provider a subcommand talks to."""
+    parser.add_argument(
+        "--provider",
+        metavar="NAME",
+        help="the provider to use, e.g. local or mithril (default: the task's own "
+        "provider, else the configured one)",
+    )
 
 
 def positive_number(text: str) -> float:

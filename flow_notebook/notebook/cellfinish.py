@@ -114,7 +114,7 @@ class CellFinisher(PlainFinisher):
         signed = join_pull_lines(self._from_log)
         if signed is not None:
             return unpack_pulled(signed, key)
-        ops = self._session.provider.get_remote_operations()
+        ops = self._session.provider_of(task_id).get_remote_operations()
         if ops is None:
             raise FlowError("this provider cannot fetch files from a task")
         try:

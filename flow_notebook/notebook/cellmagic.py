@@ -23,6 +23,7 @@ from flow_notebook.notebook.arguments import (
     FlowArgumentParser,
     add_cell_options,
     add_output_options,
+    add_provider_option,
     add_resource_options,
     task_config_from_args,
 )
@@ -54,6 +55,7 @@ _DESCRIPTION = (
 def build_cell_parser() -> FlowArgumentParser:
     """Returns the parser of ``%%flow run``'s options."""
     parser = FlowArgumentParser(prog="%%flow run", description=_DESCRIPTION)
+    add_provider_option(parser)
     add_resource_options(parser)
     add_output_options(parser)
     add_cell_options(parser)
@@ -89,7 +91,7 @@ def execute_cell(session: FlowSession, argv: list[str], body: str) -> None:
     """
     args = build_cell_parser().parse_line_args(argv)
     plan = plan_cell(session, args, body)
-    task = submit(session, plan.config, gpu=args.gpu, announce=False)
+    task = submit(session, plan.config, gpu=args.gpu, announce=False, provider=args.provider)
     _remember(session, task, plan)
     if getattr(args, "max_cost", None) is not None:
         from flow_notebook.notebook.widgets.cost import watch_cost
@@ -128,7 +130,7 @@ def plan_cell(session: FlowSession, args: argparse.Namespace, body: str) -> Cell
         args,
         script=cell.script,
         prompt=prompt if ask is not None else None,
-        is_volume_id=volume_id_check(session),
+        is_volume_id=volume_id_check(session, args.provider),
     )
     if cell.pull_file:
         # Signs the values the task sends back; it travels as a secret, never printed.
@@ -171,7 +173,7 @@ def _remember(session: FlowSession, task: Task, plan: CellPlan) -> None:
     record = TaskRecord(
         task_id=task.task_id,
         name=task.name,
-        provider=task.provider,
+        provider=session.owner_name(task.task_id) or session.default_name,
         started_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         code_root=str(prov.code_root) if prov else None,
         code_digest=prov.digest if prov else None,

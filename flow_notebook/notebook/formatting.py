@@ -6,8 +6,9 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from flow_notebook.core.models import Task, TaskStatus
+from flow_notebook.notebook.listing import ListedTask
 
-_LIST_COLUMNS = ("ID", "NAME", "STATUS", "INSTANCE", "CREATED", "RUNTIME")
+_LIST_COLUMNS = ("ID", "PROVIDER", "NAME", "STATUS", "INSTANCE", "CREATED", "RUNTIME")
 
 
 def format_duration(seconds: float | None) -> str:
@@ -58,18 +59,19 @@ def table(rows: Sequence[Sequence[str]], headers: Sequence[str]) -> str:
     )
 
 
-def task_table(tasks: Sequence[Task]) -> str:
-    """Returns the ``%flow list`` table of ``tasks``."""
+def task_table(tasks: Sequence[ListedTask]) -> str:
+    """Returns the ``%flow list`` table of ``tasks``, with the provider of each."""
     rows = [
         (
             task.task_id,
+            provider,
             task.name,
             task.status.value,
             task.instance_type or "-",
             format_time(task.created_at),
             format_duration(task.runtime_seconds()),
         )
-        for task in tasks
+        for provider, task in ((listed.provider, listed.task) for listed in tasks)
     ]
     return table(rows, _LIST_COLUMNS)
 

@@ -83,7 +83,8 @@ def follow_in_cell(
         finisher=finisher,
         timing=session.timing,
     )
-    follow = Follow(session.provider, task, surface, session.positions, options, start=start)
+    provider = session.provider_of(task.task_id)
+    follow = Follow(provider, task, surface, session.positions, options, start=start)
     connect = getattr(surface, "connect", None)
     if connect is not None:
         connect(
@@ -171,7 +172,7 @@ def wait_for_status(session: FlowSession, task_id: str, timeout: float | None) -
         KeyboardInterrupt: The user interrupted; the caller decides what that means.
         FlowError: The provider failed.
     """
-    provider = session.provider
+    provider = session.provider_of(task_id)
     deadline = None if timeout is None else time.monotonic() + timeout
     task = provider.get_task(task_id)
     while not task.is_terminal:
@@ -197,7 +198,7 @@ def wait_quietly(
             emit(cancel_now(session, task_id))
         else:
             emit(f"stopped waiting for task {task_id}; it keeps running: " + follow_hint(task_id))
-        return session.provider.get_task(task_id)
+        return session.provider_of(task_id).get_task(task_id)
     if task.is_terminal:
         emit(outcome_line(task))
     else:
@@ -211,7 +212,7 @@ def wait_quietly(
 def cancel_now(session: FlowSession, task_id: str) -> str:
     """Cancels the task and says in one line how it went."""
     try:
-        session.provider.cancel_task(task_id)
+        session.provider_of(task_id).cancel_task(task_id)
     except FlowError as exc:
         return f"could not cancel task {task_id}: {exc}"
     task = wait_for_status(session, task_id, session.timing.settle_timeout)

@@ -1,4 +1,11 @@
-"""The state one kernel's ``%flow`` magics share: provider, last task, positions, followers."""
+"""The state one kernel's ``%flow`` magics share: providers, last task, positions, followers.
+
+One session holds one provider instance per name, built on first use through the
+factory (the provider registry), so one notebook can use several providers at once.
+Each task id is routed to the provider that owns it: the one it was submitted to or
+listed from in this kernel, else the one its notebook task record names, else the
+default provider.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +13,7 @@ import threading
 from collections.abc import Callable, MutableMapping
 from typing import Any
 
+from flow_notebook.core.errors import FlowError
 from flow_notebook.core.provider_interfaces import IClosable, IProvider
 from flow_notebook.notebook.arguments import SecretPrompt
 from flow_notebook.notebook.follow import Followers, Surface, Timing
@@ -16,15 +24,19 @@ from flow_notebook.notebook.redact import Redactor, redactor_for
 ProviderFactory = Callable[..., IProvider]
 SurfaceFactory = Callable[[dict[str, Any], "int | None"], Surface]
 """Builds where a cell's live view is drawn, given its output metadata and ``keep_kb``."""
-__all__ = ["FlowSession", "ProviderFactory", "SurfaceFactory", "Timing"]
+ProviderNames = Callable[[], "tuple[str, list[str]]"]
+"""Returns the configured default provider's name and the other providers to list."""
+__all__ = ["FlowSession", "ProviderFactory", "ProviderNames", "SurfaceFactory", "Timing"]
 
 
 class FlowSession:
-    """Builds the provider on first use and keeps what later subcommands need.
+    """Builds providers on first use and keeps what later subcommands need.
 
     Args:
         provider_factory: Called as ``provider_factory(name)`` (``None``: the configured
             provider) to build a provider; usually ``core.registry.get_provider``.
+        provider_names: Returns the configured default provider's name and the other
+            providers ``%flow list`` and the dashboard show (default: the configuration).
         positions: Where followed log positions are recorded.
         timing: Poll intervals and waits.
         tasks: The per-notebook task records.
@@ -44,10 +56,17 @@ class FlowSession:
         surface_factory: SurfaceFactory | None = None,
         secret_prompt: SecretPrompt | None = None,
         user_ns: MutableMapping[str, Any] | None = None,
+        provider_names: ProviderNames | None = None,
     ) -> None:
         self._factory = provider_factory
-        self._provider: IProvider | None = None
-        self._provider_name: str | None = None
+        self._configured_names = provider_names or configured_provider_names
+        self._providers: dict[str, IProvider] = {}
+        # The provider `%flow use` chose; None: the configured one.
+        self._chosen: str | None = None
+        # The configured default, read once, like the provider it names.
+        self._configured_default: str | None = None
+        # Which provider owns each task seen in this kernel (submitted or listed).
+        self._owners: dict[str, str] = {}
         self._lock = threading.Lock()
         self.positions = positions or LogPositions()
         self.timing = timing or Timing()
@@ -88,30 +107,124 @@ class FlowSession:
 
     @property
     def provider(self) -> IProvider:
-        """The provider, built on first use and then reused.
+        """The default provider (``%flow use``, else the configured one), built on first use.
 
         Raises:
             FlowError: The provider cannot be built (unknown name, bad configuration).
         """
-        with self._lock:
-            if self._provider is None:
-                self._provider = self._factory(self._provider_name)
-            return self._provider
+        return self.provider_named(None)
 
-    def use(self, name: str) -> IProvider:
-        """Switches to provider ``name``; the current one stays if building fails.
+    @property
+    def default_name(self) -> str:
+        """The default provider's name: the one ``%flow use`` chose, else the configured one."""
+        if self._chosen is not None:
+            return self._chosen
+        if self._configured_default is None:
+            self._configured_default = _normal(self._configured_names()[0])
+        return self._configured_default
+
+    def provider_named(self, name: str | None) -> IProvider:
+        """Returns provider ``name`` (``None``: the default), built on first use, then reused.
+
+        Raises:
+            FlowError: No provider has that name (one line listing the registered
+                ones), or it cannot be built (e.g. missing credentials).
+        """
+        key = _normal(name) if name else self.default_name
+        with self._lock:
+            provider = self._providers.get(key)
+            if provider is None:
+                # The configured default is built by the factory's own default (no name).
+                configured = self._chosen is None and key == self.default_name
+                provider = self._factory(None if configured else key)
+                self._providers[key] = provider
+            return provider
+
+    def provider_of(self, task_id: str, name: str | None = None) -> IProvider:
+        """Returns the provider that owns ``task_id``; ``name`` (``--provider``) overrides.
+
+        An explicit ``name`` is remembered as the task's owner for later subcommands.
+
+        Raises:
+            FlowError: The owner cannot be built, or ``name`` is unknown.
+        """
+        if name:
+            provider = self.provider_named(name)
+            self.claim(task_id, name)
+            return provider
+        return self.provider_named(self.owner_name(task_id))
+
+    def owner_name(self, task_id: str) -> str | None:
+        """Returns the name of the provider that owns ``task_id``; ``None``: not known.
+
+        Tasks submitted or listed in this kernel are known, and so are tasks with a
+        notebook task record (kept across kernel restarts).
+        """
+        with self._lock:
+            owner = self._owners.get(task_id)
+        if owner is not None:
+            return owner
+        record = self.tasks.find(task_id)
+        return _normal(record.provider) if record and record.provider else None
+
+    def claim(self, task_id: str, name: str | None) -> str:
+        """Records that provider ``name`` (``None``: the default) owns ``task_id``.
 
         Returns:
-            The new provider.
+            The owner's name.
+        """
+        owner = _normal(name) if name else self.default_name
+        with self._lock:
+            self._owners[task_id] = owner
+        return owner
+
+    def provider_names(self, name: str | None = None) -> list[str]:
+        """Returns the providers a listing shows: ``name`` alone, or every configured one.
+
+        Every configured one: the default, those named in the configuration's
+        ``providers`` and those this kernel used, each once.
+        """
+        if name:
+            return [_normal(name)]
+        others = self._configured_names()[1]
+        with self._lock:
+            used = list(self._providers)
+        names = [self.default_name, *map(_normal, others), *used]
+        return list(dict.fromkeys(names))
+
+    def each_provider(self, name: str | None = None) -> list[tuple[str, IProvider | FlowError]]:
+        """Returns every provider of ``provider_names(name)``, or why it cannot be built.
+
+        A configured provider that cannot be built (an unknown name, no API key) does
+        not hide the others: its entry holds the error instead.
+
+        Raises:
+            FlowError: ``name`` was asked for and cannot be built.
+        """
+        if name:
+            return [(_normal(name), self.provider_named(name))]
+        found: list[tuple[str, IProvider | FlowError]] = []
+        for each in self.provider_names(name):
+            try:
+                found.append((each, self.provider_named(each)))
+            except FlowError as exc:
+                found.append((each, exc))
+        return found
+
+    def use(self, name: str) -> IProvider:
+        """Makes provider ``name`` the default; the current one stays if building fails.
+
+        Providers used before stay open: their tasks still route to them.
+
+        Returns:
+            The new default provider.
 
         Raises:
             FlowError: ``name`` is unknown or the provider cannot be built.
         """
-        provider = self._factory(name)
+        provider = self.provider_named(name)
         with self._lock:
-            old, self._provider, self._provider_name = self._provider, provider, name
-        if old is not None and old is not provider:
-            _close(old)
+            self._chosen = _normal(name)
         return provider
 
     def close(self, reason: str | None = None) -> None:
@@ -128,9 +241,25 @@ class FlowSession:
         for closer in reversed(closers):
             closer()
         with self._lock:
-            old, self._provider = self._provider, None
-        if old is not None:
-            _close(old)
+            providers, self._providers = list(self._providers.values()), {}
+        for provider in providers:
+            _close(provider)
+
+
+def configured_provider_names() -> tuple[str, list[str]]:
+    """Returns the configured default provider and the ``providers`` listed with it.
+
+    Raises:
+        ConfigurationError: The config file cannot be read.
+    """
+    from flow_notebook.core.config import load_config
+
+    config = load_config()
+    return config.provider, list(config.providers)
+
+
+def _normal(name: str) -> str:
+    return name.strip().lower()
 
 
 def _close(provider: IProvider) -> None:

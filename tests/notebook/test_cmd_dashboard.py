@@ -30,7 +30,7 @@ def widget_kernel(ip, monkeypatch):
 
 def test_without_widgets_prints_the_table_once(provider, flow):
     lines = flow("dashboard")[1].splitlines()
-    assert lines[0].split()[:3] == ["ID", "NAME", "STATUS"]
+    assert lines[0].split()[:4] == ["ID", "PROVIDER", "NAME", "STATUS"]
     assert [line.split()[0] for line in lines[1:]] == ["task-1", "task-2"]
 
 

@@ -18,15 +18,15 @@ def test_prints_the_ssh_command(use_provider, flow):
 
 
 @pytest.mark.parametrize(
-    ("task", "message"),
+    ("task", "runs_here", "message"),
     [
-        (make_task(ssh=False).model_copy(update={"provider": "local"}), "runs on this machine"),
-        (make_task(ssh=False, status=TaskStatus.PENDING), "no SSH address yet (pending)"),
-        (make_task(ssh=False, status=TaskStatus.FAILED), "has ended (failed)"),
+        (make_task(ssh=False), True, "runs on this machine"),
+        (make_task(ssh=False, status=TaskStatus.PENDING), False, "no SSH address yet (pending)"),
+        (make_task(ssh=False, status=TaskStatus.FAILED), False, "has ended (failed)"),
     ],
 )
-def test_no_ssh_access_is_one_line(use_provider, flow, task, message):
-    use_provider(FullFakeProvider([task]))
+def test_no_ssh_access_is_one_line(use_provider, flow, task, runs_here, message):
+    use_provider(FullFakeProvider([task], runs_here=runs_here))
     with pytest.raises(UsageError, match=re.escape(message)):
         flow("ssh task-1")
 

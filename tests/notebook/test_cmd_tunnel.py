@@ -61,7 +61,7 @@ def test_unloading_closes_open_tunnels(provider, flow, ip):
 
 
 def test_local_task_needs_no_tunnel(use_provider, flow):
-    use_provider(WidgetFakeProvider([make_task().model_copy(update={"provider": "local"})]))
+    use_provider(WidgetFakeProvider([make_task()], runs_here=True))
     out = flow("tunnel task-1 8888")[1]
     assert "runs on this machine: port 8888 is already local, at http://127.0.0.1:8888/" in out
 

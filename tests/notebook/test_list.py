@@ -9,9 +9,17 @@ def test_list_prints_an_aligned_table_newest_first(use_fake, flow):
     second, _ = flow("run --name a-longer-name -g h100 -- echo b")
     _, out = flow("list")
     header, row2, row1 = out.splitlines()
-    assert header.split() == ["ID", "NAME", "STATUS", "INSTANCE", "CREATED", "RUNTIME"]
-    assert row2.split()[:4] == [second.task_id, "a-longer-name", "running", "fake-h100"]
-    assert row1.split()[:4] == [first.task_id, "short", "running", "cpu"]
+    assert header.split() == [
+        "ID",
+        "PROVIDER",
+        "NAME",
+        "STATUS",
+        "INSTANCE",
+        "CREATED",
+        "RUNTIME",
+    ]
+    assert row2.split()[:5] == [second.task_id, "local", "a-longer-name", "running", "fake-h100"]
+    assert row1.split()[:5] == [first.task_id, "local", "short", "running", "cpu"]
     status_column = header.index("STATUS")
     assert row1[status_column:].startswith("running") and row2[status_column:].startswith("running")
 

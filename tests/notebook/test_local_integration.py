@@ -51,7 +51,7 @@ def test_list_logs_and_status_see_the_task(local, flow):
     task, _ = flow("run --name hello --wait --env GREETING=hi -- 'echo $GREETING; echo there'")
     assert task.status is TaskStatus.COMPLETED
     _, listed = flow("list")
-    assert listed.splitlines()[1].split()[:3] == [task.task_id, "hello", "completed"]
+    assert listed.splitlines()[1].split()[:4] == [task.task_id, "local", "hello", "completed"]
     assert flow(f"logs {task.task_id}")[1] == "hi\nthere\n"
     assert "exit code: 0" in flow(f"status {task.task_id}")[1]
 

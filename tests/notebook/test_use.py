@@ -9,7 +9,7 @@ from flow_notebook.core.errors import UnknownProviderError
 from flow_notebook.notebook.magics import FlowMagics
 
 
-def test_use_switches_provider_and_closes_the_old_one(ip, flow, fake_class):
+def test_use_switches_the_default_and_the_old_tasks_stay_with_their_provider(ip, flow, fake_class):
     providers = {"one": fake_class(), "two": fake_class()}
 
     def factory(name=None):
@@ -19,10 +19,16 @@ def test_use_switches_provider_and_closes_the_old_one(ip, flow, fake_class):
 
     ip.register_magics(FlowMagics(ip, provider_factory=factory))
     flow("run -- echo on one")
+    on_one, _ = flow("run -- echo again on one")  # task-2: the fakes number tasks alike
     assert flow("use two")[1] == "using provider two\n"
     flow("run -- echo on two")
-    assert providers["one"].closed
     assert len(providers["two"].tasks) == 1
+    assert len(providers["one"].tasks) == 2
+    # The first provider stays open: its task is still reached through it.
+    assert not providers["one"].closed
+    flow(f"cancel {on_one.task_id}")
+    assert providers["one"].cancelled == [on_one.task_id]
+    assert providers["two"].cancelled == []
     with pytest.raises(UsageError, match="^unknown provider 'nope'$"):
         flow("use nope")
     flow("run -- echo still two")

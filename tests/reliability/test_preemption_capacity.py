@@ -12,6 +12,7 @@ from IPython.utils.capture import capture_output
 
 from flow_notebook.core.errors import InsufficientCapacityError
 from flow_notebook.core.models import TaskConfig, TaskStatus
+from flow_notebook.notebook.listing import single
 from flow_notebook.notebook.widgets.dashboard import DashboardModel
 from flow_notebook.sandbox.catalog import OFFERS
 from flow_notebook.sandbox.testing import A100, wait_for
@@ -33,7 +34,7 @@ def test_a_task_preempted_by_a_price_rise_shows_preempting_then_its_end_in_statu
     sandbox = sandbox_with("--no-instances", "--preempt-delay", "3")
     provider = providers.provider(sandbox)
     shell = shell_magics(provider)
-    dashboard = DashboardModel(lambda: provider)
+    dashboard = DashboardModel(single(provider, "mithril"))
     task = provider.submit_task("a100", TaskConfig(name="spot", command="sleep 600"))
     waits(provider, task.task_id, {"running"})
     assert "running" in status_line(shell, task.task_id)

@@ -32,6 +32,7 @@ def test_default_region_is_the_cheapest_with_capacity_then_the_next_when_full(
 
 
 def test_an_allocated_task_shows_the_spot_price_paid_and_its_limit_apart(sandbox_with, providers):
+    from flow_notebook.notebook.listing import single
     from flow_notebook.notebook.widgets.dashboard import DashboardModel
     from flow_notebook.sandbox.testing import wait_for
 
@@ -49,6 +50,6 @@ def test_an_allocated_task_shows_the_spot_price_paid_and_its_limit_apart(sandbox
 
     seen = wait_for(allocated, timeout=20, interval=0.2)
     assert seen.cost_per_hour == 2.0
-    row = DashboardModel(lambda: provider).refresh()[0]
+    row = DashboardModel(single(provider, "mithril")).refresh()[0]
     assert (row.cost_per_hour, row.limit) == ("$2.00/h", f"${limit:,.2f}/h")
     provider.cancel_task(task.task_id)

@@ -125,6 +125,7 @@ def _typing(key: str):
 def run_session(session: Session, provider, key: str, home: Path) -> list[str]:
     """Runs the session; returns the ids of the task that printed its secret and its
     instances."""
+    from flow_notebook.notebook.listing import single
     from flow_notebook.notebook.widgets.dashboard import DashboardModel
     from flow_notebook.notebook.widgets.dashboard_widget import WidgetDashboard
     from flow_notebook.notebook.widgets.front import log_viewer_factory
@@ -144,7 +145,7 @@ def run_session(session: Session, provider, key: str, home: Path) -> list[str]:
         f"logs {printing.task_id} --follow",
     ):  # fmt: skip
         session.magic(line)
-    dashboard = WidgetDashboard(DashboardModel(lambda: provider), interval=3600)
+    dashboard = WidgetDashboard(DashboardModel(single(provider, "mithril")), interval=3600)
     dashboard.refresh()
     flow_session = session.shell.magics_manager.registry["FlowMagics"].session
     flow_session.positions.set(printing.task_id, 0)  # the viewer shows every line again

@@ -59,8 +59,8 @@ def execute(session: FlowSession, argv: list[str]) -> None:
         TaskFailedError: With ``--wait``, the task failed.
     """
     args = build_parser().parse_line_args(argv)
-    task_id = args.task or _last_task(session)
-    task = session.provider.get_task(task_id)
+    task_id = args.task or _last_task(session, args.provider)
+    task = session.provider_of(task_id, args.provider).get_task(task_id)
     record = session.tasks.find(task_id)
     provenance = _provenance(record)
     facts = [provenance.one_line()] if provenance else []
@@ -88,20 +88,25 @@ def execute(session: FlowSession, argv: list[str]) -> None:
     raise_on_failure(summary, finisher.pull_problem)
 
 
-def _last_task(session: FlowSession) -> str:
+def _last_task(session: FlowSession, provider: str | None) -> str:
     """Returns the task this kernel started last, else this notebook's last running one.
+
+    With ``provider`` (``--provider``), only that provider's tasks count.
 
     Raises:
         UsageError: Neither exists (the notebook started no task that still runs).
     """
-    if session.last_task_id is not None:
-        return session.last_task_id
+    last = session.last_task_id
+    if last is not None and (provider is None or session.owner_name(last) == provider):
+        return last
     for record in reversed(session.tasks.for_notebook(notebook_key(session.user_ns))):
+        if provider is not None and session.owner_name(record.task_id) != provider:
+            continue
         try:
-            if not session.provider.get_task(record.task_id).is_terminal:
+            if not session.provider_of(record.task_id).get_task(record.task_id).is_terminal:
                 return record.task_id
         except FlowError:
-            continue  # Another provider's task, or one the provider forgot.
+            continue  # A provider that cannot be reached now, or a task it forgot.
     raise UsageError(
         "no task of this notebook is running: give a TASK id (see %flow tasks --notebook)"
     )

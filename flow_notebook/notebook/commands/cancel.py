@@ -25,8 +25,9 @@ def execute(session: FlowSession, argv: list[str]) -> None:
     Raises:
         TaskNotFoundError: No task has that id.
     """
-    task_id = build_parser().parse_line_args(argv).task
-    provider = session.provider
+    args = build_parser().parse_line_args(argv)
+    task_id = args.task
+    provider = session.provider_of(task_id, args.provider)
     task = provider.get_task(task_id)
     if task.is_terminal or not provider.cancel_task(task_id):
         task = provider.get_task(task_id)

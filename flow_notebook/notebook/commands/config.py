@@ -24,8 +24,10 @@ def build_parser() -> FlowArgumentParser:
         NAME,
         "Show the configuration, environment over config file, with the API key masked. "
         "KEY=VALUE saves a setting in the config file (mode 0600); KEY= removes it. "
-        "Keys: provider, api_key, project, api_url, ssh_key, region. The API key is "
+        "Keys: provider, providers (others listed too, e.g. local,mithril), api_key, project, "
+        "api_url, ssh_key, region. The API key is "
         "asked for at a hidden prompt: %flow config api_key (or use %flow setup).",
+        provider_option=False,
     )
     parser.add_argument("settings", metavar="KEY=VALUE", nargs="*", help="settings to save")
     return parser

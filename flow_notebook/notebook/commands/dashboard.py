@@ -24,8 +24,10 @@ def build_parser() -> FlowArgumentParser:
     """Returns the parser of ``%flow dashboard``."""
     parser = make_parser(
         NAME,
-        "Show the tasks with their status, instance, region, runtime and cost, refreshed "
-        "in the background. Each task has buttons to follow its logs, cancel it (after "
+        "Show the tasks of every configured provider side by side (or of --provider NAME) "
+        "with their provider, status, instance, region, runtime and cost, refreshed "
+        "in the background; a provider that cannot list its tasks is one line. "
+        "Each task has buttons to follow its logs, cancel it (after "
         "asking) and show its ssh command. Without a widget frontend, prints a table once.",
     )
     parser.add_argument(
@@ -51,7 +53,7 @@ def execute(session: FlowSession, argv: list[str]) -> None:
 
     args = build_parser().parse_line_args(argv)
     if args.logs:
-        session.provider.get_task(args.logs)
+        session.provider_of(args.logs, args.provider).get_task(args.logs)
         if not html.use_widgets(args.text):
             from flow_notebook.notebook.commands import logs
 
@@ -60,4 +62,6 @@ def execute(session: FlowSession, argv: list[str]) -> None:
         front.show_log_viewer(session, args.logs)
         return
     status = TaskStatus(args.status) if args.status else None
-    front.show_dashboard(session, status=status, interval=args.interval, text=args.text)
+    front.show_dashboard(
+        session, status=status, interval=args.interval, text=args.text, provider=args.provider
+    )

@@ -12,7 +12,9 @@ SUMMARY = "list the subcommands; %flow help COMMAND shows its options"
 
 def build_parser() -> FlowArgumentParser:
     """Returns the parser of ``%flow help``."""
-    parser = make_parser(NAME, "List the subcommands, or show one subcommand's options.")
+    parser = make_parser(
+        NAME, "List the subcommands, or show one subcommand's options.", provider_option=False
+    )
     parser.add_argument("command", metavar="COMMAND", nargs="?", help="a subcommand")
     return parser
 

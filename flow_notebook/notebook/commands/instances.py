@@ -31,4 +31,4 @@ def execute(session: FlowSession, argv: list[str]) -> None:
     from flow_notebook.notebook.widgets import front
 
     args = build_parser().parse_line_args(argv)
-    front.show_instances(session, gpu=args.gpu, text=args.text)
+    front.show_instances(session, gpu=args.gpu, text=args.text, provider=args.provider)

@@ -48,7 +48,7 @@ def execute(session: FlowSession, argv: list[str]) -> None:
     task_id = task_id_or_last(session, args.task)
     log_type = "stderr" if args.stderr else "stdout"
     if args.follow:
-        task = session.provider.get_task(task_id)
+        task = session.provider_of(task_id, args.provider).get_task(task_id)
         start = {log_type: session.positions.get(task_id, log_type)}
         if start[log_type]:
             emit(f"(resuming {task_id} after {start[log_type]} lines already shown)")
@@ -57,6 +57,7 @@ def execute(session: FlowSession, argv: list[str]) -> None:
         )
         block_until_done(follow, timeout=args.timeout)
         return
-    text = session.provider.get_task_logs(task_id, tail=args.tail, log_type=log_type)
+    provider = session.provider_of(task_id, args.provider)
+    text = provider.get_task_logs(task_id, tail=args.tail, log_type=log_type)
     shown = session.redactor(task_id)(text.rstrip("\n"))
     emit(shown if text.strip() else f"(no {log_type} output)")

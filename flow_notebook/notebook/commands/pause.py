@@ -20,13 +20,13 @@ def build_parser() -> FlowArgumentParser:
     return parser
 
 
-def pausable(session: FlowSession, verb: str) -> IPausable:
-    """Returns the provider as ``IPausable``.
+def pausable(session: FlowSession, verb: str, task_id: str, name: str | None) -> IPausable:
+    """Returns the provider of ``task_id`` (or ``name``, ``--provider``) as ``IPausable``.
 
     Raises:
         TaskStateError: The provider cannot pause or resume tasks.
     """
-    provider = session.provider
+    provider = session.provider_of(task_id, name)
     if not isinstance(provider, IPausable):
         name = getattr(provider, "name", None) or type(provider).__name__
         raise TaskStateError(f"provider {name} cannot {verb} tasks")
@@ -40,6 +40,7 @@ def execute(session: FlowSession, argv: list[str]) -> None:
         TaskNotFoundError: No task has that id.
         TaskStateError: The provider cannot pause, or the task has ended.
     """
-    task_id = build_parser().parse_line_args(argv).task
-    changed = pausable(session, "pause").pause_task(task_id)
+    args = build_parser().parse_line_args(argv)
+    task_id = args.task
+    changed = pausable(session, "pause", task_id, args.provider).pause_task(task_id)
     emit(f"task {task_id} paused" if changed else f"task {task_id} was already paused")

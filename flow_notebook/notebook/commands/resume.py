@@ -26,6 +26,7 @@ def execute(session: FlowSession, argv: list[str]) -> None:
         TaskNotFoundError: No task has that id.
         TaskStateError: The provider cannot resume tasks.
     """
-    task_id = build_parser().parse_line_args(argv).task
-    changed = pausable(session, "resume").resume_task(task_id)
+    args = build_parser().parse_line_args(argv)
+    task_id = args.task
+    changed = pausable(session, "resume", task_id, args.provider).resume_task(task_id)
     emit(f"task {task_id} resumed" if changed else f"task {task_id} was not paused")

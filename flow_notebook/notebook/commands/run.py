@@ -61,9 +61,9 @@ def execute(session: FlowSession, argv: list[str]) -> Task:
         args,
         command=command_value(command),
         prompt=session.secret_prompt,
-        is_volume_id=volume_id_check(session),
+        is_volume_id=volume_id_check(session, args.provider),
     )
-    task = submit(session, config, gpu=args.gpu)
+    task = submit(session, config, gpu=args.gpu, provider=args.provider)
     if config.secrets:
         remember_secrets(session, task, config)
     if args.max_cost is not None:
@@ -88,41 +88,54 @@ def remember_secrets(session: FlowSession, task: Task, config: TaskConfig) -> No
     values from its environment; the values themselves are never stored.
     """
     session.known_secrets[task.task_id] = list(config.secret_values().values())
-    record = TaskRecord(
-        task_id=task.task_id,
-        name=task.name,
-        provider=task.provider,
-        started_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        secret_names=sorted(config.secrets),
-    )
-    session.tasks.add(notebook_key(session.user_ns or {}), record)
+    session.tasks.update(task.task_id, secret_names=sorted(config.secrets))
 
 
-def volume_id_check(session: FlowSession) -> Callable[[str], bool] | None:
+def volume_id_check(
+    session: FlowSession, provider: str | None = None
+) -> Callable[[str], bool] | None:
     """Returns the provider's volume-id test, when it has one (for ``--volume``)."""
-    return getattr(session.provider, "is_volume_id", None)
+    return getattr(session.provider_named(provider), "is_volume_id", None)
 
 
 def submit(
-    session: FlowSession, config: TaskConfig, *, gpu: str | None = None, announce: bool = True
+    session: FlowSession,
+    config: TaskConfig,
+    *,
+    gpu: str | None = None,
+    announce: bool = True,
+    provider: str | None = None,
 ) -> Task:
-    """Submits ``config`` on the session's provider and prints the one-line receipt.
+    """Submits ``config`` and prints the one-line receipt.
+
+    The task is recorded as this notebook's, with the provider it belongs to, so
+    later subcommands (also in a new kernel) reach that provider without
+    ``--provider``.
 
     Args:
         session: Supplies the provider; remembers the task as the last one.
         config: What to run.
         gpu: The user's GPU/instance spec (``a100``, ``8xh100``), resolved by the provider.
         announce: Print the receipt line (a cell's live view shows it instead).
+        provider: The provider's name (``--provider``); ``None``: the default one.
 
     Returns:
         The submitted task.
     """
-    provider = session.provider
+    target = session.provider_named(provider)
     if gpu:
-        config.instance_type = provider.resolve_instance_type(gpu)
-    config = provider.prepare_task_config(config)
-    task = provider.submit_task(config.instance_type or "", config)
+        config.instance_type = target.resolve_instance_type(gpu)
+    config = target.prepare_task_config(config)
+    task = target.submit_task(config.instance_type or "", config)
+    owner = session.claim(task.task_id, provider)
     session.last_task_id = task.task_id
+    record = TaskRecord(
+        task_id=task.task_id,
+        name=task.name,
+        provider=owner,
+        started_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    )
+    session.tasks.add(notebook_key(session.user_ns or {}), record)
     if announce:
         receipt = f"task {task.task_id} ({task.name}) {task.status.value}"
         emit(f"{receipt}: {follow_hint(task.task_id)}")

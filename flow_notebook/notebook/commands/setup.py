@@ -18,6 +18,7 @@ def build_parser() -> FlowArgumentParser:
         "Show a form for the Mithril API key (a password field), the project (from the "
         "key's projects) and the SSH key. The key is checked before anything is saved, "
         "the config file gets mode 0600, and the field is cleared after saving.",
+        provider_option=False,
     )
 
 

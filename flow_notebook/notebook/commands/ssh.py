@@ -50,7 +50,8 @@ def execute(session: FlowSession, argv: list[str]) -> None:
     """
     args = build_parser().parse_line_args(argv)
     task_id = task_id_or_last(session, args.task)
-    command = login_command(session.provider, task_id)
+    provider = session.provider_of(task_id, args.provider)
+    command = login_command(provider, task_id)
     if command and args.config:
         alias = host_alias(task_id)
         path = flow_home() / CONFIG_FILE
@@ -63,8 +64,8 @@ def execute(session: FlowSession, argv: list[str]) -> None:
     if command:
         emit(command)
         return
-    task = session.provider.get_task(task_id)
-    if task.provider == "local":
+    task = provider.get_task(task_id)
+    if provider.get_capabilities().runs_on_this_machine:
         raise TaskStateError(
             f"task {task_id} runs on this machine and has no SSH access",
             suggestion=f"use %flow logs {task_id}",

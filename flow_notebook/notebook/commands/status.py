@@ -52,5 +52,6 @@ def execute(session: FlowSession, argv: list[str]) -> None:
         TaskNotFoundError: No task has that id.
     """
     args = build_parser().parse_line_args(argv)
-    task = session.provider.get_task(task_id_or_last(session, args.task))
+    task_id = task_id_or_last(session, args.task)
+    task = session.provider_of(task_id, args.provider).get_task(task_id)
     emit(task_details(task))

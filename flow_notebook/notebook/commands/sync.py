@@ -43,7 +43,7 @@ def execute(session: FlowSession, argv: list[str]) -> None:
     """
     args = build_parser().parse_line_args(argv)
     task_id = task_id_or_last(session, args.task)
-    provider = session.provider
+    provider = session.provider_of(task_id, args.provider)
     if not isinstance(provider, ICodeSync):
         raise ValidationError(
             "this provider cannot send code to a running task",

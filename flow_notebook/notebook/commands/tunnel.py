@@ -13,7 +13,7 @@ from IPython.core.error import UsageError
 
 from flow_notebook.core.errors import FlowError, TaskStateError
 from flow_notebook.core.models import Tunnel
-from flow_notebook.core.provider_interfaces import ISSHTunnels, ITunnelManager
+from flow_notebook.core.provider_interfaces import IProvider, ISSHTunnels, ITunnelManager
 from flow_notebook.notebook.arguments import FlowArgumentParser, make_parser
 from flow_notebook.notebook.follow import emit
 from flow_notebook.notebook.formatting import table
@@ -57,35 +57,43 @@ def execute(session: FlowSession, argv: list[str]) -> None:
         TaskStateError: The provider cannot forward ports, or the task is not running.
     """
     args = build_parser().parse_line_args(argv)
+    provider = _provider(session, args.task, args.provider)
     if args.list:
-        tunnels = _manager(session).list_tunnels(args.task)
+        tunnels = _manager(provider).list_tunnels(args.task)
         emit(_tunnel_table(tunnels) if tunnels else "no tunnels")
         return
     if not args.task:
         raise UsageError("%flow tunnel: give TASK and PORT, e.g. %flow tunnel task-1 8888")
     if args.stop:
-        _stop(session, args.task, args.port)
+        _stop(provider, args.task, args.port)
         return
     if args.port is None:
         raise UsageError("%flow tunnel: give the PORT on the instance, e.g. 8888")
-    task = session.provider.get_task(args.task)
-    if task.provider == "local" and not isinstance(session.provider, ISSHTunnels):
+    task = provider.get_task(args.task)
+    local = provider.get_capabilities().runs_on_this_machine
+    if local and not isinstance(provider, ISSHTunnels):
         emit(
             f"task {task.task_id} runs on this machine: port {args.port} is already local, "
             f"at http://127.0.0.1:{args.port}/"
         )
         return
-    manager = _manager(session)
+    manager = _manager(provider)
     tunnel = manager.open_tunnel(task.task_id, args.port, args.local_port)
-    _watch(session, manager, tunnel)
+    _watch(session, provider, manager, tunnel)
     emit(
         f"{tunnel.url} forwards to port {tunnel.remote_port} of task {task.task_id}; "
         f"%flow tunnel --stop {task.task_id} closes it"
     )
 
 
-def _manager(session: FlowSession) -> ITunnelManager:
-    provider = session.provider
+def _provider(session: FlowSession, task_id: str | None, name: str | None) -> IProvider:
+    """Returns the task's provider, or with no task the named (or default) one."""
+    if task_id:
+        return session.provider_of(task_id, name)
+    return session.provider_named(name)
+
+
+def _manager(provider: IProvider) -> ITunnelManager:
     if not isinstance(provider, ISSHTunnels):
         name = getattr(provider, "name", None) or type(provider).__name__
         raise TaskStateError(f"provider {name} cannot forward ports")
@@ -93,8 +101,8 @@ def _manager(session: FlowSession) -> ITunnelManager:
     return manager
 
 
-def _stop(session: FlowSession, task_id: str, port: int | None) -> None:
-    manager = _manager(session)
+def _stop(provider: IProvider, task_id: str, port: int | None) -> None:
+    manager = _manager(provider)
     tunnels = [t for t in manager.list_tunnels(task_id) if port in (None, t.remote_port)]
     for tunnel in tunnels:
         manager.close_tunnel(tunnel.tunnel_id)
@@ -102,7 +110,9 @@ def _stop(session: FlowSession, task_id: str, port: int | None) -> None:
     emit(f"closed {len(tunnels)} tunnel(s) to {what}" if tunnels else f"no tunnel to {what}")
 
 
-def _watch(session: FlowSession, manager: ITunnelManager, tunnel: Tunnel) -> Poller:
+def _watch(
+    session: FlowSession, provider: IProvider, manager: ITunnelManager, tunnel: Tunnel
+) -> Poller:
     """Closes the tunnel when its task ends; stops watching once it is closed."""
 
     def tick() -> bool:
@@ -110,7 +120,7 @@ def _watch(session: FlowSession, manager: ITunnelManager, tunnel: Tunnel) -> Pol
         if tunnel.tunnel_id not in open_ids:
             return False
         try:
-            ended = session.provider.get_task(tunnel.task_id).is_terminal
+            ended = provider.get_task(tunnel.task_id).is_terminal
         except FlowError:
             return True
         if ended:

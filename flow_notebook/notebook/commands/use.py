@@ -13,9 +13,12 @@ SUMMARY = "switch this kernel to another provider, e.g. %flow use local"
 def build_parser() -> FlowArgumentParser:
     """Returns the parser of ``%flow use``."""
     parser = make_parser(
-        NAME, "Use PROVIDER for the following commands; the current one stays if it fails."
+        NAME,
+        "Make PROVIDER the default for the following commands; the current one stays if "
+        "it fails. Tasks of other providers still reach their own provider.",
+        provider_option=False,
     )
-    parser.add_argument("provider", metavar="PROVIDER", help="provider name, e.g. local")
+    parser.add_argument("name", metavar="PROVIDER", help="provider name, e.g. local")
     return parser
 
 
@@ -26,6 +29,6 @@ def execute(session: FlowSession, argv: list[str]) -> None:
         UnknownProviderError: No provider has that name.
         ConfigurationError: The provider is not configured.
     """
-    name = build_parser().parse_line_args(argv).provider.strip().lower()
+    name = build_parser().parse_line_args(argv).name.strip().lower()
     session.use(name)
     emit(f"using provider {name}")

@@ -49,7 +49,7 @@ def execute(session: FlowSession, argv: list[str]) -> None:
         NotFoundError: ``--delete``/``--upload`` names no volume.
     """
     args = build_parser().parse_line_args(argv)
-    provider = session.provider
+    provider = session.provider_named(args.provider)
     if args.create:
         if not args.size or args.size < 1:
             raise ValidationError("--create needs --size GB (a whole number, 1 or more)")

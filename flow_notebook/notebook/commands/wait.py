@@ -37,6 +37,8 @@ def execute(session: FlowSession, argv: list[str]) -> None:
     """
     args = build_parser().parse_line_args(argv)
     task_id = task_id_or_last(session, args.task)
+    if args.provider:
+        session.provider_of(task_id, args.provider).get_task(task_id)
     follower = session.followers.get(task_id)
     if follower is None or (follower.done and _left_running(follower.summary)):
         wait_quietly(session, task_id, timeout=args.timeout, on_interrupt=args.on_interrupt)

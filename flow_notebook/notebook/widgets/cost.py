@@ -180,7 +180,7 @@ def watch_cost(
 
     meter = CostMeter(limit) if use_widgets() else None
     guard = CostGuard(
-        lambda: session.provider,
+        lambda: session.provider_of(task.task_id),
         task.task_id,
         limit,
         interval=interval,

@@ -1,12 +1,15 @@
 """The dashboard's logic: task rows, the status filter, cancel; and its text renderer.
 
-``DashboardModel`` computes rows from the provider; ``DashboardView`` turns a refresh
-into ``_draw(rows)``, the only hook a renderer overrides (``TextDashboard`` here,
-``WidgetDashboard`` in ``dashboard_widget``).
+``DashboardModel`` computes rows from the tasks of every provider it is given, side
+by side with a provider column (a provider that fails is one line in ``problems``
+and hides no other); ``DashboardView`` turns a refresh into ``_draw(rows)``, the only
+hook a renderer overrides (``TextDashboard`` here, ``WidgetDashboard`` in
+``dashboard_widget``).
 """
 
 from __future__ import annotations
 
+import html
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -16,6 +19,7 @@ from flow_notebook.core.errors import FlowError
 from flow_notebook.core.models import Task, TaskStatus, utcnow
 from flow_notebook.core.provider_interfaces import IProvider
 from flow_notebook.notebook.formatting import format_duration, table
+from flow_notebook.notebook.listing import ProviderSources, list_everywhere
 from flow_notebook.notebook.widgets.html import (
     bid_limit,
     html_table,
@@ -24,8 +28,19 @@ from flow_notebook.notebook.widgets.html import (
     status_html,
 )
 
-HEADERS = ("ID", "NAME", "STATUS", "INSTANCE", "REGION", "RUNTIME", "$/HOUR", "LIMIT", "COST")
-_STATUS_COLUMN = 2
+HEADERS = (
+    "ID",
+    "PROVIDER",
+    "NAME",
+    "STATUS",
+    "INSTANCE",
+    "REGION",
+    "RUNTIME",
+    "$/HOUR",
+    "LIMIT",
+    "COST",
+)
+STATUS_COLUMN = HEADERS.index("STATUS")
 
 
 @dataclass(frozen=True)
@@ -34,6 +49,7 @@ class TaskRow:
 
     Attributes:
         task_id: The task's id.
+        provider: The name of the provider it runs on.
         name: The task's name.
         status: Its status.
         instance_type: Instance type, ``N x type`` for several instances.
@@ -47,6 +63,7 @@ class TaskRow:
     """
 
     task_id: str
+    provider: str
     name: str
     status: TaskStatus
     instance_type: str
@@ -58,13 +75,14 @@ class TaskRow:
     ssh_command: str | None
 
     @classmethod
-    def from_task(cls, task: Task, now: datetime) -> TaskRow:
-        """Builds the row of ``task`` as of ``now``."""
+    def from_task(cls, task: Task, now: datetime, provider: str) -> TaskRow:
+        """Builds the row of ``task``, listed from provider ``provider``, as of ``now``."""
         instance = task.instance_type or "-"
         if task.num_instances > 1:
             instance = f"{task.num_instances} x {instance}"
         return cls(
             task_id=task.task_id,
+            provider=provider,
             name=task.name,
             status=task.status,
             instance_type=instance,
@@ -85,6 +103,7 @@ class TaskRow:
         """Returns the row's texts in ``HEADERS`` order."""
         return (
             self.task_id,
+            self.provider,
             self.name,
             self.status.value,
             self.instance_type,
@@ -106,36 +125,51 @@ class DashboardModel:
     """Computes the dashboard's rows and carries out its actions.
 
     Args:
-        provider: Returns the current provider (called on every refresh, so a
-            ``%flow use`` in between is respected).
+        sources: Returns the providers to list, by name (called on every refresh, so
+            a provider used in between is listed too), e.g. ``FlowSession.each_provider``
+            or ``listing.single(provider)``.
         limit: Most tasks shown.
         clock: Returns "now", for runtimes and costs.
+        on_listed: Called with each listed task's id and provider name (the session
+            routes the task's later commands to that provider).
     """
 
     def __init__(
         self,
-        provider: Callable[[], IProvider],
+        sources: ProviderSources,
         *,
         limit: int = 50,
         clock: Callable[[], datetime] = utcnow,
+        on_listed: Callable[[str, str], object] | None = None,
     ) -> None:
-        self._provider = provider
+        self._sources = sources
         self.limit = limit
         self._clock = clock
+        self._on_listed = on_listed
+        self._providers: dict[str, IProvider] = {}
         self.status_filter: TaskStatus | None = None
         self.rows: list[TaskRow] = []
+        self.problems: list[str] = []
 
     def refresh(self) -> list[TaskRow]:
         """Fetches the tasks (of the filtered status) and returns their rows, newest first.
 
+        A provider that fails leaves one line in ``problems``; the others' rows show.
+
         Raises:
-            FlowError: The provider failed; the previous rows stay.
+            FlowError: Every provider failed; the previous rows stay.
         """
-        tasks = self._provider().list_tasks(
-            status=self.status_filter, limit=self.limit, force_refresh=True
+        listing = list_everywhere(
+            self._sources(), status=self.status_filter, limit=self.limit, force_refresh=True
         )
+        listing.raise_if_none_answered()
         now = self._clock()
-        self.rows = [TaskRow.from_task(task, now) for task in tasks]
+        self._providers = listing.providers
+        self.problems = listing.problems
+        self.rows = [TaskRow.from_task(item.task, now, item.provider) for item in listing.tasks]
+        if self._on_listed is not None:
+            for row in self.rows:
+                self._on_listed(row.task_id, row.provider)
         return self.rows
 
     def row(self, task_id: str) -> TaskRow | None:
@@ -144,19 +178,23 @@ class DashboardModel:
 
     def cancel(self, task_id: str) -> str:
         """Cancels the task and returns one line saying what happened."""
+        row = self.row(task_id)
+        provider = self._providers.get(row.provider) if row else None
+        if provider is None:
+            return f"cannot cancel {task_id}: it is not in the dashboard's last listing"
         try:
-            stopped = self._provider().cancel_task(task_id)
+            stopped = provider.cancel_task(task_id)
         except FlowError as exc:
             return f"cannot cancel {task_id}: {exc}"
         return f"cancelled task {task_id}" if stopped else f"task {task_id} had already ended"
 
     def text(self) -> str:
-        """Returns the rows as an aligned plain-text table."""
-        return render_text(self.rows)
+        """Returns the rows as an aligned plain-text table, then the problem lines."""
+        return "\n".join([render_text(self.rows), *self.problems])
 
     def html(self) -> str:
-        """Returns the rows as an escaped HTML table with coloured statuses."""
-        return render_html(self.rows)
+        """Returns the rows as an escaped HTML table with coloured statuses, then problems."""
+        return render_html(self.rows) + problems_html(self.problems)
 
 
 def render_text(rows: Sequence[TaskRow]) -> str:
@@ -169,12 +207,20 @@ def render_html(rows: Sequence[TaskRow]) -> str:
     if not rows:
         return "<p><i>no tasks</i></p>"
     cells = [
-        tuple(status_html(row.status) if i == _STATUS_COLUMN else c for i, c in enumerate(cells))
+        tuple(status_html(row.status) if i == STATUS_COLUMN else c for i, c in enumerate(cells))
         for cells, row in ((row.cells(), row) for row in rows)
     ]
     return html_table(
-        HEADERS, cells, raw_columns=frozenset({_STATUS_COLUMN}), css_class="flow-tasks"
+        HEADERS, cells, raw_columns=frozenset({STATUS_COLUMN}), css_class="flow-tasks"
     )
+
+
+def problems_html(problems: Sequence[str]) -> str:
+    """Returns the providers that could not list their tasks, one escaped line each."""
+    if not problems:
+        return ""
+    lines = "".join(f"<div>{html.escape(line)}</div>" for line in problems)
+    return f"<div class='flow-dashboard-problems' style='color:#cf222e'>{lines}</div>"
 
 
 class DashboardView:
@@ -219,7 +265,7 @@ class TextDashboard(DashboardView):
         self.text = ""
 
     def _draw(self, rows: list[TaskRow]) -> None:
-        self.text = render_text(rows)
+        self.text = self.model.text()
 
     def _draw_error(self, message: str) -> None:
         self.text = f"cannot list tasks: {message}"

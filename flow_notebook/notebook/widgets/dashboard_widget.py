@@ -26,9 +26,11 @@ from flow_notebook.core.models import TaskStatus
 from flow_notebook.notebook.formatting import count_noun
 from flow_notebook.notebook.widgets.dashboard import (
     HEADERS,
+    STATUS_COLUMN,
     DashboardModel,
     DashboardView,
     TaskRow,
+    problems_html,
 )
 from flow_notebook.notebook.widgets.html import status_html
 from flow_notebook.notebook.widgets.poller import Poller
@@ -83,7 +85,7 @@ class _RowView:
         """Shows ``row`` (another task's row too); only changed values are sent."""
         self.task_id = row.task_id
         for index, (cell, text) in enumerate(zip(self.cells, row.cells(), strict=True)):
-            value = status_html(row.status) if index == 2 else html.escape(text)
+            value = status_html(row.status) if index == STATUS_COLUMN else html.escape(text)
             if cell.value != value:
                 cell.value = value
         # A disabled danger button stays bright red; a plain one greys out.
@@ -147,6 +149,8 @@ class WidgetDashboard(DashboardView):
         self.refresh_button = w.Button(description="Refresh", icon="refresh")
         self.close_button = w.Button(description="Close", icon="times")
         self.status = w.HTML()
+        # One line per provider that could not list its tasks; the others' rows still show.
+        self.problems = w.HTML()
         self.header = w.Box(
             [
                 w.HTML(f"<b>{html.escape(title)}</b>", layout=self._shared.cell)
@@ -176,7 +180,7 @@ class WidgetDashboard(DashboardView):
         self.newer.on_click(lambda _: self.show_page(self.page - 1))
         self.older.on_click(lambda _: self.show_page(self.page + 1))
         toolbar = w.HBox([self.filter, self.refresh_button, self.close_button, self.status])
-        self.root = w.VBox([toolbar, self.grid, self.pager, self.prompt, self.logs])
+        self.root = w.VBox([toolbar, self.problems, self.grid, self.pager, self.prompt, self.logs])
         self.root.add_class("flow-dashboard")
         self._poller = Poller(
             self.refresh, interval, on_error=self._report_error, name="flow-dashboard"
@@ -328,6 +332,9 @@ class WidgetDashboard(DashboardView):
             stamp = self._clock().strftime("%H:%M:%S")
             count = f"{len(rows) - 1:,}+ tasks" if more else count_noun(len(rows), "task")
             self.status.value = f"<span>{count} · refreshed {stamp}</span>"
+            problems = problems_html(self.model.problems)
+            if self.problems.value != problems:
+                self.problems.value = problems
             self._seen_at = stamp
             self._saved.publish(self._statuses())
 
@@ -380,7 +387,8 @@ class WidgetDashboard(DashboardView):
 
     def _statuses(self) -> tuple[tuple[str, str], ...]:
         """What the saved form shows that matters: each task's status."""
-        return tuple((row.task_id, row.status.value) for row in self.model.rows)
+        problems = (("-", problem) for problem in self.model.problems)
+        return (*((row.task_id, row.status.value) for row in self.model.rows), *problems)
 
     def _html(self) -> str:
         seen = f"<p><i>tasks as seen at {self._seen_at}</i></p>" if self._seen_at else ""

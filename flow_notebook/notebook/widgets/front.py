@@ -18,7 +18,7 @@ def log_viewer_factory(session: FlowSession) -> Any:
     def open_viewer(task_id: str) -> Any:
         from flow_notebook.notebook.widgets.log_viewer import LogViewer
 
-        viewer = LogViewer(session.provider, task_id, redact=session.redactor(task_id))
+        viewer = LogViewer(session.provider_of(task_id), task_id, redact=session.redactor(task_id))
         return viewer.start()
 
     return open_viewer
@@ -35,19 +35,27 @@ def show_dashboard(
     status: TaskStatus | None = None,
     interval: float = 2.0,
     text: bool = False,
+    provider: str | None = None,
 ) -> Any:
     """Shows the task dashboard: a refreshing widget, or a text table once.
 
     Args:
-        session: Supplies the provider; closing it stops the refresh.
+        session: Supplies the providers; closing it stops the refresh.
         status: Show only tasks in this state.
         interval: Seconds between refreshes of the widget.
         text: Print a text table even when widgets are available.
+        provider: Only this provider's tasks (``--provider``); ``None``: every
+            configured provider's, side by side.
 
     Returns:
         The widget dashboard, or ``None`` when text was printed.
+
+    Raises:
+        FlowError: ``provider`` names no provider, or it cannot be built.
     """
-    model = DashboardModel(lambda: session.provider)
+    if provider:
+        session.provider_named(provider)  # An unknown name is one line, not a panel.
+    model = DashboardModel(lambda: session.each_provider(provider), on_listed=session.claim)
     model.status_filter = status
     if not use_widgets(text):
         view = TextDashboard(model)
@@ -61,7 +69,7 @@ def show_dashboard(
         model,
         interval=interval,
         open_log_viewer=log_viewer_factory(session),
-        ssh_command=lambda task_id: login_command(session.provider, task_id),
+        ssh_command=lambda task_id: login_command(session.provider_of(task_id), task_id),
     )
     dashboard.refresh()  # Drawn before display, so a saved notebook shows the tasks.
     session.on_close(partial(close_panel, dashboard, session))
@@ -78,15 +86,23 @@ def show_log_viewer(session: FlowSession, task_id: str, *, log_type: str = "stdo
     from flow_notebook.notebook.widgets.log_viewer import LogViewer
 
     viewer = LogViewer(
-        session.provider, task_id, log_type=log_type, redact=session.redactor(task_id)
+        session.provider_of(task_id), task_id, log_type=log_type, redact=session.redactor(task_id)
     )
     session.on_close(partial(close_panel, viewer, session))
     viewer.display()
     return viewer.start()
 
 
-def show_instances(session: FlowSession, *, gpu: str | None = None, text: bool = False) -> Any:
+def show_instances(
+    session: FlowSession, *, gpu: str | None = None, text: bool = False, provider: str | None = None
+) -> Any:
     """Shows the offers: a picker with price chart and submit form, or a text table.
+
+    Args:
+        session: Supplies the provider.
+        gpu: Only offers of this GPU type.
+        text: Print a text table even when widgets are available.
+        provider: Whose offers (``--provider``); ``None``: the default provider.
 
     Returns:
         The picker, or ``None`` when text was printed.
@@ -96,7 +112,9 @@ def show_instances(session: FlowSession, *, gpu: str | None = None, text: bool =
     """
     from flow_notebook.notebook.widgets.instances import InstanceCatalog
 
-    catalog = InstanceCatalog(lambda: session.provider, gpu=gpu)
+    catalog = InstanceCatalog(
+        lambda: session.provider_named(provider), gpu=gpu, provider_name=provider
+    )
     if not use_widgets(text):
         catalog.refresh()
         emit(catalog.text())

@@ -65,15 +65,23 @@ class InstanceCatalog:
     """Offers, price history and submission for the picker.
 
     Args:
-        provider: Returns the current provider.
+        provider: Returns the provider whose offers are shown.
         gpu: Only offers whose instance type or GPU model contains this text.
         limit: Most offers asked for.
+        provider_name: That provider's name (``--provider``), for submitting; ``None``:
+            the session's default provider.
     """
 
     def __init__(
-        self, provider: Callable[[], IProvider], *, gpu: str | None = None, limit: int = 100
+        self,
+        provider: Callable[[], IProvider],
+        *,
+        gpu: str | None = None,
+        limit: int = 100,
+        provider_name: str | None = None,
     ) -> None:
         self._provider = provider
+        self.provider_name = provider_name
         self.gpu = (gpu or "").strip().lower() or None
         self.limit = limit
         self.rows: list[OfferRow] = []
@@ -146,7 +154,7 @@ class InstanceCatalog:
         )
         receipt = io.StringIO()
         with contextlib.redirect_stdout(receipt):
-            task = submit(session, config, gpu=row.instance_type)
+            task = submit(session, config, gpu=row.instance_type, provider=self.provider_name)
         return task, receipt.getvalue().strip()
 
     def text(self) -> str:

@@ -336,6 +336,7 @@ class LocalProvider:
             supports_pause=True,
             supports_code_upload=True,
             supports_gpu=bool(self._machine.describe().gpus),
+            runs_on_this_machine=True,
             max_instances_per_task=1,
             max_storage_per_instance_gb=65_536,
             supported_regions=["local"],

@@ -40,9 +40,9 @@ def test_tasks_notebook_lists_what_this_notebook_started(ip, kernel):
     assert _line(ip, "tasks --notebook") == "no tasks started from this notebook\n"
     ip.run_cell_magic("flow", "run --wait --name first", "print(1)\n")
     lines = _line(ip, "tasks --notebook").splitlines()
-    assert lines[0].split() == ["ID", "NAME", "STATUS", "STARTED", "CODE", "GIT"]
+    assert lines[0].split() == ["ID", "PROVIDER", "NAME", "STATUS", "STARTED", "CODE", "GIT"]
     row = lines[1].split()
-    assert row[:3] == [kernel.last.metadata["task_id"], "first", "completed"]
+    assert row[:4] == [kernel.last.metadata["task_id"], "local", "first", "completed"]
     assert row[-2] == kernel.last.metadata["code_digest"][:12]
 
 

@@ -12,6 +12,7 @@ from flow_notebook.core.errors import NotFoundError, TaskNotFoundError
 from flow_notebook.core.models import (
     AvailableInstance,
     PricePoint,
+    ProviderCapabilities,
     Task,
     TaskConfig,
     TaskStatus,
@@ -55,8 +56,9 @@ class WidgetFakeProvider:
 
     name = "fake"
 
-    def __init__(self, tasks: list[Task] | None = None) -> None:
+    def __init__(self, tasks: list[Task] | None = None, *, runs_here: bool = False) -> None:
         self.tasks: dict[str, Task] = {task.task_id: task for task in tasks or []}
+        self.runs_here = runs_here
         self.logs: dict[tuple[str, str], list[str]] = {}
         self.log_done = threading.Event()
         self.cancelled: list[str] = []
@@ -66,6 +68,9 @@ class WidgetFakeProvider:
         self.volumes: dict[str, Volume] = {}
         self.stream_starts: list[tuple[str, int]] = []
         self.submitted: list[tuple[str, TaskConfig]] = []
+
+    def get_capabilities(self) -> ProviderCapabilities:
+        return ProviderCapabilities(name=self.name, runs_on_this_machine=self.runs_here)
 
     # compute
     def get_task(self, task_id: str) -> Task:

@@ -7,7 +7,14 @@ import time
 from IPython.core.interactiveshell import InteractiveShell
 
 from flow_notebook.core.models import TaskStatus
-from flow_notebook.notebook.widgets.dashboard import DashboardModel, TextDashboard, render_html
+from flow_notebook.notebook.listing import single
+from flow_notebook.notebook.widgets.dashboard import (
+    HEADERS,
+    STATUS_COLUMN,
+    DashboardModel,
+    TextDashboard,
+    render_html,
+)
 from flow_notebook.notebook.widgets.dashboard_widget import WidgetDashboard
 from flow_notebook.notebook.widgets.html import STATUS_COLOURS
 
@@ -15,7 +22,7 @@ from .conftest import NOW, WidgetFakeProvider, make_task
 
 
 def _model(provider) -> DashboardModel:
-    return DashboardModel(lambda: provider, clock=lambda: NOW)
+    return DashboardModel(single(provider, "fake"), clock=lambda: NOW)
 
 
 def _wait(check, timeout: float = 5.0) -> None:
@@ -30,6 +37,7 @@ def test_rows_show_runtime_price_and_cost_so_far(fake):
     first = rows[0]
     assert first.cells() == (
         "task-1",
+        "fake",
         "job-task-1",
         "running",
         "1xa100",
@@ -72,6 +80,7 @@ def test_text_fallback_is_an_aligned_table(fake):
     lines = repr(view).splitlines()
     assert lines[0].split() == [
         "ID",
+        "PROVIDER",
         "NAME",
         "STATUS",
         "INSTANCE",
@@ -81,7 +90,7 @@ def test_text_fallback_is_an_aligned_table(fake):
         "LIMIT",
         "COST",
     ]
-    assert lines[1].split()[:3] == ["task-1", "job-task-1", "running"]
+    assert lines[1].split()[:4] == ["task-1", "fake", "job-task-1", "running"]
 
 
 def test_html_fallback_escapes_task_names_and_colours_statuses():
@@ -111,9 +120,9 @@ def test_widget_rows_hold_values_and_status_colours(fake):
         dashboard.refresh()
         assert len(dashboard.row_views) == 2
         running, failed = (dashboard._views[t] for t in ("task-1", "task-2"))
-        assert STATUS_COLOURS[TaskStatus.RUNNING] in running.cells[2].value
-        assert STATUS_COLOURS[TaskStatus.FAILED] in failed.cells[2].value
-        assert running.cells[8].value == "$1.00"
+        assert STATUS_COLOURS[TaskStatus.RUNNING] in running.cells[STATUS_COLUMN].value
+        assert STATUS_COLOURS[TaskStatus.FAILED] in failed.cells[STATUS_COLUMN].value
+        assert running.cells[HEADERS.index("COST")].value == "$1.00"
         assert failed.cancel.disabled and not running.cancel.disabled
         assert (failed.cancel.button_style, running.cancel.button_style) == ("", "danger")
         assert "2 tasks ·" in dashboard.status.value
@@ -132,7 +141,7 @@ def test_cancel_asks_first_then_cancels_on_yes(fake):
         confirm.click()
         assert fake.cancelled == ["task-1"]
         assert "cancelled task task-1" in dashboard.prompt.children[0].value
-        assert "cancelled" in dashboard._views["task-1"].cells[2].value
+        assert "cancelled" in dashboard._views["task-1"].cells[STATUS_COLUMN].value
         assert dashboard._views["task-1"].cancel.disabled
     finally:
         dashboard.close()
@@ -288,10 +297,10 @@ def test_header_and_rows_are_items_of_one_grid(fake):
         dashboard.refresh()
         header, *rows = dashboard.grid.children
         columns = dashboard.grid.layout.grid_template_columns
-        assert columns.startswith("repeat(12,")
+        assert columns.startswith("repeat(13,")
         for box in (header, *rows):
             assert box.layout.display == "contents"
-            assert len(box.children) == 12
+            assert len(box.children) == 13
     finally:
         dashboard.close()
 
