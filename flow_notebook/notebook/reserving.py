@@ -16,13 +16,13 @@ from flow_notebook.notebook.session import FlowSession
 _HEADERS = ("ID", "NAME", "STATE", "WINDOW (UTC)", "INSTANCES", "USED", "COST SO FAR", "TOTAL")
 
 
-def reservable(session: FlowSession) -> IReservations:
-    """Returns the session's provider as ``IReservations``.
+def reservable(session: FlowSession, name: str | None = None) -> IReservations:
+    """Returns provider ``name`` (``--provider``; default: the session's) as ``IReservations``.
 
     Raises:
         ValidationError: The provider does not sell reserved capacity (one line).
     """
-    provider = session.provider
+    provider = session.provider_named(name)
     if not isinstance(provider, IReservations):
         raise ValidationError(
             f"provider {provider.get_capabilities().name} has no reservations",

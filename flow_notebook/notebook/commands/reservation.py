@@ -48,7 +48,7 @@ def execute(session: FlowSession, argv: list[str]) -> None:
         NotFoundError: Unknown reservation id.
     """
     args = build_parser().parse_line_args(argv)
-    provider = reservable(session)
+    provider = reservable(session, args.provider)
     reservation = find_reservation(provider, args.reservation)
     rid = reservation.reservation_id
     if args.action == "history":

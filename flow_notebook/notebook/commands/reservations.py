@@ -27,7 +27,7 @@ def build_parser() -> FlowArgumentParser:
 def execute(session: FlowSession, argv: list[str]) -> list[Reservation]:
     """Prints the table (or one line when there is none) and returns the reservations."""
     args = build_parser().parse_line_args(argv)
-    found = reservable(session).list_reservations(limit=max(args.limit, 1))
+    found = reservable(session, args.provider).list_reservations(limit=max(args.limit, 1))
     shown = found if args.all else [r for r in found if r.is_live]
     if shown:
         emit(reservation_table(shown))

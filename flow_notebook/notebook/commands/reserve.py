@@ -53,7 +53,7 @@ def execute(session: FlowSession, argv: list[str]) -> ReservationQuote:
             provider without reservations (each one line).
     """
     args = build_parser().parse_line_args(argv)
-    provider = reservable(session)
+    provider = reservable(session, args.provider)
     start = parse_when(args.start)
     request = ReservationRequest(
         instance_type=args.gpu,
