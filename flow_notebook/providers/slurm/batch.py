@@ -38,6 +38,9 @@ def batch_script(layout: TaskLayout, shape: JobShape, name: str) -> str:
         f"--output={layout.path(SLURM_LOG)}",
         f"--chdir={layout.work_dir}",
         "--open-mode=append",
+        # A task runs once: after a node failure or preemption it ends (NODE_FAIL,
+        # PREEMPTED) rather than starting over behind the notebook's back.
+        "--no-requeue",
     ]
     header = "".join(f"#SBATCH {option}\n" for option in options)
     task_dir = q(layout.task_dir)
@@ -47,6 +50,8 @@ flow_end() {{
   echo "$1" >"$d/{EXIT_CODE_FILE}.tmp" && mv -f "$d/{EXIT_CODE_FILE}.tmp" "$d/{EXIT_CODE_FILE}"
   touch "$d/{DONE_MARKER}"
 }}
+# A requeued job (preemption, node failure) starts again: its earlier end is gone.
+rm -f "$d/{DONE_MARKER}" "$d/{EXIT_CODE_FILE}" "$d"/rank_exit.*
 trap 'kill -TERM "$step" 2>/dev/null; wait "$step"; flow_end {_TERMINATED}; exit {_TERMINATED}' TERM
 first=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)
 addr=$(scontrol -o show node "$first" 2>/dev/null | sed -n 's/.* NodeAddr=\\([^ ]*\\).*/\\1/p')

@@ -18,6 +18,7 @@ from flow_notebook.providers.slurm.records import RecordStore, SlurmTaskRecord
 from flow_notebook.providers.slurm.states import base_state, state_message, task_status
 
 PROVIDER_NAME = "slurm"
+_ENDED_BY_ITSELF = frozenset({"COMPLETED", "FAILED", "OUT_OF_MEMORY"})
 LOST = "LOST"
 """State of a job Slurm no longer knows and that wrote no exit code."""
 
@@ -67,10 +68,13 @@ class TaskTracker:
         if status is not TaskStatus.PENDING and record.started_at is None:
             updates["started_at"] = _parse_time(state.start_time) or utcnow()
         if status.is_terminal:
+            code = state.exit_code if state.exit_code is not None else self._exit(record)
+            if code == 0 and base_state(state.state) not in _ENDED_BY_ITSELF:
+                code = None  # Slurm says 0:0 for a job it ended (NODE_FAIL): no exit code.
             updates.update(
                 final_state=base_state(state.state),
                 final_status=status,
-                exit_code=state.exit_code if state.exit_code is not None else self._exit(record),
+                exit_code=code,
                 completed_at=_parse_time(state.end_time) or utcnow(),
             )
             self._mark_done(record)
