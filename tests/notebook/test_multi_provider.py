@@ -230,3 +230,12 @@ def test_wait_routes_to_the_tasks_provider(magics, flow, built):
     task, _ = flow("run --provider cloud -- echo there")
     built["cloud"].end(task.task_id, TaskStatus.COMPLETED, 0)
     assert flow(f"wait {task.task_id}")[1].startswith(f"task {task.task_id} completed")
+
+
+def test_attach_reaches_the_tasks_own_provider(magics, flow, built):
+    task, _ = flow("run --provider cloud -- echo there")
+    built["cloud"].end(task.task_id, TaskStatus.COMPLETED, 0)
+    out = flow(f"attach {task.task_id} --wait")[1]
+    assert out.splitlines()[1:4] == ["one", "two", "three"], out
+    assert built["cloud"].stream_starts == [0]
+    assert "local" not in built  # nothing was asked of the default provider
