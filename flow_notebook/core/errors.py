@@ -23,10 +23,29 @@ re-raise ``from`` the original, so callers catch ``FlowError`` and nothing else:
     │   └── HostKeyMismatchError        an instance's SSH host key changed
     └── ScriptTooLargeError             a startup script that no strategy can deliver
 
-Messages are one line, safe to show in a notebook, and never contain secrets.
+Messages are one line, safe to show in a notebook, and never contain secrets. An
+error that an HTTP exchange caused also carries it as fields (``error.http.status``,
+``.method``, ``.path``), so code can branch on them without reading the message.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class HttpExchange:
+    """The HTTP request an error came from, and the answer's status.
+
+    Attributes:
+        method: Upper-case HTTP method, e.g. ``GET``.
+        path: Path of the request without the query (never a credential).
+        status: HTTP status of the answer; ``None`` when no answer arrived.
+    """
+
+    method: str
+    path: str
+    status: int | None = None
 
 
 class FlowError(Exception):
@@ -35,11 +54,13 @@ class FlowError(Exception):
     Attributes:
         message: One line saying what went wrong.
         suggestion: One line saying what to do about it, or ``None``.
+        http: The HTTP exchange that caused it, or ``None`` for other causes.
     """
 
     def __init__(self, message: str, *, suggestion: str | None = None) -> None:
         self.message = " ".join(str(message).split())
         self.suggestion = " ".join(suggestion.split()) if suggestion else None
+        self.http: HttpExchange | None = None
         super().__init__(self.message)
 
     def __str__(self) -> str:

@@ -8,9 +8,12 @@ updated in place (rich HTML and plain text); elsewhere (terminal IPython) lines 
 
 from __future__ import annotations
 
+import inspect
+import re
 from typing import Any
 
 from IPython.core.magic import Magics, line_cell_magic, magics_class
+from traitlets import Float, Integer, observe
 
 from flow_notebook.notebook.arguments import SecretPrompt
 from flow_notebook.notebook.dispatch import dispatch, dispatch_cell
@@ -18,6 +21,7 @@ from flow_notebook.notebook.notebook_tasks import NotebookTasks
 from flow_notebook.notebook.positions import LogPositions
 from flow_notebook.notebook.progress_lines import progress_in_cell
 from flow_notebook.notebook.session import FlowSession, ProviderFactory, SurfaceFactory, Timing
+from flow_notebook.notebook.surfaces import DEFAULT_KEEP_KB
 
 
 def _registry_provider(name: str | None = None) -> Any:
@@ -29,6 +33,9 @@ def _registry_provider(name: str | None = None) -> Any:
 @magics_class
 class FlowMagics(Magics):
     """The ``%flow`` magics.
+
+    Settings are traits: ``%config FlowMagics.keep_kb = 256`` changes one for the
+    kernel, ``c.FlowMagics.keep_kb = 256`` in an IPython profile for every kernel.
 
     Args:
         shell: The IPython shell.
@@ -43,6 +50,34 @@ class FlowMagics(Magics):
             ``None`` (the default here) makes it an error.
     """
 
+    poll_interval = Float(
+        Timing.poll_interval,
+        min=0.05,
+        max=60.0,
+        config=True,
+        help="Seconds between status checks while waiting for a task (wait, cancel, follow).",
+    )
+    settle_timeout = Float(
+        Timing.settle_timeout,
+        min=0.5,
+        max=600.0,
+        config=True,
+        help="Seconds to wait for a final status after a log ends or a cancel is asked.",
+    )
+    keep_kb = Integer(
+        DEFAULT_KEEP_KB,
+        min=1,
+        config=True,
+        help="KB of output a live view keeps in the notebook (a run's --keep-kb overrides it).",
+    )
+    dashboard_interval = Float(
+        2.0,
+        min=0.2,
+        max=3600.0,
+        config=True,
+        help="Seconds between dashboard refreshes (%flow dashboard --interval overrides it).",
+    )
+
     def __init__(
         self,
         shell: Any = None,
@@ -54,7 +89,7 @@ class FlowMagics(Magics):
         surface_factory: SurfaceFactory | None = None,
         secret_prompt: SecretPrompt | None = None,
     ) -> None:
-        super().__init__(shell)
+        # Made before the traits load the shell's config: their observers update it.
         self.session = FlowSession(
             provider_factory or _registry_provider,
             positions,
@@ -64,10 +99,25 @@ class FlowMagics(Magics):
             secret_prompt=secret_prompt,
             user_ns=getattr(shell, "user_ns", None),
         )
+        super().__init__(shell)
+        if timing is None:
+            self._timing_changed()
+        self._defaults_changed()
+
+    @observe("poll_interval", "settle_timeout")
+    def _timing_changed(self, change: Any = None) -> None:
+        self.session.timing = Timing(self.poll_interval, self.settle_timeout)
+
+    @observe("keep_kb", "dashboard_interval")
+    def _defaults_changed(self, change: Any = None) -> None:
+        self.session.keep_kb = self.keep_kb
+        self.session.dashboard_interval = self.dashboard_interval
 
     @line_cell_magic
     def flow(self, line: str, cell: str | None = None) -> Any:
         """Runs a flow subcommand (``%flow help`` lists them) or a cell (``%%flow run``).
+
+        ``%flow NAME?`` shows a subcommand's options; ``%config FlowMagics`` the settings.
 
         Returns:
             ``%flow run`` returns the ``Task``; the others (and ``%%flow run``) show
@@ -80,6 +130,24 @@ class FlowMagics(Magics):
             if cell is None:
                 return dispatch(self.session, line)
             return dispatch_cell(self.session, line, cell)
+
+
+def _flow_doc() -> str:
+    """``%flow?``: the magic's docstring and the subcommands, from the command table."""
+    from flow_notebook.notebook.commands.help import overview
+
+    return f"{inspect.cleandoc(FlowMagics.flow.__doc__ or '')}\n\n{overview()}"
+
+
+# IPython's ``?`` asks an object's ``getdoc()`` first: the text is made when asked.
+setattr(FlowMagics.flow, "getdoc", _flow_doc)  # noqa: B010 - a function attribute
+
+_HELP_SUFFIX = re.compile(r"^(\s*)%flow\s+([A-Za-z][\w-]*)\s*\?{1,2}\s*$")
+
+
+def help_suffix(lines: list[str]) -> list[str]:
+    """Turns ``%flow NAME?`` into ``%flow help NAME`` (IPython would look up ``NAME``)."""
+    return [_HELP_SUFFIX.sub(r"\1%flow help \2", line.rstrip("\n")) + "\n" for line in lines]
 
 
 def default_surface_factory(shell: Any) -> SurfaceFactory | None:
@@ -117,6 +185,8 @@ def load_ipython_extension(ipython: Any) -> None:
         return
     magics = FlowMagics(ipython, secret_prompt=getpass_prompt)
     ipython.register_magics(magics)
+    if hasattr(ipython, "input_transformers_cleanup"):
+        ipython.input_transformers_cleanup.append(help_suffix)
     _show_task_failures_as_one_line(ipython)
     _finish_views_on_shutdown(ipython, magics.session)
     _LOADED[id(ipython)] = magics
@@ -161,5 +231,7 @@ def unload_ipython_extension(ipython: Any) -> None:
     on_exit = _ON_EXIT.pop(id(ipython), None)
     if on_exit is not None:
         ipython.unobserve(on_exit, names="exit_now")
+    if help_suffix in getattr(ipython, "input_transformers_cleanup", []):
+        ipython.input_transformers_cleanup.remove(help_suffix)
     if magics is not None:
         magics.session.close()

@@ -72,7 +72,7 @@ def follow_in_cell(
     if plain:
         from flow_notebook.notebook.surfaces import PlainSurface
 
-        surface: Any = PlainSurface(keep_kb)
+        surface: Any = PlainSurface(keep_kb or session.keep_kb)
     else:
         surface = session.make_surface(
             {"task_id": task.task_id, "provider": task.provider, **(metadata or {})}, keep_kb

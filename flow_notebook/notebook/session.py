@@ -81,6 +81,9 @@ class FlowSession:
         # Secret values of tasks started here, to mask them; kept in memory only.
         self.known_secrets: dict[str, list[str]] = {}
         self.followers = Followers()
+        # Defaults a subcommand's option overrides (set from FlowMagics' traits).
+        self.keep_kb: int | None = None
+        self.dashboard_interval = 2.0
 
     def redactor(self, task_id: str) -> Redactor:
         """Returns what masks the task's secrets: values known here, or named ones in env."""
@@ -90,6 +93,7 @@ class FlowSession:
 
     def make_surface(self, metadata: dict[str, Any], keep_kb: int | None = None) -> Surface:
         """Returns where a new live view is drawn (default: plain text with a title)."""
+        keep_kb = keep_kb or self.keep_kb
         if self.surface_factory is not None:
             return self.surface_factory(metadata, keep_kb)
         from flow_notebook.notebook.surfaces import PlainSurface

@@ -175,3 +175,35 @@ def test_a_list_answer_that_is_not_a_list_hides_the_body_in_the_cause():
     with pytest.raises(errors.ProviderResponseError) as raised:
         client.list_projects()
     assert API_KEY not in str(raised.value.__cause__)
+
+
+@pytest.mark.parametrize("status", [400, 401, 404, 409, 422, 429, 503, 418])
+def test_an_http_error_carries_method_path_and_status_as_fields(status):
+    client, _ = _client(_answer(status))
+
+    with pytest.raises(errors.FlowError) as raised:
+        client.get_bid("bid_7")
+
+    assert raised.value.http == errors.HttpExchange("GET", "/v2/spot/bids/bid_7", status)
+
+
+def test_no_answer_leaves_the_status_empty():
+    client, _ = _client(TransportError("connection refused", request_sent=False))
+
+    with pytest.raises(errors.ProviderUnavailableError) as raised:
+        client.get_bid("bid_7")
+
+    assert raised.value.http == errors.HttpExchange("GET", "/v2/spot/bids/bid_7", None)
+
+
+def test_an_unreadable_success_carries_its_status():
+    client, _ = _client(TransportResponse(200, {}, b"not json"))
+
+    with pytest.raises(errors.ProviderResponseError) as raised:
+        client.get_bid("bid_7")
+
+    assert raised.value.http == errors.HttpExchange("GET", "/v2/spot/bids/bid_7", 200)
+
+
+def test_errors_not_from_http_have_no_exchange():
+    assert errors.ValidationError("bad --gpu").http is None

@@ -34,7 +34,10 @@ def build_parser() -> FlowArgumentParser:
         "--status", choices=[status.value for status in TaskStatus], help="only tasks in this state"
     )
     parser.add_argument(
-        "--interval", type=_interval, default=2.0, metavar="SECONDS", help="refresh interval"
+        "--interval",
+        type=_interval,
+        metavar="SECONDS",
+        help="refresh interval (default 2; %%config FlowMagics.dashboard_interval)",
     )
     parser.add_argument("--text", action="store_true", help="print a text table instead")
     parser.add_argument(
@@ -62,6 +65,7 @@ def execute(session: FlowSession, argv: list[str]) -> None:
         front.show_log_viewer(session, args.logs)
         return
     status = TaskStatus(args.status) if args.status else None
+    interval = args.interval or session.dashboard_interval
     front.show_dashboard(
-        session, status=status, interval=args.interval, text=args.text, provider=args.provider
+        session, status=status, interval=interval, text=args.text, provider=args.provider
     )

@@ -25,15 +25,28 @@ def execute(session: FlowSession, argv: list[str]) -> None:
     Raises:
         UsageError: ``COMMAND`` is not a subcommand.
     """
+    name = build_parser().parse_line_args(argv).command
+    emit(command_help(name) if name else overview())
+
+
+def overview() -> str:
+    """Returns the list of subcommands, one line each (``%flow help`` and ``%flow?``)."""
     # Imported here: the command table imports this module.
     from flow_notebook.notebook.commands import COMMANDS
-    from flow_notebook.notebook.dispatch import lookup
 
-    name = build_parser().parse_line_args(argv).command
-    if name:
-        emit(lookup(name).build_parser().format_help().rstrip("\n"))
-        return
     width = max(len(command) for command in COMMANDS)
     lines = ["usage: %flow COMMAND [options]   (%flow help COMMAND for its options)", ""]
     lines += [f"  {command:<{width}}  {module.SUMMARY}" for command, module in COMMANDS.items()]
-    emit("\n".join(lines))
+    return "\n".join(lines)
+
+
+def command_help(name: str) -> str:
+    """Returns one subcommand's help, made by its parser (``%flow help NAME``, ``%flow NAME?``).
+
+    Raises:
+        UsageError: ``name`` is not a subcommand.
+    """
+    from flow_notebook.notebook.dispatch import lookup
+
+    parser: FlowArgumentParser = lookup(name).build_parser()
+    return parser.format_help().rstrip("\n")

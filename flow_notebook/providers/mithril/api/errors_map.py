@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from typing import TypeVar
 
 from flow_notebook.core import errors
 from flow_notebook.providers.mithril.api.transport import TransportError, TransportResponse
@@ -38,6 +39,13 @@ _MAX_DETAIL = 300
 _AUTH_HINT = "set a valid key with MITHRIL_API_KEY or in the flow config"
 _QUOTA_PREFIX = "quota exceeded"
 _QUOTA_HINT = "free some of the project's quota (cancel bids, delete volumes) or ask for more"
+
+E = TypeVar("E", bound=errors.FlowError)
+
+
+def _from_http(error: E, method: str, path: str, status: int | None) -> E:
+    error.http = errors.HttpExchange(method, path, status)
+    return error
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
@@ -53,7 +61,8 @@ def error_for_transport(
 ) -> errors.ProviderUnavailableError:
     """Maps a failure without an HTTP answer onto ``ProviderUnavailableError``."""
     message = redact(f"Mithril API unreachable on {method} {path}: {exc}", secrets)
-    return errors.ProviderUnavailableError(message, suggestion="check the network and retry")
+    error = errors.ProviderUnavailableError(message, suggestion="check the network and retry")
+    return _from_http(error, method, path, None)
 
 
 def error_for_response(
@@ -74,9 +83,19 @@ def error_for_response(
         secrets: Strings that must not appear in the message.
 
     Returns:
-        The error to raise.
+        The error to raise, with ``http`` set.
     """
-    secrets = tuple(secrets)
+    error = _error_for_status(response, method, path, retry_after, tuple(secrets))
+    return _from_http(error, method, path, response.status)
+
+
+def _error_for_status(
+    response: TransportResponse,
+    method: str,
+    path: str,
+    retry_after: float | None,
+    secrets: tuple[str, ...],
+) -> errors.FlowError:
     status = response.status
     where = f"{method} {path}"
     detail = redact(_detail_text(response.body), secrets)
@@ -112,11 +131,14 @@ def error_for_response(
     return errors.ProviderResponseError(f"unexpected HTTP {status} from Mithril on {where}{suffix}")
 
 
-def unreadable_body_error(method: str, path: str, reason: str) -> errors.ProviderResponseError:
-    """Returns the error for a success answer whose body cannot be read."""
-    return errors.ProviderResponseError(
+def unreadable_body_error(
+    method: str, path: str, reason: str, status: int | None = None
+) -> errors.ProviderResponseError:
+    """Returns the error for a success answer (of ``status``) whose body cannot be read."""
+    error = errors.ProviderResponseError(
         f"Mithril API answered {method} {path} with an unreadable body: {reason}"
     )
+    return _from_http(error, method, path, status)
 
 
 def _validation_error(body: bytes, where: str, secrets: tuple[str, ...]) -> errors.ValidationError:

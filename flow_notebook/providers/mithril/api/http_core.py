@@ -196,7 +196,7 @@ class HttpCore:
             if first.get("type") == "json_invalid":
                 reason = "not valid JSON"
             method, _, path = where.partition(" ")
-            raise errors_map.unreadable_body_error(method, path, reason) from exc
+            raise errors_map.unreadable_body_error(method, path, reason, response.status) from exc
 
     def close(self) -> None:
         """Closes the transport."""
