@@ -48,10 +48,7 @@ def dispatch(session: FlowSession, line: str) -> Any:
     Raises:
         UsageError: For every bad input and every ``FlowError``, as one line.
     """
-    try:
-        argv = shlex.split(line)
-    except ValueError as exc:
-        raise UsageError(f"cannot read the line: {exc}") from exc
+    argv = _words(line)
     name, rest = (argv[0], argv[1:]) if argv else ("help", [])
     module = lookup(name)
     return _one_line_errors(module.execute, session, rest)
@@ -65,13 +62,17 @@ def dispatch_cell(session: FlowSession, line: str, cell: str) -> None:
     """
     from flow_notebook.notebook.cellmagic import execute_cell
 
-    try:
-        argv = shlex.split(line)
-    except ValueError as exc:
-        raise UsageError(f"cannot read the line: {exc}") from exc
+    argv = _words(line)
     if not argv or argv[0] != "run":
         raise UsageError("only %%flow run takes a cell body, e.g. %%flow run --gpu a100")
     _one_line_errors(execute_cell, session, argv[1:], cell)
+
+
+def _words(line: str) -> list[str]:
+    try:
+        return shlex.split(line)
+    except ValueError as exc:
+        raise UsageError(f"cannot read the line: {exc}") from exc
 
 
 def _one_line_errors(function: Callable[..., Any], *args: Any) -> Any:

@@ -61,15 +61,6 @@ class _SingleFlight:
         value = lookup()
         if value is not _MISSING:
             return value
-        return self._run(key, lookup, loader, store)
-
-    def _run(
-        self,
-        key: Hashable,
-        lookup: Callable[[], Any],
-        loader: Callable[[], Any],
-        store: Callable[[Any], None],
-    ) -> Any:
         with self._lock:
             flight = self._flights.get(key)
             leader = flight is None
