@@ -142,6 +142,11 @@ def add_resource_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--image", help="container image or environment name")
     group.add_argument(
+        "--reservation",
+        metavar="ID",
+        help="run on this reservation's instances (no bid; see %%flow reservations)",
+    )
+    group.add_argument(
         "--env",
         action="append",
         default=[],
@@ -319,6 +324,7 @@ def task_config_from_args(
         "max_run_time_hours": getattr(args, "max_run_time", None),
         "max_cost": getattr(args, "max_cost", None),
         "keep_alive": getattr(args, "keep_alive", False) or None,
+        "reservation_id": getattr(args, "reservation", None),
     }
     values.update({key: value for key, value in optional.items() if value is not None})
     if args.code:

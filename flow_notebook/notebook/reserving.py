@@ -6,8 +6,9 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
 from flow_notebook.core.durations import parse_duration
-from flow_notebook.core.errors import NotFoundError, ValidationError
-from flow_notebook.core.provider_interfaces import IReservations
+from flow_notebook.core.errors import FlowError, NotFoundError, ValidationError
+from flow_notebook.core.models import TaskConfig
+from flow_notebook.core.provider_interfaces import IProvider, IReservations
 from flow_notebook.core.reservations import Reservation, ReservationQuote
 from flow_notebook.notebook.follow import emit
 from flow_notebook.notebook.formatting import table
@@ -147,3 +148,37 @@ def confirm_then(yes: bool, question: str, label: str, action: Callable[[], str]
         ask(question, action, action_label=label)
     else:
         emit(f"nothing done yet: add --yes to {label.lower()}")
+
+
+def reservation_hint(session: FlowSession, provider: IProvider, config: TaskConfig) -> None:
+    """Says once, when a run names the type of an active reservation, how to run on it.
+
+    Args:
+        session: Remembers which reservations were already mentioned.
+        provider: The provider the run goes to.
+        config: The run, its instance type resolved.
+
+    A failure to list reservations never stops the run.
+    """
+    if config.reservation_id or not config.instance_type:
+        return
+    if not isinstance(provider, IReservations):
+        return
+    try:
+        active = [r for r in provider.list_reservations(limit=20) if r.status == "active"]
+        matching = [
+            r
+            for r in active
+            if r.reservation_id not in session.hinted
+            and provider.resolve_instance_type(r.instance_type) == config.instance_type
+        ]
+    except FlowError:
+        return
+    for reservation in matching[:1]:
+        session.hinted.add(reservation.reservation_id)
+        emit(
+            f"note: reservation {reservation.reservation_id} holds"
+            f" {reservation.num_instances} x {reservation.instance_type} until"
+            f" {when(reservation.end)} UTC, already paid for; add --reservation"
+            f" {reservation.reservation_id} to run there instead of bidding"
+        )

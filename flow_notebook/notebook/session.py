@@ -71,6 +71,7 @@ class FlowSession:
         self.positions = positions or LogPositions()
         self.timing = timing or Timing()
         self.last_task_id: str | None = None
+        self.hinted: set[str] = set()  # one-time notes already shown (e.g. a reservation's)
         self._closers: list[Callable[[], None]] = []
         # Why the session closed, for the notes its panels leave behind.
         self.close_reason = "the extension was unloaded"

@@ -17,6 +17,7 @@ from flow_notebook.providers.local.provider import LocalProvider
         "reservations",
         "reservation extend res_1 --duration 1d",
         "reservation history res_1",
+        "run --reservation res_1 -- true",
     ],
 )
 def test_local_provider_has_no_reservations_in_one_line(use_provider, flow, tmp_path, line):

@@ -21,6 +21,7 @@ from flow_notebook.notebook.follow import emit
 from flow_notebook.notebook.formatting import follow_hint
 from flow_notebook.notebook.notebook_tasks import TaskRecord, notebook_key
 from flow_notebook.notebook.pinned import block_until_done, follow_in_cell, wait_quietly
+from flow_notebook.notebook.reserving import reservable, reservation_hint
 from flow_notebook.notebook.session import FlowSession
 
 NAME = "run"
@@ -123,9 +124,12 @@ def submit(
         The submitted task.
     """
     target = session.provider_named(provider)
+    if config.reservation_id:
+        reservable(session, provider)  # refused in one line where reservations do not exist
     if gpu:
         config.instance_type = target.resolve_instance_type(gpu)
     config = target.prepare_task_config(config)
+    reservation_hint(session, target, config)
     task = target.submit_task(config.instance_type or "", config)
     owner = session.claim(task.task_id, provider)
     session.last_task_id = task.task_id

@@ -38,6 +38,7 @@ from flow_notebook.providers.mithril.domain.paid_cost import PaidCosts
 from flow_notebook.providers.mithril.domain.provisioning import Provisioner
 from flow_notebook.providers.mithril.domain.records import TaskRecords
 from flow_notebook.providers.mithril.domain.reservations import ReservationService
+from flow_notebook.providers.mithril.domain.reserved_tasks import ReservedTaskParts, ReservedTasks
 from flow_notebook.providers.mithril.domain.script_prep import ScriptPreparationService
 from flow_notebook.providers.mithril.domain.ssh_keys import SSHKeyResolver
 from flow_notebook.providers.mithril.domain.submission import SubmissionParts, SubmissionService
@@ -143,6 +144,7 @@ class Wiring(WiringBase):
             watch_running=lambda running: self.finish_watcher.check(running),
             task_keys=self.task_keys,
             paid_costs=PaidCosts(self.market.api, lambda: self.market.project),
+            reserved=self.reserved_tasks,
         )
 
     @provided
@@ -174,6 +176,7 @@ class Wiring(WiringBase):
             records=self.records,
             tasks=self.task_service,
             task_keys=self.task_keys,
+            reserved=self.reserved_tasks,
         )
         instance_type = str(self.config.extra.get("instance_type") or "a100")
         return SubmissionService(
@@ -216,6 +219,24 @@ class Wiring(WiringBase):
             default_region=m.default_region,
             ssh_key_ids=lambda: list(self.ssh_access.resolve(()).platform_key_ids),
         )
+
+    @provided
+    def reserved_tasks(self) -> ReservedTasks:
+        """Tasks on reservations' instances (no bid)."""
+        parts = ReservedTaskParts(
+            reservations=self.reservations,
+            instances=self.instances,
+            remote=self.instance_ops,
+            builder=StartupScriptBuilder(self.layout),
+            embedder=cu.EmbeddedStrategy(max_bytes=EMBED_MAX_BYTES, select=self.select_code),
+            code_sync=self.code_sync,
+            records=self.records,
+            exit_codes=self.exit_codes,
+            layout=self.layout,
+            # Late-bound: the archive reads logs through the task views.
+            archive=lambda task_id: self.log_archive.save(task_id),
+        )
+        return ReservedTasks(parts)
 
     # --- volumes ---------------------------------------------------------------------
 

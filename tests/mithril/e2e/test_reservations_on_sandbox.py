@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 from IPython.core.error import UsageError
 
-from flow_notebook.core.errors import NotFoundError, ValidationError
-from flow_notebook.core.models import utcnow
+from flow_notebook.core.errors import NotFoundError, TaskStateError, ValidationError
+from flow_notebook.core.models import TaskConfig, utcnow
 from flow_notebook.core.provider_interfaces import IReservations
 from flow_notebook.core.reservations import Reservation, ReservationRequest
 from flow_notebook.sandbox.testing import wait_for
@@ -146,3 +146,93 @@ def test_bad_input_is_one_line(ip, magics, line, message):
     with pytest.raises(UsageError) as caught:
         ip.run_line_magic("flow", line)
     assert message in str(caught.value) and "\n" not in str(caught.value)
+
+
+# --- tasks on a reservation ----------------------------------------------------------
+
+
+def _bid_count(handle) -> int:
+    from flow_notebook.providers.mithril.api import ApiClient
+
+    with ApiClient(handle.api_key, base_url=handle.url) as api:
+        return len(api.list_bids(handle.project, limit=100).data)
+
+
+def test_a_task_on_the_reservation_runs_streams_and_ends_without_a_bid(
+    reservations, waits, mithril_sandbox
+):
+    created = reservations.create_reservation(_request(hours=1))
+    bids_before = _bid_count(mithril_sandbox)
+    config = TaskConfig(
+        command="for i in 1 2 3; do echo line-$i; done; hostname > /dev/null",
+        reservation_id=created.reservation_id,
+        name="on-reserved",
+    )
+    task = reservations.submit_task("", config)
+    assert task.task_id.startswith("rtask_")
+    assert task.metadata["reservation_id"] == created.reservation_id
+    assert task.instances == created.instances
+
+    lines = list(reservations.stream_task_logs(task.task_id))
+    assert lines == ["line-1", "line-2", "line-3"]
+    done = waits.ended(reservations, task.task_id)
+    assert done.status.value == "completed" and done.exit_code == 0
+    assert _bid_count(mithril_sandbox) == bids_before  # no bid was placed
+    # The instances stay: the reservation is paid for and runs the next task.
+    assert reservations.get_reservation(created.reservation_id).status == "active"
+    again = reservations.submit_task("", config.model_copy(update={"command": "echo second"}))
+    waits.ended(reservations, again.task_id)
+    assert reservations.get_task_logs(again.task_id) == "second"
+
+
+def test_terminate_instances_ends_the_running_task(reservations, waits):
+    created = reservations.create_reservation(_request(hours=1))
+    config = TaskConfig(command="sleep 300", reservation_id=created.reservation_id)
+    task = reservations.submit_task("", config)
+    assert reservations.get_task(task.task_id).status.value == "running"
+
+    reservations.terminate_reservation_instances(created.reservation_id)
+    ended = waits.ended(reservations, task.task_id)
+    assert ended.status.value == "cancelled"
+
+
+def test_cancel_stops_the_task_and_keeps_the_instances(reservations, waits):
+    created = reservations.create_reservation(_request(hours=1))
+    task = reservations.submit_task(
+        "", TaskConfig(command="sleep 300", reservation_id=created.reservation_id)
+    )
+    assert reservations.cancel_task(task.task_id) is True
+    assert reservations.get_task(task.task_id).status.value == "cancelled"
+    assert reservations.cancel_task(task.task_id) is False
+    probe = reservations.submit_task(
+        "",
+        TaskConfig(
+            command="pgrep -f '[s]leep 300' || echo none", reservation_id=created.reservation_id
+        ),
+    )
+    waits.ended(reservations, probe.task_id)
+    assert reservations.get_task_logs(probe.task_id) == "none"
+
+
+def test_a_reservation_whose_window_has_not_started_refuses_a_run(reservations):
+    later = reservations.create_reservation(_request(hours=1, start_in=timedelta(hours=3)))
+    assert later.status == "pending"
+    config = TaskConfig(command="true", reservation_id=later.reservation_id)
+    with pytest.raises(TaskStateError, match=f"reservation {later.reservation_id} starts at"):
+        reservations.submit_task("", config)
+
+
+def test_flow_run_on_a_reservation_and_the_one_time_hint(ip, magics, reservations, waits):
+    created = reservations.create_reservation(_request(hours=1))
+    rid = created.reservation_id
+    out = run_flow(ip, f"run --reservation {rid} --wait -- echo reserved-run")
+    assert "rtask_" in out and "completed" in out
+
+    first = run_flow(ip, f"run --gpu {GPU} --region {REGION} -- true")
+    assert f"note: reservation {rid} holds 1 x {GPU}" in first
+    assert f"add --reservation {rid}" in first
+    second = run_flow(ip, f"run --gpu {GPU} --region {REGION} -- true")
+    assert "note: reservation" not in second  # said once
+
+    with pytest.raises(UsageError, match="no reservation res_nope"):
+        ip.run_line_magic("flow", "run --reservation res_nope -- true")

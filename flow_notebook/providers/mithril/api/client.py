@@ -181,6 +181,7 @@ class ApiClient(ApiClientBase):
         project: str,
         *,
         bid_fid_in: Sequence[str] | None = None,
+        reservation_fid_in: Sequence[str] | None = None,
         status_in: Sequence[dto.InstanceStatus] | None = None,
         instance_type: str | None = None,
         region: str | None = None,
@@ -193,7 +194,9 @@ class ApiClient(ApiClientBase):
         params = _instance_filters(
             project, bid_fid_in, status_in, instance_type, region, sort_by, sort_dir
         )
-        params.update(limit=limit, next_cursor=next_cursor)
+        params.update(
+            limit=limit, next_cursor=next_cursor, reservation_fid_in=_listed(reservation_fid_in)
+        )
         return self.call("GET", "/v2/instances", dto.GetInstancesResponse, params=params)
 
     def iter_instances(
@@ -201,6 +204,7 @@ class ApiClient(ApiClientBase):
         project: str,
         *,
         bid_fid_in: Sequence[str] | None = None,
+        reservation_fid_in: Sequence[str] | None = None,
         status_in: Sequence[dto.InstanceStatus] | None = None,
         instance_type: str | None = None,
         region: str | None = None,
@@ -208,7 +212,7 @@ class ApiClient(ApiClientBase):
     ) -> Iterator[dto.InstanceModel]:
         """Yields every matching instance of a project, page by page."""
         params = _instance_filters(project, bid_fid_in, status_in, instance_type, region)
-        params["limit"] = page_size
+        params.update(limit=page_size, reservation_fid_in=_listed(reservation_fid_in))
         return self.paginate("/v2/instances", params, dto.GetInstancesResponse)
 
     def get_instance_status(self, instance_fid: str) -> dto.InstanceStatusResponse:
@@ -421,10 +425,14 @@ def _instance_filters(
 ) -> dict[str, Any]:
     return {
         "project": project,
-        "bid_fid_in": list(bid_fid_in) if bid_fid_in is not None else None,
-        "status_in": list(status_in) if status_in is not None else None,
+        "bid_fid_in": _listed(bid_fid_in),
+        "status_in": _listed(status_in),
         "instance_type": instance_type,
         "region": region,
         "sort_by": sort_by,
         "sort_dir": sort_dir,
     }
+
+
+def _listed(values: Sequence[str] | None) -> list[str] | None:
+    return list(values) if values is not None else None

@@ -34,6 +34,7 @@ class InstancesApi(Protocol):
         project: str,
         *,
         bid_fid_in: Sequence[str] | None = None,
+        reservation_fid_in: Sequence[str] | None = None,
         status_in: Sequence[InstanceStatus] | None = None,
         instance_type: str | None = None,
         region: str | None = None,
@@ -96,6 +97,18 @@ class InstanceService:
     def for_bid(self, bid_fid: str) -> list[InstanceModel]:
         """Returns the instances of one bid."""
         return self.for_bids([bid_fid])[bid_fid]
+
+    def for_reservation(self, reservation_fid: str) -> list[InstanceModel]:
+        """Returns the instances of one reservation (one request per page)."""
+        found = [
+            instance
+            for instance in self._api.iter_instances(
+                self._project, reservation_fid_in=[reservation_fid], page_size=PAGE_SIZE
+            )
+            if instance.reservation == reservation_fid
+        ]
+        self._remember(found)
+        return found
 
     def endpoint(self, instance: InstanceModel) -> SSHEndpoint | None:
         """Returns where to reach ``instance`` over SSH, or ``None`` when it is not reachable."""

@@ -222,9 +222,17 @@ class ReservationService:
         """
         return self._with_usage(self._model(reservation_id))
 
-    def instance_ids(self, reservation_id: str) -> list[str]:
-        """Returns the ids of the reservation's instances (empty before its window)."""
-        return list(self._model(reservation_id).instances)
+    def model(self, reservation_id: str) -> dto.ReservationModel:
+        """Returns the reservation as the API describes it.
+
+        Raises:
+            NotFoundError: No reservation of this project has this id.
+        """
+        return self._model(reservation_id)
+
+    def display_name(self, instance_type: str) -> str:
+        """Returns the display name of an instance type id."""
+        return self._display(instance_type)
 
     def quote_extension(self, reservation_id: str, new_end: datetime) -> ExtensionQuote:
         """Returns whether the end can move to ``new_end``, what that costs and the new total.

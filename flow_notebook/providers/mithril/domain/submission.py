@@ -26,6 +26,7 @@ from flow_notebook.providers.mithril.domain.pricing import PricingService
 from flow_notebook.providers.mithril.domain.provisioning import Provisioner, ProvisionJob
 from flow_notebook.providers.mithril.domain.records import TaskRecords
 from flow_notebook.providers.mithril.domain.region import RegionSelector
+from flow_notebook.providers.mithril.domain.reserved_tasks import ReservedTasks
 from flow_notebook.providers.mithril.domain.script_prep import ScriptPreparationService
 from flow_notebook.providers.mithril.domain.ssh_keys import ResolvedSSHKeys
 from flow_notebook.providers.mithril.domain.task_keys import TaskKeys
@@ -60,6 +61,7 @@ class SubmissionParts:
         tasks: Builds ``Task`` views.
         task_keys: Mints the task key of the on-instance watcher; ``None`` leaves
             tasks unwatched (they end when a kernel notices).
+        reserved: Starts tasks that name a reservation (no bid).
     """
 
     catalog: InstanceTypeCatalog
@@ -75,6 +77,7 @@ class SubmissionParts:
     records: TaskRecords
     tasks: TaskService
     task_keys: TaskKeys | None = None
+    reserved: ReservedTasks | None = None
 
 
 class SubmissionService:
@@ -137,6 +140,8 @@ class SubmissionService:
         config = self.prepare_task_config(
             config.model_copy(update={"instance_type": instance_type or config.instance_type})
         )
+        if config.reservation_id and self._p.reserved is not None:
+            return self._p.reserved.submit(config)
         fid = config.instance_type or ""
         quantity = config.num_instances
         plan = self._p.mounts.plan(

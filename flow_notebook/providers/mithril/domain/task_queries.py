@@ -17,7 +17,7 @@ import shlex
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flow_notebook.core.errors import FlowError
 from flow_notebook.core.models import Instance, Task, TaskStatus, utcnow
@@ -32,6 +32,9 @@ from flow_notebook.providers.mithril.domain.task_keys import TaskKeys
 from flow_notebook.providers.mithril.domain.tasks import TaskService
 from flow_notebook.providers.mithril.remote.endpoint import SSHEndpoint
 from flow_notebook.providers.mithril.runtime.layout import RuntimeLayout
+
+if TYPE_CHECKING:
+    from flow_notebook.providers.mithril.domain.reserved_tasks import ReservedTasks
 
 logger = logging.getLogger(__name__)
 _SEPARATOR = "--flow-phase--"
@@ -132,6 +135,7 @@ class TaskQueries:
             code its on-instance watcher left when none is recorded).
         paid_costs: What a bid was charged; ``get`` sets ``Task.cost_paid`` from it
             (and keeps the final figure of an ended bid, which listings then show).
+        reserved: Tasks on reservations (``rtask_...`` ids), which have no bid.
     """
 
     def __init__(
@@ -149,6 +153,7 @@ class TaskQueries:
         watch_running: Callable[[Sequence[RunningTask]], None] = lambda running: None,
         task_keys: TaskKeys | None = None,
         paid_costs: PaidCosts | None = None,
+        reserved: ReservedTasks | None = None,
     ) -> None:
         self._bids = bids
         self._instances = instances
@@ -162,6 +167,7 @@ class TaskQueries:
         self._watch_running = watch_running
         self._task_keys = task_keys
         self._paid_costs = paid_costs
+        self._reserved = reserved
 
     def get(self, task_id: str, *, read_exit_code: bool = True) -> Task:
         """Returns the task, reading its exit code over SSH when it may have ended.
@@ -169,6 +175,8 @@ class TaskQueries:
         Raises:
             TaskNotFoundError: Unknown task id.
         """
+        if self._reserved is not None and self._reserved.owns(task_id):
+            return self._reserved.get(task_id)
         bid = self._bids.get(task_id)
         ordered = self._live_instances(bid)
         exit_code, phase = self._records.exit_code(bid.fid), None
@@ -197,6 +205,9 @@ class TaskQueries:
         Raises:
             TaskNotFoundError: Unknown task id.
         """
+        if self._reserved is not None and self._reserved.owns(task_id):
+            self._reserved.get(task_id)  # reads and records the exit code
+            return
         bid = None
         if self._terminates(task_id):
             bid = self._bids.get(task_id)
@@ -230,6 +241,8 @@ class TaskQueries:
         Raises:
             TaskNotFoundError: Unknown task id.
         """
+        if self._reserved is not None and self._reserved.owns(task_id):
+            return self._reserved.stop(task_id)
         self._archive_before_cancel(task_id)
         cancelled = self._bids.cancel(task_id)
         if self._task_keys is not None and "task_key" in self._records.get(task_id):
@@ -265,6 +278,10 @@ class TaskQueries:
             tasks.append(task)
         if running:
             self._watch_running(running)
+        if self._reserved is not None:
+            tasks = sorted(
+                [*tasks, *self._reserved.listed()], key=lambda t: t.created_at, reverse=True
+            )[:limit]
         return [task for task in tasks if status is None or task.status is status]
 
     def list_active(self, limit: int = 100) -> list[Task]:
@@ -273,12 +290,16 @@ class TaskQueries:
 
     def instances(self, task_id: str) -> list[Instance]:
         """Returns the task's instances in rank order."""
+        if self._reserved is not None and self._reserved.owns(task_id):
+            return self._reserved.instances(task_id)
         bid = self._bids.get(task_id)
         ordered = in_bid_order(bid.instances, self._instances.for_bid(bid.fid))
         return [self._instances.to_core(i, task_id=bid.fid) for i in ordered]
 
     def endpoints(self, task_id: str) -> list[SSHEndpoint]:
         """Returns the SSH endpoints of the task's running instances, rank 0 first."""
+        if self._reserved is not None and self._reserved.owns(task_id):
+            return self._reserved.endpoints(task_id)
         bid = self._bids.get(task_id)
         return self._instances.endpoints(self._live_instances(bid))
 
