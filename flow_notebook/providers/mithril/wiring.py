@@ -142,6 +142,7 @@ class Wiring(WiringBase):
             before_terminate=lambda task_id: self.log_archive.save(task_id),
             extra_metadata=self._upload_metadata,
             watch_running=lambda running: self.finish_watcher.check(running),
+            on_ended=lambda task_id, code: self.finish_watcher.finished(task_id, code),
             task_keys=self.task_keys,
             paid_costs=PaidCosts(self.market.api, lambda: self.market.project),
             reserved=self.reserved_tasks,

@@ -186,3 +186,10 @@ def test_thousands_of_enqueue_exit_interleavings_strand_nothing():
     finally:
         sys.setswitchinterval(switch)
         watcher.close()
+
+
+def test_a_task_handed_on_as_ended_is_finished_without_reading_again(watcher, codes, finished):
+    watcher.finished("bid_a", 4)
+    assert watcher.wait_idle(5)
+    assert finished == [("bid_a", 4)]
+    assert codes.reads == []

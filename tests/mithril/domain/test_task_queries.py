@@ -44,7 +44,13 @@ def archived() -> list[str]:
 
 
 @pytest.fixture
-def queries(fake, remote, archived) -> TaskQueries:
+def handed() -> list[tuple[str, int]]:
+    """What ``get`` handed on as ended (the provider's finish watcher takes it)."""
+    return []
+
+
+@pytest.fixture
+def queries(fake, remote, archived, handed) -> TaskQueries:
     client = fake.client()
     records = TaskRecords(MemoryRecordStore())
     return TaskQueries(
@@ -54,7 +60,14 @@ def queries(fake, remote, archived) -> TaskQueries:
         records,
         ExitCodeReader(remote),
         before_terminate=archived.append,
+        on_ended=lambda task_id, code: handed.append((task_id, code)),
     )
+
+
+def _finish_handed(queries: TaskQueries, handed: list[tuple[str, int]]) -> None:
+    """Does what the finish watcher does with what ``get`` handed on."""
+    while handed:
+        queries.finish(*handed.pop(0))
 
 
 def test_running_task_without_exit_code_stays_running_and_keeps_its_bid(fake, queries, remote):
@@ -65,24 +78,39 @@ def test_running_task_without_exit_code_stays_running_and_keeps_its_bid(fake, qu
     assert fake.bids[bid["fid"]]["status"] == "Allocated"
 
 
-def test_exit_code_completes_the_task_archives_logs_and_terminates_the_bid(
-    fake, queries, remote, archived
+def test_a_read_ends_nothing_it_hands_the_ended_command_on(fake, queries, remote, archived, handed):
+    bid = fake.add_bid()
+    remote.exit_codes[bid["instances"][0]] = "0\n"
+    fake.reset_counts()
+    task = queries.get(bid["fid"])
+    assert task.status is TaskStatus.RUNNING  # not shown ended while the bid is billed
+    assert handed == [(bid["fid"], 0)]
+    assert archived == [] and fake.bids[bid["fid"]]["status"] == "Allocated"
+    assert [r.method for r in fake.requests] == ["GET", "GET"]  # the bid, its instances
+
+
+def test_the_finish_archives_logs_terminates_the_bid_then_shows_the_task_ended(
+    fake, queries, remote, archived, handed
 ):
     bid = fake.add_bid()
     remote.exit_codes[bid["instances"][0]] = "0\n"
-    task = queries.get(bid["fid"])
-    assert (task.status, task.exit_code) == (TaskStatus.COMPLETED, 0)
+    queries.get(bid["fid"])
+    _finish_handed(queries, handed)
     assert archived == [bid["fid"]]
     assert fake.bids[bid["fid"]]["status"] == "Terminated"
+    task = queries.get(bid["fid"])
+    assert (task.status, task.exit_code) == (TaskStatus.COMPLETED, 0)
     remote.commands.clear()
     again = queries.get(bid["fid"])  # terminated now: the recorded code still tells
     assert (again.status, again.exit_code) == (TaskStatus.COMPLETED, 0)
     assert remote.commands == []
 
 
-def test_finished_task_keeps_its_runtime_after_the_bid_is_terminated(fake, queries, remote):
+def test_finished_task_keeps_its_runtime_after_the_bid_is_terminated(fake, queries, remote, handed):
     bid = fake.add_bid()
     remote.exit_codes[bid["instances"][0]] = "0\n"
+    queries.get(bid["fid"])
+    _finish_handed(queries, handed)
     first = queries.get(bid["fid"])
     assert first.runtime_seconds() is not None
     again = queries.get(bid["fid"])  # a terminated bid lists no instances
@@ -95,7 +123,7 @@ def test_finished_task_keeps_its_runtime_after_the_bid_is_terminated(fake, queri
 def test_finished_task_whose_bid_could_not_be_terminated_stops_its_clock(fake, remote):
     client = fake.client()
     ended = datetime(2024, 1, 1, 0, 5, tzinfo=timezone.utc)
-    queries = TaskQueries(
+    queries: TaskQueries = TaskQueries(
         BidService(client, "proj_test"),
         InstanceService(client, "proj_test"),
         TaskService(),
@@ -103,9 +131,11 @@ def test_finished_task_whose_bid_could_not_be_terminated_stops_its_clock(fake, r
         ExitCodeReader(remote),
         auto_terminate=False,
         clock=lambda: ended,
+        on_ended=lambda task_id, code: queries.finish(task_id, code),
     )
     bid = fake.add_bid()
     remote.exit_codes[bid["instances"][0]] = "3"
+    queries.get(bid["fid"])  # hands the end on; the finish records it
     task = queries.get(bid["fid"])
     assert (task.status, task.completed_at) == (TaskStatus.FAILED, ended)
     assert task.runtime_seconds() == 300.0  # instances were created at 00:00
@@ -121,12 +151,17 @@ def test_cancelled_task_seen_running_before_keeps_its_start(fake, queries):
     assert task.runtime_seconds() == 60.0
 
 
-def test_multi_instance_task_ends_only_when_every_instance_has_a_code(fake, queries, remote):
+def test_multi_instance_task_ends_only_when_every_instance_has_a_code(
+    fake, queries, remote, handed
+):
     bid = fake.add_bid(instances=2)
     first, second = bid["instances"]
     remote.exit_codes[first] = "0"
     assert queries.get(bid["fid"]).status is TaskStatus.RUNNING
+    assert handed == []
     remote.exit_codes[second] = "7"
+    queries.get(bid["fid"])
+    _finish_handed(queries, handed)
     task = queries.get(bid["fid"])
     assert (task.status, task.exit_code) == (TaskStatus.FAILED, 7)
 
@@ -227,14 +262,16 @@ def test_endpoints_and_instances_come_in_rank_order(fake, queries):
 
 def _queries_with_upload(fake, remote, upload: dict) -> TaskQueries:
     client = fake.client()
-    return TaskQueries(
+    queries: TaskQueries = TaskQueries(
         BidService(client, "proj_test"),
         InstanceService(client, "proj_test"),
         TaskService(),
         TaskRecords(MemoryRecordStore()),
         ExitCodeReader(remote),
         extra_metadata=lambda task_id: {"upload": upload},
+        on_ended=lambda task_id, code: queries.finish(task_id, code),
     )
+    return queries
 
 
 @pytest.mark.parametrize(
@@ -262,5 +299,7 @@ def test_a_running_task_says_which_setup_step_its_instances_are_in(fake, remote,
 def test_an_ended_task_keeps_no_setup_step(fake, remote):
     bid = fake.add_bid()
     remote.exit_codes[bid["instances"][0]] = "0\n"
-    task = _queries_with_upload(fake, remote, {"phase": "uploading_code"}).get(bid["fid"])
+    queries = _queries_with_upload(fake, remote, {"phase": "uploading_code"})
+    queries.get(bid["fid"])  # hands the end on; the finish records it
+    task = queries.get(bid["fid"])
     assert task.status is TaskStatus.COMPLETED and task.message is None

@@ -56,7 +56,8 @@ class FinishWatcher:
         self._max_tasks = max_tasks
         self._clock = clock
         self._checked_at: dict[str, float] = {}
-        self._queue: dict[str, Sequence[InstanceModel]] = {}
+        # Per task: the instances to read the exit code of, or the code already known.
+        self._queue: dict[str, Sequence[InstanceModel] | int] = {}
         self._lock = threading.Lock()
         self._idle = threading.Event()
         self._idle.set()
@@ -87,13 +88,15 @@ class FinishWatcher:
             for task_id, instances in due:
                 self._checked_at[task_id] = now
                 self._queue[task_id] = instances
-            if self._queue and not self._draining:
-                self._draining = True
-                self._idle.clear()
-                self._thread = threading.Thread(
-                    target=self._drain, name="flow-finish-watch", daemon=True
-                )
-                self._thread.start()
+            self._start_locked()
+
+    def finished(self, task_id: str, exit_code: int) -> None:
+        """Queues ``on_finished`` for a task whose exit code is known; returns at once."""
+        with self._lock:
+            if self._closed:
+                return
+            self._queue[task_id] = exit_code
+            self._start_locked()
 
     def wait_idle(self, timeout: float) -> bool:
         """Waits up to ``timeout`` seconds for queued checks to end; returns whether they did."""
@@ -107,6 +110,15 @@ class FinishWatcher:
             thread = self._thread
         if thread is not None:
             thread.join(timeout)
+
+    def _start_locked(self) -> None:
+        if self._queue and not self._draining:
+            self._draining = True
+            self._idle.clear()
+            self._thread = threading.Thread(
+                target=self._drain, name="flow-finish-watch", daemon=True
+            )
+            self._thread.start()
 
     def _drain(self) -> None:
         while True:
@@ -130,8 +142,8 @@ class FinishWatcher:
         logger.warning("checking whether task %s ended failed: %s: %s", task_id,
                        type(exc).__name__, exc)  # fmt: skip
 
-    def _check_one(self, task_id: str, instances: Sequence[InstanceModel]) -> None:
-        code = self._read(instances)
+    def _check_one(self, task_id: str, instances: Sequence[InstanceModel] | int) -> None:
+        code = instances if isinstance(instances, int) else self._read(instances)
         if code is None:
             return
         try:

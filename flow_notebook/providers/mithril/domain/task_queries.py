@@ -1,13 +1,15 @@
 """Task views: one task with its exit code, or many tasks in a constant number of requests.
 
-A task is its bid plus the bid's instances. ``get`` also reads the exit code over
-SSH once the bid is allocated and every instance runs; when the command has ended,
-the exit code is recorded and the bid is terminated, so the user stops paying for
-idle GPUs (the logs are archived locally first). ``list`` never opens SSH: it
-pages bids and looks up the instances of every live bid in one batched request,
-then hands the running tasks to ``watch_running`` (a ``FinishWatcher``), which reads
-their exit codes in the background and calls ``finish`` for those that ended; the
-next listing shows them finished.
+A task is its bid plus the bid's instances. Reads change nothing outside this
+process's records: ``get`` reads the exit code over SSH once the bid is allocated
+and every instance runs, and hands a command found ended to ``on_ended`` (the
+``FinishWatcher``), which calls ``finish`` in the background: the logs are archived,
+the bid terminated (so the user stops paying for idle GPUs), then the exit code
+recorded. A task shows ``completed``/``failed`` once that record exists, so never
+while its bid is still billed. ``list`` never opens SSH: it pages bids and looks up
+the instances of every live bid in one batched request, then hands the running tasks
+to ``watch_running`` (the same watcher), which reads their exit codes in the
+background; the next listing shows them finished.
 """
 
 from __future__ import annotations
@@ -130,6 +132,9 @@ class TaskQueries:
         auto_terminate: Terminate a bid once its command has ended.
         watch_running: Given the running tasks of each listing (bid id and
             instances), to check in the background whether they ended; must not block.
+        on_ended: Given the bid id and exit code of a task ``get`` found ended (or
+            whose bid a failed termination left up), to ``finish`` it in the
+            background; must not block.
         clock: Current time, recorded as the end of a task whose exit code is read.
         task_keys: Settles the task key of an ended bid (revokes it; reads the exit
             code its on-instance watcher left when none is recorded).
@@ -151,6 +156,7 @@ class TaskQueries:
         auto_terminate: bool = True,
         clock: Callable[[], datetime] = utcnow,
         watch_running: Callable[[Sequence[RunningTask]], None] = lambda running: None,
+        on_ended: Callable[[str, int], None] = lambda task_id, exit_code: None,
         task_keys: TaskKeys | None = None,
         paid_costs: PaidCosts | None = None,
         reserved: ReservedTasks | None = None,
@@ -165,12 +171,16 @@ class TaskQueries:
         self._auto_terminate = auto_terminate
         self._clock = clock
         self._watch_running = watch_running
+        self._on_ended = on_ended
         self._task_keys = task_keys
         self._paid_costs = paid_costs
         self._reserved = reserved
 
     def get(self, task_id: str, *, read_exit_code: bool = True) -> Task:
         """Returns the task, reading its exit code over SSH when it may have ended.
+
+        A read: it archives, terminates and records nothing. A command found ended is
+        handed to ``on_ended``; the task shows ended once ``finish`` has run.
 
         Raises:
             TaskNotFoundError: Unknown task id.
@@ -182,12 +192,13 @@ class TaskQueries:
         exit_code, phase = self._records.exit_code(bid.fid), None
         if exit_code is None and read_exit_code and _all_running(bid, ordered):
             state = self._exit_codes.read_state(ordered)
-            exit_code, phase = state.exit_code, state.phase
-            if exit_code is not None:
-                self._record_exit(bid.fid, exit_code)
+            phase = state.phase
+            if state.exit_code is not None:
+                self._on_ended(bid.fid, state.exit_code)
         message = None
         if exit_code is not None and bid.status != "Terminated" and self._terminates(bid.fid):
-            bid, message = self._terminate_finished(bid)
+            self._on_ended(bid.fid, exit_code)  # an earlier termination failed: try again
+            message = "the command ended; its bid is being terminated"
         exit_code = self._settle(bid, exit_code)
         task = self._build(bid, ordered, exit_code, message)
         if phase and task.status is TaskStatus.RUNNING:
