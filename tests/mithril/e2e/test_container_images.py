@@ -138,15 +138,28 @@ def test_a_private_registry_pulls_with_the_secrets_and_a_refused_login_is_one_li
         "wrong": {"FLOW_REGISTRY_USER": "ci-bot", "FLOW_REGISTRY_PASSWORD": "not-it-9"},
         "none": {},
     }
+    # Kept alive, so the logs are read from the instances (cancelled below).
     tasks = {
         name: provider.submit_task(
             "",
             TaskConfig(
-                name=f"registry-{name}", command="echo pulled", image=PRIVATE_IMAGE, secrets=secrets
+                name=f"registry-{name}",
+                command="echo pulled",
+                image=PRIVATE_IMAGE,
+                secrets=secrets,
+                keep_alive=True,
             ),
-        )  # fmt: skip
+        )
         for name, secrets in runs.items()
     }
+    try:
+        _check_registry_runs(provider, waits, tasks)
+    finally:
+        for task in tasks.values():
+            provider.cancel_task(task.task_id)
+
+
+def _check_registry_runs(provider, waits, tasks):
     ended = {name: waits.ended(provider, task.task_id) for name, task in tasks.items()}
 
     assert ended["right"].status is TaskStatus.COMPLETED
