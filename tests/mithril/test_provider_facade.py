@@ -183,3 +183,16 @@ def test_unknown_requirements_are_refused_not_ignored(provider):
 def test_an_override_that_names_no_service_is_refused(fake, tmp_path):
     with pytest.raises(TypeError, match="no Mithril service is named bidz"):
         MithrilProvider.from_config(_config(tmp_path), api=fake.client(), bidz=object())
+
+
+def test_every_public_method_is_in_iprovider_or_an_extension_protocol():
+    protocols = [
+        member
+        for member in vars(pi).values()
+        if isinstance(member, type) and getattr(member, "_is_protocol", False)
+    ]
+    promised = {
+        name for protocol in protocols for name in dir(protocol) if not name.startswith("_")
+    }
+    public = {name for name in dir(MithrilProvider) if not name.startswith("_")}
+    assert public - promised == {"from_config"}
