@@ -10,8 +10,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from flow_notebook.core.code_tree import iter_code_files
+from flow_notebook.core.models import TaskConfig
 from flow_notebook.providers.mithril.domain.upload_job import UploadJob, UploadStats
 from flow_notebook.providers.mithril.runtime import paths
+from flow_notebook.providers.mithril.runtime.startup_builder import CodeFetch
 
 
 class EmbeddedStrategy:
@@ -34,6 +36,19 @@ class EmbeddedStrategy:
     ) -> None:
         self.max_bytes = max_bytes
         self._select = select
+
+    def plan(self, config: TaskConfig) -> tuple[CodeFetch, Path | None]:
+        """Returns how the task's code reaches it, and the root to upload after boot.
+
+        No code: nothing to fetch. A tree up to ``max_bytes`` compressed: inside the
+        script. A larger one: the runner waits for an upload of ``config.code_root``.
+        """
+        if not config.upload_code or config.code_root is None:
+            return CodeFetch.none(), None
+        archive = self.archive(config.code_root)
+        if archive is not None:
+            return CodeFetch.embedded(archive), None
+        return CodeFetch.wait_for_upload(), config.code_root
 
     def archive(self, root: Path) -> bytes | None:
         """Returns the selected files as tar.gz bytes, or ``None`` above ``max_bytes``."""

@@ -40,7 +40,6 @@ from flow_notebook.providers.mithril.domain.task_queries import ExitCodeReader
 from flow_notebook.providers.mithril.remote.endpoint import SSHEndpoint
 from flow_notebook.providers.mithril.runtime.layout import RuntimeLayout, render_rank_file
 from flow_notebook.providers.mithril.runtime.startup_builder import (
-    CodeFetch,
     StartupScriptBuilder,
     render_secrets,
 )
@@ -253,7 +252,7 @@ class ReservedTasks:
         index = self._p.records.get(INDEX)
         mine = [*index.get(config.reservation_id or "", []), task_id]
         self._p.records.update(INDEX, **{config.reservation_id or "": mine})
-        code, upload_root = self._code_plan(config)
+        code, upload_root = self._p.embedder.plan(config)
         script = self._p.builder.build(config, volumes=[], code=code)
         lay, q = self._p.layout, shlex.quote
         clear = " ".join(q(p) for p in (lay.stdout_log, lay.stderr_log, lay.exit_code_file))
@@ -286,14 +285,6 @@ class ReservedTasks:
             for instance in ordered:
                 self._wait_writable(instance.fid, lay.at(config.working_dir))
                 self._p.code_sync(config.working_dir).sync(instance.fid, upload_root)
-
-    def _code_plan(self, config: TaskConfig) -> tuple[CodeFetch, Path | None]:
-        if not config.upload_code or config.code_root is None:
-            return CodeFetch.none(), None
-        archive = self._p.embedder.archive(config.code_root)
-        if archive is not None:
-            return CodeFetch.embedded(archive), None
-        return CodeFetch.wait_for_upload(), config.code_root
 
     def _wait_writable(self, instance_fid: str, directory: str) -> None:
         deadline = time.monotonic() + self._ready_timeout

@@ -34,7 +34,6 @@ from flow_notebook.providers.mithril.domain.tasks import TaskService
 from flow_notebook.providers.mithril.errors.messages import enhance_price_error
 from flow_notebook.providers.mithril.runtime.container import check_image, check_registry_secrets
 from flow_notebook.providers.mithril.runtime.startup_builder import (
-    CodeFetch,
     StartupScriptBuilder,
     render_secrets,
 )
@@ -158,7 +157,7 @@ class SubmissionService:
             display_name=self._p.catalog.display_name(fid),
         )
         keys = self._p.ssh_keys(config.ssh_keys)
-        code, upload_root = self._code_plan(config)
+        code, upload_root = self._p.embedder.plan(config)
         mounts = self._p.mounts.materialize(plan, offer.region, quantity)
         bid_name = self._p.bids.unique_name(config.name)
         watch = None
@@ -223,11 +222,3 @@ class SubmissionService:
             if enhanced is exc:
                 raise
             raise enhanced from exc
-
-    def _code_plan(self, config: TaskConfig) -> tuple[CodeFetch, Path | None]:
-        if not config.upload_code or config.code_root is None:
-            return CodeFetch.none(), None
-        archive = self._p.embedder.archive(config.code_root)
-        if archive is not None:
-            return CodeFetch.embedded(archive), None
-        return CodeFetch.wait_for_upload(), config.code_root
