@@ -13,7 +13,7 @@ import math
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from IPython.core.error import UsageError
 
@@ -21,6 +21,7 @@ from flow_notebook.core.durations import duration_hours
 from flow_notebook.core.errors import ValidationError
 from flow_notebook.core.models import TaskConfig, VolumeSpec
 
+Number = TypeVar("Number", int, float)
 SecretPrompt = Callable[[str], str]
 """Asks for the value of a secret variable by name (e.g. ``getpass``)."""
 
@@ -82,6 +83,27 @@ def add_provider_option(parser: argparse.ArgumentParser) -> None:
         help="the provider to use, e.g. local or mithril (default: the task's own "
         "provider, else the configured one)",
     )
+
+
+def ranged(
+    kind: Callable[[str], Number], name: str, low: Number, high: Number | None = None
+) -> Callable[[str], Number]:
+    """Returns an argparse ``type`` reading ``kind`` from ``low`` to ``high`` (inclusive).
+
+    Out of range or unreadable, argparse says ``invalid <name> value: '<text>'``.
+    """
+
+    def read(text: str) -> Number:
+        value = kind(text)
+        if value < low or (high is not None and value > high):
+            raise ValueError(text)
+        return value
+
+    read.__name__ = name  # argparse names the type in its error
+    return read
+
+
+POSITIVE_INT = ranged(int, "positive integer", 1)
 
 
 def positive_number(text: str) -> float:

@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 from flow_notebook.core.models import TaskStatus
-from flow_notebook.notebook.arguments import FlowArgumentParser, make_parser
+from flow_notebook.notebook.arguments import FlowArgumentParser, make_parser, ranged
 from flow_notebook.notebook.session import FlowSession
 
 NAME = "dashboard"
 SUMMARY = "live task panel: statuses, costs, logs, cancel, ssh (--logs TASK: log viewer)"
 
 
-def _interval(text: str) -> float:
-    value = float(text)
-    if not 0.2 <= value <= 3600:
-        raise ValueError(text)
-    return value
-
-
-_interval.__name__ = "interval between 0.2 and 3600 seconds"
+_interval = ranged(float, "interval between 0.2 and 3600 seconds", 0.2, 3600.0)
 
 
 def build_parser() -> FlowArgumentParser:

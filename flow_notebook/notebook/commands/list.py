@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flow_notebook.core.models import TaskStatus
-from flow_notebook.notebook.arguments import FlowArgumentParser, make_parser
+from flow_notebook.notebook.arguments import POSITIVE_INT, FlowArgumentParser, make_parser
 from flow_notebook.notebook.follow import emit
 from flow_notebook.notebook.formatting import task_table
 from flow_notebook.notebook.listing import list_everywhere
@@ -11,16 +11,6 @@ from flow_notebook.notebook.session import FlowSession
 
 NAME = "list"
 SUMMARY = "list recent tasks of every configured provider: id, provider, name, status, ..."
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise ValueError(text)
-    return value
-
-
-_positive_int.__name__ = "positive integer"  # argparse names the type in its error
 
 
 def build_parser() -> FlowArgumentParser:
@@ -35,7 +25,7 @@ def build_parser() -> FlowArgumentParser:
         "--status", choices=[status.value for status in TaskStatus], help="only tasks in this state"
     )
     parser.add_argument(
-        "--limit", type=_positive_int, default=20, metavar="N", help="at most N tasks (default 20)"
+        "--limit", type=POSITIVE_INT, default=20, metavar="N", help="at most N tasks (default 20)"
     )
     return parser
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from flow_notebook.notebook.arguments import (
+    POSITIVE_INT,
     FlowArgumentParser,
     add_keep_option,
     make_parser,
     positive_number,
 )
-from flow_notebook.notebook.commands.list import _positive_int
 from flow_notebook.notebook.commands.status import add_task_argument, task_id_or_last
 from flow_notebook.notebook.follow import emit
 from flow_notebook.notebook.pinned import block_until_done, follow_in_cell
@@ -28,7 +28,7 @@ def build_parser() -> FlowArgumentParser:
     add_task_argument(parser, required=False)
     parser.add_argument("--follow", action="store_true", help="stream until the task ends")
     parser.add_argument(
-        "--tail", type=_positive_int, default=100, metavar="N", help="last N lines (default 100)"
+        "--tail", type=POSITIVE_INT, default=100, metavar="N", help="last N lines (default 100)"
     )
     parser.add_argument("--stderr", action="store_true", help="standard error instead of output")
     parser.add_argument(

@@ -14,7 +14,7 @@ from IPython.core.error import UsageError
 from flow_notebook.core.errors import FlowError, TaskStateError
 from flow_notebook.core.models import Tunnel
 from flow_notebook.core.provider_interfaces import IProvider, ISSHTunnels, ITunnelManager
-from flow_notebook.notebook.arguments import FlowArgumentParser, make_parser
+from flow_notebook.notebook.arguments import FlowArgumentParser, make_parser, ranged
 from flow_notebook.notebook.follow import emit
 from flow_notebook.notebook.formatting import table
 from flow_notebook.notebook.session import FlowSession
@@ -24,14 +24,7 @@ NAME = "tunnel"
 SUMMARY = "forward a local port to a port on a task's instance; --stop TASK closes it"
 
 
-def _port(text: str) -> int:
-    value = int(text)
-    if not 1 <= value <= 65_535:
-        raise ValueError(text)
-    return value
-
-
-_port.__name__ = "port number"
+_port = ranged(int, "port number", 1, 65_535)
 
 
 def build_parser() -> FlowArgumentParser:
