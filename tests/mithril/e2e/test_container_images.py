@@ -11,6 +11,7 @@ import pytest
 
 from flow_notebook.core.errors import ValidationError
 from flow_notebook.core.models import TaskConfig, TaskStatus, VolumeSpec
+from flow_notebook.notebook.surfaces import header_text
 from flow_notebook.providers.mithril.runtime.startup_builder import StartupScriptBuilder
 from flow_notebook.sandbox.testing import ssh_run, wait_for
 
@@ -228,7 +229,18 @@ def test_the_header_shows_an_image_pull_while_the_runner_is_in_it(provider, wait
         remote.execute_command(task.task_id, f"printf '%s\\n' {phase} >/var/log/flow/phase")
         seen = provider.get_task(task.task_id)
         assert (seen.status, seen.message) == (TaskStatus.PROVISIONING, f"pulling image {IMAGE}")
+        assert f"provisioning (pulling image {IMAGE})" in header_text(seen)
         remote.execute_command(task.task_id, "rm /var/log/flow/phase")
         assert provider.get_task(task.task_id).status is TaskStatus.RUNNING
     finally:
         provider.cancel_task(task.task_id)
+
+
+def test_the_run_time_limit_stops_a_command_running_in_an_image(provider, mithril_sandbox, waits):
+    config = TaskConfig(command="sleep 600", image=IMAGE, max_run_time_hours=6 / 3600)
+    task = provider.submit_task("", config)
+    waits.ended(provider, task.task_id, timeout=60)
+    [instance] = mithril_sandbox.api("GET", f"/v2/spot/bids/{task.task_id}").json()["instances"]
+    logs = mithril_sandbox.root / "instances" / instance / "var_log_flow"  # kept after the end
+    assert (logs / "exit_code").read_text() == "124\n"
+    assert "stopped after reaching the run-time limit (6s)" in (logs / "stderr.log").read_text()
