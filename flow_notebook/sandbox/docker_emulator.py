@@ -252,7 +252,11 @@ def _normalized(reference: str, *, status: int, prefix: str = "") -> str:
 
 
 def registry_of(reference: str) -> str:
-    """Returns the registry host of an image reference (Docker's rule)."""
+    """Returns the registry host of an image reference (Docker's rule).
+
+    The client has its own copy (``runtime/container.py``) on purpose: the sandbox
+    imports nothing of it, so the two are checked against each other, not shared.
+    """
     first, _, rest = reference.partition("/")
     if rest and ("." in first or ":" in first or first == "localhost"):
         return first
