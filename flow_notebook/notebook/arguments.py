@@ -79,6 +79,7 @@ def add_provider_option(parser: argparse.ArgumentParser) -> None:
     """Adds ``--provider NAME``: which provider a subcommand talks to."""
     parser.add_argument(
         "--provider",
+        type=provider_name,
         metavar="NAME",
         help="the provider to use, e.g. local or mithril (default: the task's own "
         "provider, else the configured one)",
@@ -104,6 +105,18 @@ def ranged(
 
 
 POSITIVE_INT = ranged(int, "positive integer", 1)
+
+
+def provider_name(text: str) -> str:
+    """Reads a ``--provider`` name (an argparse ``type``): trimmed, lower case, not empty.
+
+    Raises:
+        argparse.ArgumentTypeError: The name is empty.
+    """
+    name = text.strip().lower()
+    if not name:
+        raise argparse.ArgumentTypeError("expected a provider name, e.g. local")
+    return name
 
 
 def positive_number(text: str) -> float:

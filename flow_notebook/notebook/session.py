@@ -17,7 +17,7 @@ from flow_notebook.core.errors import FlowError
 from flow_notebook.core.provider_interfaces import IClosable, IProvider
 from flow_notebook.notebook.arguments import SecretPrompt
 from flow_notebook.notebook.follow import Followers, Surface, Timing
-from flow_notebook.notebook.notebook_tasks import NotebookTasks
+from flow_notebook.notebook.notebook_tasks import NotebookTasks, notebook_key
 from flow_notebook.notebook.positions import LogPositions
 from flow_notebook.notebook.redact import Redactor, redactor_for
 
@@ -187,15 +187,17 @@ class FlowSession:
         """Returns the providers a listing shows: ``name`` alone, or every configured one.
 
         Every configured one: the default, those named in the configuration's
-        ``providers`` and those this kernel used, each once.
+        ``providers``, those this kernel used and those this notebook's task records
+        name (so a restarted kernel still lists them), each once.
         """
         if name:
             return [_normal(name)]
         others = self._configured_names()[1]
         with self._lock:
             used = list(self._providers)
-        names = [self.default_name, *map(_normal, others), *used]
-        return list(dict.fromkeys(names))
+        recorded = [r.provider for r in self.tasks.for_notebook(notebook_key(self.user_ns))]
+        names = [self.default_name, *others, *used, *recorded]
+        return list(dict.fromkeys(_normal(each) for each in names if each))
 
     def each_provider(self, name: str | None = None) -> list[tuple[str, IProvider | FlowError]]:
         """Returns every provider of ``provider_names(name)``, or why it cannot be built.

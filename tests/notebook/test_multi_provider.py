@@ -239,3 +239,39 @@ def test_attach_reaches_the_tasks_own_provider(magics, flow, built):
     assert out.splitlines()[1:4] == ["one", "two", "three"], out
     assert built["cloud"].stream_starts == [0]
     assert "local" not in built  # nothing was asked of the default provider
+
+
+def test_a_new_kernel_still_lists_the_providers_this_notebook_used(magics, flow):
+    task, _ = flow("run --provider cloud -- echo there")
+    magics.session.close()
+    fresh = magics.register()
+    try:
+        rows = flow("list")[1].splitlines()[1:]
+        assert [row.split()[:2] for row in rows] == [[task.task_id, "cloud"]]
+    finally:
+        fresh.session.close()
+
+
+def test_the_providers_setting_is_saved_and_an_unknown_name_in_it_is_one_line(magics, flow):
+    out = flow("config providers=cloud,nope")[1]
+    assert "providers: cloud, nope" in out
+    task, _ = flow("run --provider cloud -- echo there")
+    lines = flow("list")[1].splitlines()
+    assert lines[1].split()[:2] == [task.task_id, "cloud"]
+    assert lines[2:] == [
+        "nope: cannot list tasks: unknown provider 'nope' (choose one of: cloud, keyless, local)"
+    ]
+
+
+@pytest.mark.parametrize(
+    "line", ['list --provider ""', "list --provider", 'run --provider " " -- x']
+)
+def test_an_empty_or_missing_provider_name_is_refused_in_one_line(magics, flow, built, line):
+    with pytest.raises(UsageError, match=r"--provider"):
+        flow(line)
+    assert not built
+
+
+def test_provider_names_are_read_like_the_registry_reads_them(magics, flow, built):
+    task, _ = flow("run --provider ' Cloud ' -- echo there")
+    assert task.task_id in built["cloud"].tasks
