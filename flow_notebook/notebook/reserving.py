@@ -13,6 +13,7 @@ from flow_notebook.core.reservations import Reservation, ReservationQuote
 from flow_notebook.notebook.follow import emit
 from flow_notebook.notebook.formatting import table
 from flow_notebook.notebook.session import FlowSession
+from flow_notebook.notebook.widgets.html import money
 
 _HEADERS = ("ID", "NAME", "STATE", "WINDOW (UTC)", "INSTANCES", "USED", "COST SO FAR", "TOTAL")
 
@@ -90,11 +91,6 @@ def _seconds(text: str, option: str) -> float:
 def when(moment: datetime) -> str:
     """Returns ``2026-12-02 09:00`` (UTC)."""
     return f"{moment.astimezone(timezone.utc):%Y-%m-%d %H:%M}"
-
-
-def money(dollars: float | None) -> str:
-    """Returns ``$1,234.56``, or ``-`` when unknown."""
-    return "-" if dollars is None else f"${dollars:,.2f}"
 
 
 def quote_line(quote: ReservationQuote) -> str:

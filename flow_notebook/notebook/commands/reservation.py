@@ -13,12 +13,12 @@ from flow_notebook.notebook.formatting import table
 from flow_notebook.notebook.reserving import (
     confirm_then,
     find_reservation,
-    money,
     parse_length,
     reservable,
     when,
 )
 from flow_notebook.notebook.session import FlowSession
+from flow_notebook.notebook.widgets.html import money
 
 NAME = "reservation"
 SUMMARY = "extend ID --duration 1d [--yes] | terminate-instances ID [--yes] | history ID"

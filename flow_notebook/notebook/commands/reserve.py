@@ -9,7 +9,6 @@ from flow_notebook.notebook.arguments import FlowArgumentParser, make_parser
 from flow_notebook.notebook.follow import emit
 from flow_notebook.notebook.reserving import (
     confirm_then,
-    money,
     parse_length,
     parse_when,
     quote_line,
@@ -17,6 +16,7 @@ from flow_notebook.notebook.reserving import (
     when,
 )
 from flow_notebook.notebook.session import FlowSession
+from flow_notebook.notebook.widgets.html import money
 
 NAME = "reserve"
 SUMMARY = "reserve capacity: --gpu 8xh100 --instances N --start WHEN --duration 3d [--yes]"

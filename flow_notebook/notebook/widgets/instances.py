@@ -11,10 +11,12 @@ import contextlib
 import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 from flow_notebook.core.errors import ValidationError
-from flow_notebook.core.models import AvailableInstance, PricePoint, Task
-from flow_notebook.core.provider_interfaces import IPriceHistory, IProvider
+from flow_notebook.core.models import AvailableInstance, PricePoint, Task, utcnow
+from flow_notebook.core.provider_interfaces import IPriceHistory, IProvider, IReservations
+from flow_notebook.core.reservations import ReservationQuote, ReservationRequest
 from flow_notebook.notebook.arguments import build_task_config, command_value
 from flow_notebook.notebook.formatting import table
 from flow_notebook.notebook.session import FlowSession
@@ -114,6 +116,26 @@ class InstanceCatalog:
             return None
         return provider.get_price_history(row.instance_type, row.region)
 
+    def reserved_quote(self, row: OfferRow, hours: float = 24) -> ReservationQuote | None:
+        """Returns the quote for reserving one instance of the offer's shape for ``hours``.
+
+        ``None`` when the provider sells no reservations.
+
+        Raises:
+            FlowError: The provider failed.
+        """
+        provider = self._provider()
+        if not isinstance(provider, IReservations):
+            return None
+        start = utcnow()
+        request = ReservationRequest(
+            instance_type=row.instance_type,
+            region=row.region,
+            start=start,
+            end=start + timedelta(hours=hours),
+        )
+        return provider.quote_reservation(request)
+
     def chart(self, row: OfferRow) -> str:
         """Returns the offer's price chart as SVG, or a note when there is no history."""
         points = self.history(row)
@@ -176,3 +198,17 @@ class InstanceCatalog:
 def render_text(rows: Sequence[OfferRow]) -> str:
     """Returns ``rows`` as the picker's plain-text table, or ``no offers``."""
     return table([row.cells() for row in rows], HEADERS) if rows else "no offers"
+
+
+def spot_vs_reserved(row: OfferRow, quote: ReservationQuote) -> str:
+    """Returns one line comparing the offer's spot price with its reservation quote."""
+    spot = row.price_per_hour
+    reserved = quote.price_per_instance_hour
+    cheaper = "reserving is cheaper" if reserved < spot else "spot is cheaper now"
+    free = "" if quote.available else " (no reservable capacity now)"
+    return (
+        f"reserved {money(reserved, per_hour=True)} vs spot {money(spot, per_hour=True)}:"
+        f" {cheaper}; {quote.hours:g} h reserved cost {money(quote.total_price)}{free}."
+        f" Reserve: %flow reserve --gpu {row.instance_type} --region {row.region}"
+        f" --duration {quote.hours:g}h"
+    )

@@ -13,7 +13,12 @@ from typing import Any
 from flow_notebook.core.errors import FlowError
 from flow_notebook.core.models import Task
 from flow_notebook.notebook.session import FlowSession
-from flow_notebook.notebook.widgets.instances import HEADERS, InstanceCatalog, OfferRow
+from flow_notebook.notebook.widgets.instances import (
+    HEADERS,
+    InstanceCatalog,
+    OfferRow,
+    spot_vs_reserved,
+)
 
 _NBSP = "\u00a0"
 _GAP = 3
@@ -47,6 +52,7 @@ class InstancePicker:
         self.offers.add_class("flow-offers-select")
         self.chart = w.HTML()
         self.chosen = w.HTML("<i>choose an offer</i>")
+        self.reserved = w.HTML()
         self.command = w.Text(description="command", placeholder="python train.py")
         self.instances = w.BoundedIntText(value=1, min=1, max=64, description="instances")
         self.max_price = w.BoundedFloatText(
@@ -59,7 +65,14 @@ class InstancePicker:
         self.offers.observe(self._on_choose, names="value")
         self.submit_button.on_click(lambda _: self.submit())
         form = w.VBox(
-            [self.chosen, self.command, self.instances, self.max_price, self.submit_button]
+            [
+                self.chosen,
+                self.reserved,
+                self.command,
+                self.instances,
+                self.max_price,
+                self.submit_button,
+            ]
         )
         self.root = w.VBox([self.header, self.offers, w.HBox([form, self.chart]), self.result])
         self.root.add_class("flow-instance-picker")
@@ -124,10 +137,21 @@ class InstancePicker:
             f"at ${row.price_per_hour:,.2f}/h"
         )
         self.max_price.value = row.price_per_hour
+        self.reserved.value = self._reserved_line(row)
         try:
             self.chart.value = self.catalog.chart(row)
         except FlowError as exc:
             self.chart.value = _error(f"no price history: {exc}")
+
+    def _reserved_line(self, row: OfferRow) -> str:
+        try:
+            quote = self.catalog.reserved_quote(row)
+        except FlowError as exc:
+            return _error(f"no reservation quote: {exc}")
+        if quote is None:
+            return ""
+        line = html.escape(spot_vs_reserved(row, quote))
+        return f"<span class='flow-reserved-quote' style='font-size:12px'>{line}</span>"
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
         bundle = self.root._repr_mimebundle_(**kwargs) or {}

@@ -236,3 +236,51 @@ def test_flow_run_on_a_reservation_and_the_one_time_hint(ip, magics, reservation
 
     with pytest.raises(UsageError, match="no reservation res_nope"):
         ip.run_line_magic("flow", "run --reservation res_nope -- true")
+
+
+# --- the reservations panel ----------------------------------------------------------
+
+
+def test_panel_shows_the_window_extends_it_and_runs_on_it(magics, reservations, waits):
+    from flow_notebook.notebook.widgets.reservations_panel import ReservationsPanel
+
+    created = reservations.create_reservation(_request(hours=1))
+    rid = created.reservation_id
+    panel = ReservationsPanel(magics.session, reservations).refresh()
+    assert rid in [r.reservation_id for r in panel.reservations]
+    drawn = " ".join(row.children[0].value for row in panel.rows.children)
+    assert "flow-res-bar" in drawn and rid in drawn and "so far of $" in drawn
+
+    confirm = panel.extend(rid)
+    assert "new total $" in confirm.prompt.value
+    assert reservations.get_reservation(rid).end == created.end  # nothing before Yes
+    confirm.confirm()
+    assert f"extended {rid}" in confirm.result.value
+    assert reservations.get_reservation(rid).end == created.end + timedelta(days=1)
+
+    task = panel.run(rid, "echo from-the-panel")
+    assert task is not None and task.metadata["reservation_id"] == rid
+    waits.ended(reservations, task.task_id)
+    assert reservations.get_task_logs(task.task_id) == "from-the-panel"
+    assert panel.run(rid, "  ") is None and "type a command" in panel.result.value
+
+
+def test_picker_shows_the_reservation_quote_beside_the_spot_price(magics, reservations):
+    from flow_notebook.notebook.widgets.instances import InstanceCatalog
+    from flow_notebook.notebook.widgets.picker_widget import InstancePicker
+
+    catalog = InstanceCatalog(lambda: reservations, gpu="h100")
+    picker = InstancePicker(catalog, magics.session).refresh()
+    index = next(
+        i for i, row in enumerate(catalog.rows) if (row.instance_type, row.region) == (GPU, REGION)
+    )
+    picker.choose(index)
+    row = catalog.rows[index]
+    quote = catalog.reserved_quote(row)
+    assert quote is not None and quote.region == REGION
+    shown = picker.reserved.value
+    assert f"reserved ${quote.price_per_instance_hour:,.2f}/h" in shown
+    assert f"vs spot ${row.price_per_hour:,.2f}/h" in shown
+    cheaper = quote.price_per_instance_hour < row.price_per_hour
+    assert ("reserving is cheaper" if cheaper else "spot is cheaper now") in shown
+    assert f"%flow reserve --gpu {GPU} --region {REGION} --duration 24h" in shown
