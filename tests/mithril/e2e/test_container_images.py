@@ -244,3 +244,24 @@ def test_the_run_time_limit_stops_a_command_running_in_an_image(provider, mithri
     logs = mithril_sandbox.root / "instances" / instance / "var_log_flow"  # kept after the end
     assert (logs / "exit_code").read_text() == "124\n"
     assert "stopped after reaching the run-time limit (6s)" in (logs / "stderr.log").read_text()
+
+
+def test_a_cell_script_runs_in_the_image_with_its_python_and_bash(provider, waits):
+    scripts = {
+        "python": "import os, sys\nprint(os.getcwd(), sys.argv[0])",
+        "bash": 'echo "$PWD $0"',
+    }
+    tasks = {
+        interpreter: provider.submit_task(
+            "", TaskConfig(script=body, interpreter=interpreter, image=IMAGE, keep_alive=True)
+        )
+        for interpreter, body in scripts.items()
+    }
+    try:
+        for task in tasks.values():
+            assert waits.ended(provider, task.task_id).status is TaskStatus.COMPLETED
+            # The script is bound read-only into the container at its own path.
+            assert provider.get_task_logs(task.task_id) == "/workspace /var/log/flow/user_script"
+    finally:
+        for task in tasks.values():
+            provider.cancel_task(task.task_id)
