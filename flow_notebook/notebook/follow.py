@@ -6,8 +6,11 @@ blocking, closable stream, and hands the output to its ``Surface`` in batches: a
 most one draw every ``batch_interval`` seconds and at most ``batch_bytes`` per draw,
 each batch cut at a line end (or ``\\r``) so a draw never splits a line it could
 have finished. It refreshes the task's status for the surface's header, records the
-lines shown in ``LogPositions`` and, when the log ends, waits for the terminal status
-and ends the surface with a ``RunSummary`` from its ``Finisher``.
+lines of each batch in ``LogPositions`` just before drawing it (so a kill -9 of the
+kernel never makes the next attach repeat a line) and, when the log ends, waits for
+the terminal status and ends the surface with a ``RunSummary`` from its ``Finisher``.
+A stream that fails ends the follow with one line and the task's status as the
+provider's API reports it.
 
 ``stop`` closes the stream: the thread ends within 100 ms even while the task is
 silent, and ``stop`` itself never waits on the network. ``hand_over`` stops a follow
@@ -18,7 +21,6 @@ Surfaces: ``notebook.surfaces`` (plain text, the live cell view) and the panels.
 
 from __future__ import annotations
 
-import queue
 import re
 import threading
 import time
@@ -27,8 +29,9 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from flow_notebook.core.errors import FlowError, RemoteOperationError, TaskStateError
-from flow_notebook.core.models import Task, TaskStatus
+from flow_notebook.core.errors import FlowError
+from flow_notebook.core.line_streams import LineStreams
+from flow_notebook.core.models import Task
 from flow_notebook.core.provider_interfaces import (
     ILogStream,
     ILogStreams,
@@ -51,10 +54,6 @@ STATUS_INTERVAL = 2.0
 """Seconds between two redraws of the header (elapsed time), from the task as last seen."""
 REFRESH_INTERVAL = 5.0
 """Seconds between two reads of the task's status from the provider."""
-RECORD_INTERVAL = 0.5
-START_TIMEOUT = 600.0
-"""Seconds a follow keeps reopening a log that is not available yet (instance boot)."""
-_NOT_STARTED = frozenset({TaskStatus.PENDING, TaskStatus.PROVISIONING})
 _EXCEPTION = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt|Warning)\b.*")
 
 
@@ -305,6 +304,7 @@ class Follow:
         except Exception as exc:  # A follow thread must never die without a word.
             reason = str(exc) if isinstance(exc, FlowError) else f"{type(exc).__name__}: {exc}"
             self.error = reason
+            self._refresh_status()  # The task's state from the API, not from the dead stream.
             with self._lock:
                 if self._stop_note is None:
                     self._stop_note = f"stopped following ({reason}): " + attach_hint(self.task_id)
@@ -314,14 +314,14 @@ class Follow:
 
     def _follow_until_end(self) -> None:
         self._refresh_status()
-        stream = open_stream(self._provider, self.task_id, self.shown, self.options, self._stopping)
+        stream = open_stream(self._provider, self.task_id, self.shown, self.options)
         with self._lock:
             self._stream = stream
         if self._stopping.is_set():
             stream.close()
         batch = _Batch(self.options.redact, self.finisher)
         interval = self.options.batch_interval
-        last_status = last_record = last_refresh = time.monotonic()
+        last_status = last_refresh = time.monotonic()
         last_draw = 0.0  # The first output is drawn at once.
         flooded = False  # The last draw was full: the surface may hold a redraw back.
         try:
@@ -351,9 +351,6 @@ class Follow:
                     else:
                         self.surface.status(self.task)
                     last_status = now
-                if now - last_record >= RECORD_INTERVAL:
-                    self._record()
-                    last_record = now
         finally:
             stream.close()
             self._draw(batch.take(final=not self._stopping.is_set()))
@@ -361,10 +358,13 @@ class Follow:
     def _draw(self, chunks: list[LogChunk]) -> None:
         if not chunks:
             return
-        self.recent.add(chunks)
-        self.surface.write(chunks)
         for chunk in chunks:
             self.shown[chunk.log_type] = self.shown.get(chunk.log_type, 0) + chunk.text.count("\n")
+        # Recorded before it is drawn: a kill between the two may leave this batch out
+        # of the next attach (it stays in the task's log), never show it twice.
+        self._record()
+        self.recent.add(chunks)
+        self.surface.write(chunks)
 
     def _refresh_status(self) -> None:
         try:
@@ -497,118 +497,30 @@ def open_stream(
     task_id: str,
     start: Mapping[str, int],
     options: FollowOptions,
-    stopping: threading.Event,
 ) -> ILogStream:
-    """Opens the provider's closable stream, or reads its line iterators on threads."""
+    """Opens the provider's closable stream, or reads its line iterators on threads.
+
+    ``LineStreams`` cannot close a reader blocked on the network: it ends at its next
+    line or the task's end (providers with such readers implement ``ILogStreams``).
+    """
     if isinstance(provider, ILogStreams):
         return provider.open_log_stream(task_id, start, options.log_types)
-    return LineStreams(provider, task_id, start, options, stopping)
+    resumable = isinstance(provider, IResumableLogs)
 
+    def open_lines(kind: str, first: int) -> Iterator[str]:
+        if isinstance(provider, IResumableLogs):
+            return provider.stream_task_logs_from(task_id, first, kind)
+        return provider.stream_task_logs(task_id, kind)
 
-class LineStreams:
-    """An ``ILogStream`` over providers that only offer line iterators.
-
-    One reader thread per log puts lines in a queue; ``read`` waits on the queue.
-    A log that is not available yet (the instance boots) is reopened from the line
-    reached until the task ends or ``START_TIMEOUT`` passes. ``close`` ends ``read``
-    at once; a reader blocked on the network ends when its next line arrives.
-    """
-
-    def __init__(
-        self,
-        provider: IProvider,
-        task_id: str,
-        start: Mapping[str, int],
-        options: FollowOptions,
-        stopping: threading.Event,
-    ) -> None:
-        self._provider = provider
-        self._task_id = task_id
-        self._poll = options.timing.poll_interval
-        self._reopen = options.reopen
-        self._closed = threading.Event()
-        self._stopping = stopping
-        self._queue: queue.Queue[LogChunk | BaseException | None] = queue.Queue()
-        self._running = len(options.log_types)
-        for kind in options.log_types:
-            first = int(start.get(kind, 0))
-            thread = threading.Thread(
-                target=self._read, args=(kind, first), name=f"flow-logs-{kind}", daemon=True
-            )
-            thread.start()
-
-    def read(self, timeout: float) -> list[LogChunk] | None:
-        """Returns what arrived within ``timeout``; ``None`` when every log ended."""
-        chunks: list[LogChunk] = []
-        deadline = time.monotonic() + timeout
-        while self._running and not self._closed.is_set():
-            try:
-                item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                return chunks
-            if item is None:
-                self._running -= 1
-            elif isinstance(item, BaseException):
-                if chunks:  # Hand over what arrived first; fail on the next read.
-                    self._queue.put(item)
-                    return chunks
-                self.close()
-                raise item
-            else:
-                chunks.append(item)
-                if self._queue.empty():
-                    return chunks
-        return chunks or None
-
-    def close(self) -> None:
-        """Ends ``read`` at once."""
-        self._closed.set()
-        self._queue.put(None)
-
-    def _read(self, kind: str, first: int) -> None:
-        try:
-            for line in self._lines(kind, first):
-                if self._closed.is_set():
-                    return
-                self._queue.put(LogChunk(kind, line.rstrip("\n") + "\n"))
-        except BaseException as exc:  # noqa: BLE001 - handed to the reading thread.
-            self._queue.put(exc)
-            return
-        self._queue.put(None)
-
-    def _lines(self, kind: str, first: int) -> Iterator[str]:
-        deadline = time.monotonic() + START_TIMEOUT
-        added = 0
-        after_end = False  # One more try once the task ended: its log may be archived.
-        while not self._closed.is_set():
-            self._wait_until_started()
-            try:
-                for line in self._open(kind, first + added):
-                    added += 1
-                    yield line
-                return
-            except (TaskStateError, RemoteOperationError):
-                resumable = isinstance(self._provider, IResumableLogs)
-                if not self._reopen or time.monotonic() > deadline or (added and not resumable):
-                    raise
-                if self._provider.get_task(self._task_id).is_terminal:
-                    if after_end or not resumable:
-                        raise
-                    after_end = True
-                    continue
-            if self._closed.wait(self._poll):
-                return
-
-    def _open(self, kind: str, first: int) -> Iterator[str]:
-        if isinstance(self._provider, IResumableLogs):
-            return self._provider.stream_task_logs_from(self._task_id, first, kind)
-        return self._provider.stream_task_logs(self._task_id, kind)
-
-    def _wait_until_started(self) -> None:
-        while not self._closed.is_set():
-            if self._provider.get_task(self._task_id).status not in _NOT_STARTED:
-                return
-            self._closed.wait(self._poll)
+    return LineStreams(
+        open_lines,
+        lambda: provider.get_task(task_id).status,
+        start,
+        options.log_types,
+        poll=options.timing.poll_interval,
+        reopen=options.reopen,
+        resumable=resumable,
+    )
 
 
 class Followers:

@@ -4,7 +4,7 @@ Every method delegates to one service of its ``Wiring`` (the composition root,
 ``wiring.py``), which builds each service on first use; ``from_config`` passes
 overrides to it by name, so a test swaps any service. The facade implements
 ``IProvider`` and these extensions: ``IActiveTasks``, ``IPausable``,
-``IResumableLogs``, ``IVolumeMounting``, ``IProjects``, ``IInstanceCatalog``,
+``IResumableLogs``, ``ILogStreams``, ``IVolumeMounting``, ``IProjects``, ``IInstanceCatalog``,
 ``ISSHKeyManagement``, ``IInitInterface``, ``ISSHTunnels``, ``ICodeSync``,
 ``IPriceHistory``, ``IReservations`` (``reservations_facade.py``), ``ISetupProgress``
 and ``IClosable``.
@@ -15,7 +15,7 @@ interface, the remote operations and the tunnel manager exist (and pass
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ from flow_notebook.core.models import (
     Volume,
 )
 from flow_notebook.core.provider_interfaces import (
+    ILogStream,
     IProviderInit,
     IRemoteOperations,
     ITunnelManager,
@@ -171,6 +172,15 @@ class MithrilProvider(ReservationsFacade):
     ) -> Iterator[str]:
         """Yields log lines from ``start_line`` on; ends when the task ends."""
         return self._w.logs.stream_from(task_id, start_line, log_type)
+
+    def open_log_stream(
+        self,
+        task_id: str,
+        start: Mapping[str, int] | None = None,
+        log_types: Sequence[str] = ("stdout", "stderr"),
+    ) -> ILogStream:
+        """Opens a closable follow of the task's logs; ``close`` ends its SSH reads at once."""
+        return self._w.logs.open_log_stream(task_id, start, log_types)
 
     def list_tasks(
         self,

@@ -70,6 +70,10 @@ class LazyKeyPool:
         """See ``SSHConnectionPool.discard``."""
         self.get().discard(endpoint)
 
+    def mark_unanswered(self, endpoint: Any) -> None:
+        """See ``SSHConnectionPool.mark_unanswered``."""
+        self.get().mark_unanswered(endpoint)
+
     def discard_if_dead(self, endpoint: Any) -> None:
         """See ``SSHConnectionPool.discard_if_dead``."""
         self.get().discard_if_dead(endpoint)

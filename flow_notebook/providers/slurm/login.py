@@ -16,6 +16,7 @@ from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from flow_notebook.core.errors import RemoteOperationError
+from flow_notebook.core.line_streams import StreamCloser
 from flow_notebook.providers.mithril.remote import HostKeyStore, MithrilRemoteOperations
 from flow_notebook.providers.mithril.remote.endpoint import SSHEndpoint
 from flow_notebook.providers.mithril.remote.errors import command_failed
@@ -35,8 +36,10 @@ class ILogin(Protocol):
         """Runs ``command``; returns its stdout; raises ``RemoteCommandError`` on failure."""
         ...
 
-    def stream_command(self, task_id: str, command: str, *, pty: bool = True) -> Iterator[str]:
-        """Yields ``command``'s output lines as they come."""
+    def stream_command(
+        self, task_id: str, command: str, *, pty: bool = True, closer: StreamCloser | None = None
+    ) -> Iterator[str]:
+        """Yields ``command``'s output lines as they come (ended at once by ``closer``)."""
         ...
 
 
@@ -65,9 +68,11 @@ class SSHLogin:
         """Runs ``command`` on the login node. See ``MithrilRemoteOperations``."""
         return self.ops.execute_command(task_id, command, timeout, stdin=stdin)
 
-    def stream_command(self, task_id: str, command: str, *, pty: bool = True) -> Iterator[str]:
+    def stream_command(
+        self, task_id: str, command: str, *, pty: bool = True, closer: StreamCloser | None = None
+    ) -> Iterator[str]:
         """Yields the lines of ``command`` over one channel. See ``MithrilRemoteOperations``."""
-        return self.ops.stream_command(task_id, command, pty=pty)
+        return self.ops.stream_command(task_id, command, pty=pty, closer=closer)
 
     def files(self, task_id: str) -> AbstractContextManager[Any]:
         """Opens one SFTP session on the login node."""
@@ -119,8 +124,10 @@ class LocalLogin:
             raise command_failed("the login node", done.returncode, done.stderr)
         return done.stdout.decode("utf-8", errors="replace")
 
-    def stream_command(self, task_id: str, command: str, *, pty: bool = True) -> Iterator[str]:
-        """Yields ``command``'s output lines; stopping the iteration ends the command."""
+    def stream_command(
+        self, task_id: str, command: str, *, pty: bool = True, closer: StreamCloser | None = None
+    ) -> Iterator[str]:
+        """Yields ``command``'s output lines; stopping the iteration (or ``closer``) ends it."""
         process = subprocess.Popen(
             [self._shell, "-c", command],
             stdin=subprocess.DEVNULL,
@@ -128,18 +135,38 @@ class LocalLogin:
             stderr=subprocess.STDOUT if pty else subprocess.DEVNULL,
             start_new_session=True,
         )
+        group = _ProcessGroup(process.pid)
+        if closer is not None:
+            closer.watch(group)
         try:
             assert process.stdout is not None
             for raw in process.stdout:
                 yield raw.decode("utf-8", errors="replace").rstrip("\n")
             status = process.wait()
         finally:
+            if closer is not None:
+                closer.forget(group)
             if process.poll() is None:
                 # The whole group: a follow's tail and its watcher go with the shell.
-                os.killpg(process.pid, signal.SIGKILL)
+                group.close()
                 process.wait()
+        if closer is not None and closer.closed.is_set():
+            return
         if status != 0:
             raise command_failed("the login node", status, b"")
 
     def close(self) -> None:
         """Nothing to release."""
+
+
+class _ProcessGroup:
+    """Kills a streamed command's process group (its ``close``, for a ``StreamCloser``)."""
+
+    def __init__(self, pid: int) -> None:
+        self._pid = pid
+
+    def close(self) -> None:
+        try:
+            os.killpg(self._pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass  # already gone

@@ -11,6 +11,7 @@ import shlex
 from collections.abc import Callable, Iterator
 
 from flow_notebook.core.errors import RemoteOperationError
+from flow_notebook.core.line_streams import StreamCloser
 from flow_notebook.providers.slurm.layout import TaskLayout
 from flow_notebook.providers.slurm.login import ILogin
 
@@ -84,9 +85,12 @@ class TaskDirLogin:
         """Runs ``command`` in the task's directory."""
         return self._login.execute_command(task_id, self._in_dir(task_id, command), timeout)
 
-    def stream_command(self, task_id: str, command: str, *, pty: bool = True) -> Iterator[str]:
+    def stream_command(
+        self, task_id: str, command: str, *, pty: bool = True, closer: StreamCloser | None = None
+    ) -> Iterator[str]:
         """Streams ``command``'s lines, run in the task's directory."""
-        return self._login.stream_command(task_id, self._in_dir(task_id, command), pty=pty)
+        in_dir = self._in_dir(task_id, command)
+        return self._login.stream_command(task_id, in_dir, pty=pty, closer=closer)
 
     def _in_dir(self, task_id: str, command: str) -> str:
         return f"cd {shlex.quote(self._layout_of(task_id).task_dir)} && {command}"

@@ -48,7 +48,7 @@ class FakeLive:
         self.calls.append(("get", task_id))
         return "live"
 
-    def stream_task_logs_from(self, task_id, start_line=0, log_type="stdout"):
+    def stream_task_logs_from(self, task_id, start_line=0, log_type="stdout", *, closer=None):
         self.calls.append(("stream", task_id, start_line))
         return iter(["live line"])
 

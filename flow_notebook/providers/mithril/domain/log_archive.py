@@ -13,13 +13,15 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Protocol
 
 from flow_notebook.core.errors import FlowError, ValidationError
+from flow_notebook.core.line_streams import LineStreams, StreamCloser
 from flow_notebook.core.models import TaskStatus
+from flow_notebook.core.provider_interfaces import ILogStream
 from flow_notebook.providers.mithril.domain.logs import LogService
 from flow_notebook.providers.mithril.runtime import paths
 
@@ -85,6 +87,14 @@ class LogArchive:
                 else:
                     _write_empty(target / name)
 
+    def check_log_type(self, log_type: str) -> None:
+        """Raises ``ValidationError`` unless ``log_type`` is a log of a task."""
+        if log_type not in self._log_files:
+            raise ValidationError(
+                f"unknown log type {log_type!r}; use one of {', '.join(self._log_files)}",
+                field="log_type",
+            )
+
     def lines(self, task_id: str, log_type: str) -> list[str] | None:
         """Returns the archived lines of a log, or ``None`` when it was not archived."""
         if log_type not in self._log_files or not _SAFE_ID.match(task_id):
@@ -148,35 +158,83 @@ class TaskLogs:
         return "\n".join(lines[-tail:] if tail else [])
 
     def stream_from(
-        self, task_id: str, start_line: int = 0, log_type: str = "stdout"
+        self,
+        task_id: str,
+        start_line: int = 0,
+        log_type: str = "stdout",
+        *,
+        closer: StreamCloser | None = None,
     ) -> Iterator[str]:
         """Yields lines from ``start_line`` on (see ``LogService.stream_task_logs_from``).
 
         A follow of a task still pending or provisioning first waits (polling its
         status, up to ``start_timeout``) for it to run, as a follow right after
-        submit does; a task that ends without running yields nothing.
+        submit does; a task that ends without running yields nothing. Closing
+        ``closer`` ends the iteration at once.
         """
         if start_line < 0:
             raise ValidationError("start_line must be 0 or more", field="start_line")
+        closer = closer or StreamCloser()
         status = self._refresh(task_id)  # unknown ids fail here, before iterating
         if status in _NOT_STARTED:
-            return self._after_start(task_id, start_line, log_type)
-        return self._stream_now(task_id, start_line, log_type)
+            return self._after_start(task_id, start_line, log_type, closer)
+        return self._stream_now(task_id, start_line, log_type, closer)
 
-    def _after_start(self, task_id: str, start_line: int, log_type: str) -> Iterator[str]:
+    def open_log_stream(
+        self,
+        task_id: str,
+        start: Mapping[str, int] | None = None,
+        log_types: Sequence[str] = ("stdout", "stderr"),
+    ) -> ILogStream:
+        """Opens a closable follow of ``log_types`` (see ``ILogStreams.open_log_stream``).
+
+        Closing it closes the SSH channels its readers block on, so they end at once,
+        even while the task is silent.
+
+        Raises:
+            TaskNotFoundError: Unknown task id.
+            ValidationError: Unknown log type or a negative start line.
+        """
+        start = dict(start or {})
+        for log_type in log_types:
+            self._archive.check_log_type(log_type)
+            if int(start.get(log_type, 0)) < 0:
+                raise ValidationError("start lines must be 0 or more", field="start")
+        self._refresh(task_id)  # unknown ids fail here
+        closer = StreamCloser()
+
+        def open_lines(log_type: str, first: int) -> Iterator[str]:
+            return self.stream_from(task_id, first, log_type, closer=closer)
+
+        return LineStreams(
+            open_lines,
+            lambda: self._refresh(task_id),
+            start,
+            log_types,
+            poll=self._poll,
+            closer=closer,
+        )
+
+    def _after_start(
+        self, task_id: str, start_line: int, log_type: str, closer: StreamCloser
+    ) -> Iterator[str]:
         deadline = time.monotonic() + self._start_timeout
         status = self._refresh(task_id)
         while status in _NOT_STARTED and time.monotonic() < deadline:
             self._sleep(self._poll)
+            if closer.closed.is_set():
+                return
             status = self._refresh(task_id)
         if status is TaskStatus.CANCELLED and self._archive.lines(task_id, log_type) is None:
             return
-        yield from self._stream_now(task_id, start_line, log_type)
+        yield from self._stream_now(task_id, start_line, log_type, closer)
 
-    def _stream_now(self, task_id: str, start_line: int, log_type: str) -> Iterator[str]:
+    def _stream_now(
+        self, task_id: str, start_line: int, log_type: str, closer: StreamCloser
+    ) -> Iterator[str]:
         lines = self._archived(task_id, log_type)
         if lines is None:
-            return self._live.stream_task_logs_from(task_id, start_line, log_type)
+            return self._live.stream_task_logs_from(task_id, start_line, log_type, closer=closer)
         return iter(lines[start_line:])
 
     def _archived(self, task_id: str, log_type: str) -> list[str] | None:

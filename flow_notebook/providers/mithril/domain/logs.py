@@ -21,6 +21,7 @@ from flow_notebook.core.errors import (
     TaskStateError,
     ValidationError,
 )
+from flow_notebook.core.line_streams import StreamCloser
 from flow_notebook.core.models import TaskStatus
 from flow_notebook.providers.mithril.domain.caches import TtlCache
 from flow_notebook.providers.mithril.remote.errors import RemoteCommandError
@@ -38,8 +39,10 @@ class IStreamingRemote(Protocol):
         """Runs ``command`` on the task's first instance and returns its stdout."""
         ...
 
-    def stream_command(self, task_id: str, command: str, *, pty: bool = True) -> Iterator[str]:
-        """Yields ``command``'s output lines over one channel."""
+    def stream_command(
+        self, task_id: str, command: str, *, pty: bool = True, closer: StreamCloser | None = None
+    ) -> Iterator[str]:
+        """Yields ``command``'s output lines over one channel (closed with ``closer``)."""
         ...
 
 
@@ -139,7 +142,12 @@ class LogService:
         return self.stream_task_logs_from(task_id, 0, log_type)
 
     def stream_task_logs_from(
-        self, task_id: str, start_line: int = 0, log_type: str = "stdout"
+        self,
+        task_id: str,
+        start_line: int = 0,
+        log_type: str = "stdout",
+        *,
+        closer: StreamCloser | None = None,
     ) -> Iterator[str]:
         """Yields log lines from line ``start_line`` (0-based) on, as they are written.
 
@@ -152,6 +160,8 @@ class LogService:
             task_id: The task.
             start_line: Index of the first line to yield.
             log_type: ``stdout`` or ``stderr``.
+            closer: Closing it ends the iteration at once (the channel is closed)
+                and stops reconnecting.
 
         Returns:
             An iterator of lines without their newline.
@@ -165,15 +175,18 @@ class LogService:
         if start_line < 0:
             raise ValidationError("start_line must be 0 or more", field="start_line")
         self._check_state(task_id)
-        return self._follow(task_id, path, log_type, start_line)
+        return self._follow(task_id, path, log_type, start_line, closer or StreamCloser())
 
-    def _follow(self, task_id: str, path: str, log_type: str, start_line: int) -> Iterator[str]:
+    def _follow(
+        self, task_id: str, path: str, log_type: str, start_line: int, closer: StreamCloser
+    ) -> Iterator[str]:
         yielded = failures = 0
         lost_at = 0.0
-        while True:
+        while not closer.closed.is_set():
             command = self._follow_command(path, start_line + yielded + 1)
             try:
-                for line in self._remote.stream_command(task_id, command, pty=True):
+                stream = self._remote.stream_command(task_id, command, pty=True, closer=closer)
+                for line in stream:
                     yielded += 1
                     failures = 0
                     yield line
@@ -181,6 +194,8 @@ class LogService:
             except (HostKeyMismatchError, TaskStateError):
                 raise
             except RemoteOperationError as exc:
+                if closer.closed.is_set():
+                    return
                 if isinstance(exc, RemoteCommandError):
                     raise self._map_failure(task_id, log_type, exc) from exc
                 failures += 1
@@ -189,6 +204,8 @@ class LogService:
                 if failures > self._max_reconnects or late:
                     raise self._map_failure(task_id, log_type, exc) from exc
                 if self._cancelled(task_id):
+                    return
+                if closer.closed.is_set():
                     return
                 self._sleep(self._reconnect_delay * failures)
 

@@ -12,6 +12,8 @@ from flow_notebook.core.errors import RemoteOperationError
 if TYPE_CHECKING:
     import paramiko
 
+    from flow_notebook.core.line_streams import StreamCloser
+
 _READ_SIZE = 65_536
 _EXIT_STATUS_WAIT = 5.0
 IDLE_PROBE_SECONDS = 8.0
@@ -78,6 +80,7 @@ def stream_lines(
     pty: bool = True,
     idle_probe: float = IDLE_PROBE_SECONDS,
     probe_timeout: float = PROBE_TIMEOUT_SECONDS,
+    closer: StreamCloser | None = None,
 ) -> Iterator[str]:
     """Yields the output lines of ``command`` as they arrive, over one channel.
 
@@ -94,6 +97,8 @@ def stream_lines(
         pty: Whether to run the command on a pseudo-terminal.
         idle_probe: Silent seconds before the server is probed.
         probe_timeout: Seconds the probe may take.
+        closer: Closes the channel from another thread; the iteration then ends
+            quietly, at once, even while the command is silent.
 
     Yields:
         Decoded lines (UTF-8, undecodable bytes replaced).
@@ -105,6 +110,8 @@ def stream_lines(
     """
     from flow_notebook.providers.mithril.remote.errors import command_failed
 
+    if closer is not None:
+        closer.watch(channel)
     try:
         if pty:
             channel.get_pty(term="dumb", width=1000)
@@ -116,6 +123,8 @@ def stream_lines(
             *lines, pending = (pending + chunk).split(b"\n")
             for line in lines:
                 yield _decode(line)
+        if closer is not None and closer.closed.is_set():
+            return  # Closed by the reader's owner: no status will come.
         channel.status_event.wait(_EXIT_STATUS_WAIT)
         status = channel.exit_status
         if status == -1 or not channel.get_transport().is_active():
@@ -125,7 +134,13 @@ def stream_lines(
         if status != 0:
             err = channel.recv_stderr(_READ_SIZE) if channel.recv_stderr_ready() else b""
             raise command_failed("instance", status, err)
+    except Exception:
+        if closer is not None and closer.closed.is_set():
+            return  # The closed channel failed a call: the stream was closed on purpose.
+        raise
     finally:
+        if closer is not None:
+            closer.forget(channel)
         channel.close()
 
 
@@ -139,12 +154,14 @@ def _recv_or_probe(channel: paramiko.Channel, probe_timeout: float) -> bytes:
 
 
 def _probe(channel: paramiko.Channel, timeout: float) -> None:
+    from flow_notebook.providers.mithril.remote.errors import LinkUnansweredError
+
     transport = channel.get_transport()
     try:
         transport.open_session(timeout=timeout).close()
     except Exception as exc:  # paramiko raises SSHException, EOFError or OSError here
         transport.close()  # so the pool sees it dead and the next use reconnects
-        raise RemoteOperationError(
+        raise LinkUnansweredError(
             f"log stream: the instance stopped answering over SSH (no answer in {timeout:g}s)"
         ) from exc
 

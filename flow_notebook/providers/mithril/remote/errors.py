@@ -46,6 +46,10 @@ class RemoteCommandError(RemoteOperationError):
         super().__init__(message)
 
 
+class LinkUnansweredError(RemoteOperationError):
+    """The server stopped answering on an open connection (a frozen or vanished instance)."""
+
+
 def command_failed(where: str, exit_status: int, stderr: bytes) -> RemoteCommandError:
     """Builds the error for a command that exited with ``exit_status``.
 

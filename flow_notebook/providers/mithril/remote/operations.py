@@ -16,9 +16,14 @@ from flow_notebook.core.errors import (
     TaskStateError,
     ValidationError,
 )
+from flow_notebook.core.line_streams import StreamCloser
 from flow_notebook.providers.mithril.remote import channels
 from flow_notebook.providers.mithril.remote.endpoint import SSHEndpoint
-from flow_notebook.providers.mithril.remote.errors import command_failed, ssh_errors
+from flow_notebook.providers.mithril.remote.errors import (
+    LinkUnansweredError,
+    command_failed,
+    ssh_errors,
+)
 from flow_notebook.providers.mithril.remote.files import RemoteFiles
 
 EndpointResolver = Callable[[str], list[SSHEndpoint]]
@@ -38,6 +43,10 @@ class IConnectionPool(Protocol):
 
     def discard_if_dead(self, endpoint: SSHEndpoint) -> None:
         """Forgets the connection to ``endpoint`` if it is no longer usable."""
+        ...
+
+    def mark_unanswered(self, endpoint: SSHEndpoint) -> None:
+        """Records that ``endpoint`` stopped answering; closes its connection."""
         ...
 
     def ssh_args(self, endpoint: SSHEndpoint, *, batch: bool = True) -> list[str]:
@@ -104,7 +113,9 @@ class MithrilRemoteOperations:
             raise command_failed(f"task {task_id}", status, err)
         return out.decode("utf-8", errors="replace")
 
-    def stream_command(self, task_id: str, command: str, *, pty: bool = True) -> Iterator[str]:
+    def stream_command(
+        self, task_id: str, command: str, *, pty: bool = True, closer: StreamCloser | None = None
+    ) -> Iterator[str]:
         """Yields the output lines of ``command`` as they come, over one channel.
 
         Args:
@@ -112,6 +123,7 @@ class MithrilRemoteOperations:
             command: A shell command line.
             pty: Run on a pseudo-terminal, so stopping the iteration ends the remote
                 command (stderr is then merged into the output).
+            closer: Closing it closes the channel: the iteration ends at once.
 
         Yields:
             Lines without their newline.
@@ -123,7 +135,7 @@ class MithrilRemoteOperations:
         endpoint = self.endpoint(task_id)
         channel = self._open_channel(endpoint, None)
         with self._connection_errors("stream command", endpoint):
-            yield from channels.stream_lines(channel, command, pty=pty)
+            yield from channels.stream_lines(channel, command, pty=pty, closer=closer)
 
     def retrieve_file(self, task_id: str, remote_path: str) -> bytes:
         """Returns the content of a file on the task's first instance.
@@ -261,6 +273,9 @@ class MithrilRemoteOperations:
         try:
             with ssh_errors(action, endpoint):
                 yield
+        except LinkUnansweredError:
+            self.pool.mark_unanswered(endpoint)
+            raise
         except RemoteOperationError:
             self.pool.discard_if_dead(endpoint)
             raise

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from flow_notebook.core.errors import RemoteOperationError
 from flow_notebook.providers.mithril.remote.endpoint import SSHEndpoint
 from flow_notebook.providers.mithril.remote.errors import ssh_errors
 from flow_notebook.providers.mithril.remote.host_keys import HostKeyStore
@@ -27,6 +29,11 @@ class SSHConnectionPool:
         host_key_store: Where trusted host keys are recorded.
         connect_timeout: Seconds allowed for TCP connect, handshake and login.
         keepalive_seconds: Interval of SSH keepalives, so a dead link is noticed.
+        unanswered_for: Seconds during which an endpoint that stopped answering (a
+            connect that used its whole timeout, or an open connection that failed a
+            probe) is not connected to again: calls fail at once instead of each
+            waiting ``connect_timeout``, so a frozen instance ends a follow, its status
+            reads and its exit-code reads within a bounded time.
     """
 
     def __init__(
@@ -35,11 +42,14 @@ class SSHConnectionPool:
         host_key_store: HostKeyStore,
         connect_timeout: float = 10.0,
         keepalive_seconds: int = 15,
+        unanswered_for: float = 30.0,
     ) -> None:
         self.key_path = Path(key_path) if key_path else None
         self.host_keys = host_key_store
         self.connect_timeout = connect_timeout
         self._keepalive = keepalive_seconds
+        self._unanswered_for = unanswered_for
+        self._unanswered: dict[SSHEndpoint, float] = {}
         self._clients: dict[SSHEndpoint, paramiko.SSHClient] = {}
         self._locks: dict[SSHEndpoint, threading.Lock] = {}
         self._guard = threading.Lock()
@@ -63,9 +73,37 @@ class SSHConnectionPool:
                 return current
             if current is not None:
                 current.close()
-            fresh = self._connect(endpoint)
+            self._refuse_if_unanswered(endpoint)
+            started = time.monotonic()
+            try:
+                fresh = self._connect(endpoint)
+            except RemoteOperationError:
+                if time.monotonic() - started >= 0.9 * self.connect_timeout:
+                    self._unanswered[endpoint] = time.monotonic()
+                raise
+            self._unanswered.pop(endpoint, None)
             self._clients[endpoint] = fresh
             return fresh
+
+    def mark_unanswered(self, endpoint: SSHEndpoint) -> None:
+        """Records that ``endpoint`` stopped answering; closes its connection."""
+        with self._lock_for(endpoint):
+            self._unanswered[endpoint] = time.monotonic()
+            current = self._clients.pop(endpoint, None)
+        if current is not None:
+            current.close()
+
+    def _refuse_if_unanswered(self, endpoint: SSHEndpoint) -> None:
+        since = self._unanswered.get(endpoint)
+        if since is None:
+            return
+        ago = time.monotonic() - since
+        if ago < self._unanswered_for:
+            raise RemoteOperationError(
+                f"{endpoint} stopped answering over SSH {ago:.0f}s ago;"
+                f" not tried again for {self._unanswered_for:g}s"
+            )
+        del self._unanswered[endpoint]
 
     def discard(self, endpoint: SSHEndpoint) -> None:
         """Closes and forgets the connection to ``endpoint``; the next use reconnects."""
