@@ -30,6 +30,14 @@ def _registry_provider(name: str | None = None) -> Any:
     return get_provider(name)
 
 
+def _seconds(
+    default: float, bounds: tuple[float, float], help_text: str
+) -> Float[float, float | int]:
+    """A setting in seconds between ``bounds``, settable with ``%config``."""
+    low, high = bounds
+    return Float(default, min=low, max=high, config=True, help=help_text)
+
+
 @magics_class
 class FlowMagics(Magics):
     """The ``%flow`` magics.
@@ -50,19 +58,15 @@ class FlowMagics(Magics):
             ``None`` (the default here) makes it an error.
     """
 
-    poll_interval = Float(
+    poll_interval = _seconds(
         Timing.poll_interval,
-        min=0.05,
-        max=60.0,
-        config=True,
-        help="Seconds between status checks while waiting for a task (wait, cancel, follow).",
+        (0.05, 60.0),
+        "Seconds between status checks while waiting for a task (wait, cancel, follow).",
     )
-    settle_timeout = Float(
+    settle_timeout = _seconds(
         Timing.settle_timeout,
-        min=0.5,
-        max=600.0,
-        config=True,
-        help="Seconds to wait for a final status after a log ends or a cancel is asked.",
+        (0.5, 600.0),
+        "Seconds to wait for a final status after a log ends or a cancel is asked.",
     )
     keep_kb = Integer(
         DEFAULT_KEEP_KB,
@@ -70,12 +74,10 @@ class FlowMagics(Magics):
         config=True,
         help="KB of output a live view keeps in the notebook (a run's --keep-kb overrides it).",
     )
-    dashboard_interval = Float(
+    dashboard_interval = _seconds(
         2.0,
-        min=0.2,
-        max=3600.0,
-        config=True,
-        help="Seconds between dashboard refreshes (%flow dashboard --interval overrides it).",
+        (0.2, 3600.0),
+        "Seconds between dashboard refreshes (%flow dashboard --interval overrides it).",
     )
 
     def __init__(
