@@ -76,23 +76,6 @@ def test_cancel_ends_a_running_job_and_its_log_follow(provider):
     assert provider.stop_task(task.task_id) is False
 
 
-def test_a_node_failure_ends_the_task_as_node_fail_without_a_rerun(
-    provider, slurm_cluster: ClusterHandle
-):
-    task = provider.submit_task("", TaskConfig(name="fragile", command="echo up; sleep 300"))
-    assert _running(provider, task.task_id)
-    node = provider.get_task(task.task_id).metadata["nodes"]
-    slurm_cluster.command("scontrol", "update", f"nodename={node}", "state=down", "reason=test")
-    try:
-        done = wait_ended(provider, task.task_id)
-        assert (done.status, done.exit_code) == (TaskStatus.FAILED, None)
-        assert done.message == "NODE_FAIL: a node of the job failed"
-        assert list(provider.stream_task_logs(task.task_id)) == ["up"]  # ends: done marked
-    finally:
-        # The node's slurmd still answers, so it returns to service (ReturnToService=2).
-        wait_for(lambda: _node_state(slurm_cluster, node) == "idle", timeout=30)
-
-
 def test_a_two_node_job_sees_rank_0_and_1_and_the_main_address(provider):
     command = 'echo "rank=$FLOW_NODE_RANK of $FLOW_NUM_NODES main=$MASTER_ADDR"'
     instance_type, nodes, warning = provider.normalize_instance_request(4, "a100")
@@ -234,10 +217,6 @@ def test_max_run_time_ends_the_job_as_timeout(timeout_task):
     assert done.metadata["slurm_state"] == "TIMEOUT"
     assert done.message == "TIMEOUT: reached its time limit (--max-run-time)"
     assert provider.get_task_logs(task_id) == "slow started"
-
-
-def _node_state(cluster: ClusterHandle, node: str) -> str:
-    return cluster.command("sinfo", "-h", "-n", node, "-o", "%t").strip()
 
 
 def _reason_given(task: Task) -> Task | None:

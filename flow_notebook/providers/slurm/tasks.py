@@ -69,8 +69,8 @@ class TaskTracker:
             updates["started_at"] = _parse_time(state.start_time) or utcnow()
         if status.is_terminal:
             code = state.exit_code if state.exit_code is not None else self._exit(record)
-            if code == 0 and base_state(state.state) not in _ENDED_BY_ITSELF:
-                code = None  # Slurm says 0:0 for a job it ended (NODE_FAIL): no exit code.
+            if base_state(state.state) not in _ENDED_BY_ITSELF:
+                code = None  # Ended by Slurm (cancel, limit, node failure): no code of its own.
             updates.update(
                 final_state=base_state(state.state),
                 final_status=status,

@@ -140,8 +140,13 @@ def start_cluster(root: Path) -> ClusterHandle:
     return handle
 
 
-def stop_cluster(handle: ClusterHandle) -> None:
-    """Cancels every job, stops the daemons and kills any process of the cluster left."""
+def stop_cluster(handle: ClusterHandle, *, remove: bool = False) -> None:
+    """Cancels every job, stops the daemons and kills any process of the cluster left.
+
+    Args:
+        handle: The cluster.
+        remove: Also delete its scratch directory (state, logs, key, shared files).
+    """
     if "slurmctld" in handle.processes and handle.processes["slurmctld"].poll() is None:
         handle.command("scancel", "--full", "--partition", PARTITION, check=False)
         _wait(lambda: not handle.command("squeue", "-h", check=False).strip(), 15.0)
@@ -151,6 +156,8 @@ def stop_cluster(handle: ClusterHandle) -> None:
             _terminate(process)
     for pid in _pids_with_environment(f"{CLUSTER_ID_VARIABLE}={handle.cluster_id}".encode()):
         send_signal(pid, signal.SIGKILL)
+    if remove:
+        shutil.rmtree(handle.root, ignore_errors=True)
 
 
 def _write_files(handle: ClusterHandle, ports: list[int]) -> None:
