@@ -129,7 +129,8 @@ def submit(
     if gpu:
         config.instance_type = target.resolve_instance_type(gpu)
     config = target.prepare_task_config(config)
-    reservation_hint(session, target, config)
+    if gpu:  # only a run that names a GPU type may mean a reserved one
+        reservation_hint(session, target, config)
     task = target.submit_task(config.instance_type or "", config)
     owner = session.claim(task.task_id, provider)
     session.last_task_id = task.task_id

@@ -16,7 +16,8 @@ import re
 import secrets
 import time
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 from flow_notebook.core.errors import (
     FlowError,
@@ -33,6 +34,7 @@ MAX_PAGE = 100
 SUFFIX_CHARS = 8
 _NAME_BASE_LIMIT = 54
 _UNSAFE = re.compile(r"[^a-zA-Z0-9._-]+")
+T = TypeVar("T")
 
 
 class BidsApi(Protocol):
@@ -258,26 +260,75 @@ class BidService:
 
     def _reconcile(self, name: str, cause: FlowError) -> dto.BidModel:
         """Looks ``name`` up until found; raises the ambiguity once the deadline passed."""
-        deadline = self._clock() + self._timeout
-        failed: FlowError | None = None
-        while True:
-            try:
-                found = self.find_by_name(name)
-            except FlowError as exc:
-                failed = exc  # The API may be down for a while: keep looking until the deadline.
-            else:
-                if found is not None:
-                    return found
-            if self._clock() + self._delay > deadline:
-                break
-            self._sleep(self._delay)
-        lookup = f"; the last lookup failed: {failed.message}" if failed else ""
-        raise ProviderUnavailableError(
-            f"bid {name} may or may not have been placed ({cause.message}); no bid of that"
-            f" name appeared within {self._timeout:g}s{lookup}; it was not sent again",
-            suggestion=f"run %flow list: a task whose bid is {name} is this one; "
-            "submit again only if none appears",
-        ) from cause
+        return find_placed(
+            lambda: self.find_by_name(name),
+            LostAnswer(
+                "bid",
+                name,
+                cause,
+                f"run %flow list: a task whose bid is {name} is this one; "
+                "submit again only if none appears",
+            ),
+            timeout=self._timeout,
+            delay=self._delay,
+            sleep=self._sleep,
+            clock=self._clock,
+        )
+
+
+@dataclass(frozen=True)
+class LostAnswer:
+    """A create whose answer was lost: what it was and what to tell the user.
+
+    Attributes:
+        noun: What was created (``bid``, ``reservation``).
+        name: Its unique name, the key it is looked up by.
+        cause: The failure of the POST.
+        suggestion: What to do when it stays unknown.
+    """
+
+    noun: str
+    name: str
+    cause: FlowError
+    suggestion: str
+
+
+def find_placed(
+    find: Callable[[], T | None],
+    lost: LostAnswer,
+    *,
+    timeout: float,
+    delay: float,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> T:
+    """Looks up, by name, what a POST with a lost answer created, until ``timeout`` passes.
+
+    The POST is never sent again: the server may act on it well after the client gave up.
+
+    Raises:
+        ProviderUnavailableError: Nothing of that name appeared in time (one line).
+    """
+    deadline = clock() + timeout
+    failed: FlowError | None = None
+    while True:
+        try:
+            found = find()
+        except FlowError as exc:
+            failed = exc  # The API may be down for a while: keep looking until the deadline.
+        else:
+            if found is not None:
+                return found
+        if clock() + delay > deadline:
+            break
+        sleep(delay)
+    lookup = f"; the last lookup failed: {failed.message}" if failed else ""
+    raise ProviderUnavailableError(
+        f"{lost.noun} {lost.name} may or may not have been placed ({lost.cause.message});"
+        f" no {lost.noun} of that name appeared within {timeout:g}s{lookup};"
+        " it was not sent again",
+        suggestion=lost.suggestion,
+    ) from lost.cause
 
 
 def may_have_reached_the_server(error: FlowError) -> bool:

@@ -30,7 +30,12 @@ from flow_notebook.core.reservations import (
     ReservationRequest,
 )
 from flow_notebook.providers.mithril.api import dto
-from flow_notebook.providers.mithril.domain.bids import may_have_reached_the_server, random_suffix
+from flow_notebook.providers.mithril.domain.bids import (
+    LostAnswer,
+    find_placed,
+    may_have_reached_the_server,
+    random_suffix,
+)
 from flow_notebook.providers.mithril.domain.pricing import parse_price
 
 PAGE = 100
@@ -137,6 +142,9 @@ class ReservationService:
             can later log in to them).
         clock: Current time (UTC).
         suffix: Makes the random part of reservation names.
+        reconcile_timeout: Seconds a reservation whose answer was lost is looked up by
+            name before the outcome is reported as unknown.
+        reconcile_delay: Seconds between those lookups.
     """
 
     def __init__(
@@ -150,6 +158,8 @@ class ReservationService:
         ssh_key_ids: Callable[[], list[str]],
         clock: Callable[[], datetime] = utcnow,
         suffix: Callable[[], str] = random_suffix,
+        reconcile_timeout: float = 90.0,
+        reconcile_delay: float = 2.0,
     ) -> None:
         self._api = api
         self._project = project
@@ -159,6 +169,8 @@ class ReservationService:
         self._ssh_key_ids = ssh_key_ids
         self._clock = clock
         self._suffix = suffix
+        self._reconcile_timeout = reconcile_timeout
+        self._reconcile_delay = reconcile_delay
 
     def quote(self, request: ReservationRequest) -> ReservationQuote:
         """Returns the standard offer's price and whether the window is free.
@@ -396,21 +408,23 @@ class ReservationService:
         return view
 
     def _reconcile(self, name: str, cause: ProviderUnavailableError) -> dto.ReservationModel:
-        if may_have_reached_the_server(cause):
-            try:
-                found = [m for m in self._models(PAGE) if m.name == name]
-            except FlowError:
-                found = []
-            if found:
-                return found[0]
+        if not may_have_reached_the_server(cause):
             raise ProviderUnavailableError(
-                f"reservation {name} may or may not have been placed ({cause.message});"
-                " it was not sent again",
-                suggestion=f"run %flow reservations: one named {name} is this one",
+                f"reservation {name} was not placed: {cause.message}",
+                suggestion="try again shortly",
             ) from cause
-        raise ProviderUnavailableError(
-            f"reservation {name} was not placed: {cause.message}", suggestion="try again shortly"
-        ) from cause
+        return find_placed(
+            lambda: next((m for m in self._models(PAGE) if m.name == name), None),
+            LostAnswer(
+                "reservation",
+                name,
+                cause,
+                f"run %flow reservations: one named {name} is this one; reserve again only"
+                " if none appears",
+            ),
+            timeout=self._reconcile_timeout,
+            delay=self._reconcile_delay,
+        )
 
 
 def _standard(offers: Sequence[dto.ReservationOffer]) -> dto.ReservationOffer:
