@@ -1,4 +1,4 @@
-"""Logs outlive a cancel: they are archived before the client terminates the bid."""
+"""Logs outlive a cancel (archived before the client terminates the bid) and a preemption."""
 
 from __future__ import annotations
 
@@ -43,3 +43,31 @@ def test_a_finished_tasks_log_larger_than_8_mb_is_kept_whole(ssh_sandbox, provid
     assert kept[0] == f"line 0000001 {pad}" and kept[-1] == f"line 0200000 {pad}"
     size = sum(len(line) + 1 for line in kept)
     figures("big_log_kept", {"lines": len(kept), "bytes": size})
+
+
+def test_a_followed_tasks_output_outlives_its_preemption(ssh_sandbox, providers, figures):
+    provider = providers.provider(ssh_sandbox)
+    command = "sh -c 'for i in $(seq 1 50); do echo line $i; done; echo oops >&2; sleep 600'"
+    task = provider.submit_task("a100", TaskConfig(name="preempted", command=command))
+    wait_status(provider, task.task_id, {"running"}, timeout=60)
+    stream = provider.open_log_stream(task.task_id)
+    seen: list[str] = []
+    try:
+        wait_for(lambda: _read_into(stream, seen) >= 51, timeout=60, interval=0)
+        ssh_sandbox.preempt(task.task_id)
+        wait_status(provider, task.task_id, {"cancelled"}, timeout=60)
+    finally:
+        stream.close()
+
+    kept = provider.get_task_logs(task.task_id, tail=100).splitlines()
+    assert kept == [f"line {i}" for i in range(1, 51)]
+    assert provider.get_task_logs(task.task_id, tail=10, log_type="stderr") == "oops"
+    assert list(provider.stream_task_logs_from(task.task_id, 48)) == ["line 49", "line 50"]
+    figures("preempted_follow_kept", {"lines": len(kept), "of": 50})
+
+
+def _read_into(stream, seen: list[str]) -> int:
+    chunks = stream.read(0.5) or []
+    for chunk in chunks:
+        seen.extend(chunk.text.splitlines())
+    return len(seen)

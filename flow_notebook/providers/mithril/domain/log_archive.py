@@ -3,8 +3,11 @@
 The provider terminates a bid once its command has ended (or on a cancel), which
 deletes the instance and its log files. Just before, ``LogArchive.save`` downloads
 each whole log over SFTP to ``<home>/mithril/logs/<task_id>/`` (files 0600 in 0700
-directories; no size cap, so nothing is cut from the front). ``TaskLogs`` serves logs
-from the archive when there is one and over SSH (``LogService``) otherwise.
+directories; no size cap, so nothing is cut from the front). A followed log is also
+copied there line by line as it is read (``followed_copy``), so a preemption or a
+lost instance, which nothing can archive, loses nothing already followed. ``TaskLogs``
+serves logs from the archive when there is one, from the followed copy once the
+task ended without one, and over SSH (``LogService``) otherwise.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from flow_notebook.core.errors import FlowError, ValidationError
 from flow_notebook.core.line_streams import LineStreams, StreamCloser
 from flow_notebook.core.models import TaskStatus
 from flow_notebook.core.provider_interfaces import ILogStream
+from flow_notebook.providers.mithril.domain.followed_copy import SUFFIX, FollowedCopy, read_lines
 from flow_notebook.providers.mithril.domain.logs import LogService
 from flow_notebook.providers.mithril.runtime import paths
 
@@ -95,13 +99,23 @@ class LogArchive:
                 field="log_type",
             )
 
-    def lines(self, task_id: str, log_type: str) -> list[str] | None:
-        """Returns the archived lines of a log, or ``None`` when it was not archived."""
+    def claim_copy(self, task_id: str, log_type: str) -> FollowedCopy | None:
+        """Returns the followed copy of a log to write, or ``None`` (another follow writes it)."""
+        return FollowedCopy.claim(self._task_dir(task_id) / f"{log_type}{SUFFIX}")
+
+    def lines(self, task_id: str, log_type: str, *, ended: bool = False) -> list[str] | None:
+        """Returns the archived lines of a log, or ``None`` when it was not archived.
+
+        Args:
+            task_id: The task.
+            log_type: ``stdout`` or ``stderr``.
+            ended: The task has ended: without an archive, the followed copy serves.
+        """
         if log_type not in self._log_files or not _SAFE_ID.match(task_id):
             return None
         path = self._task_dir(task_id) / f"{log_type}.log"
         if not path.is_file():
-            return None
+            return read_lines(path.with_suffix(SUFFIX)) if ended else None
         with open(path, encoding="utf-8", errors="replace", newline="") as handle:
             text = handle.read()  # newline="": a "\r" stays part of its line
         # Lines end at "\n" only, as a live follow counts them (str.splitlines would also
@@ -202,9 +216,18 @@ class TaskLogs:
                 raise ValidationError("start lines must be 0 or more", field="start")
         self._refresh(task_id)  # unknown ids fail here
         closer = StreamCloser()
+        copies = {kind: self._archive.claim_copy(task_id, kind) for kind in log_types}
+        for copy in copies.values():
+            if copy is not None:
+                closer.watch(copy)
 
         def open_lines(log_type: str, first: int) -> Iterator[str]:
-            return self.stream_from(task_id, first, log_type, closer=closer)
+            copy = copies[log_type]
+            if copy is None:
+                return self.stream_from(task_id, first, log_type, closer=closer)
+            read_from = min(first, copy.lines)  # The copy stays whole from line 0.
+            lines = self.stream_from(task_id, read_from, log_type, closer=closer)
+            return copy.tee(lines, read_from, first)
 
         return LineStreams(
             open_lines,
@@ -225,7 +248,10 @@ class TaskLogs:
             if closer.closed.is_set():
                 return
             status = self._refresh(task_id)
-        if status is TaskStatus.CANCELLED and self._archive.lines(task_id, log_type) is None:
+        if (
+            status is TaskStatus.CANCELLED
+            and self._archive.lines(task_id, log_type, ended=True) is None
+        ):
             return
         yield from self._stream_now(task_id, start_line, log_type, closer)
 
@@ -239,7 +265,7 @@ class TaskLogs:
 
     def _archived(self, task_id: str, log_type: str) -> list[str] | None:
         try:
-            self._refresh(task_id)
+            ended = self._refresh(task_id).is_terminal
         except FlowError:
-            pass  # The live path reports the failure with its own message.
-        return self._archive.lines(task_id, log_type)
+            ended = False  # The live path reports the failure with its own message.
+        return self._archive.lines(task_id, log_type, ended=ended)
