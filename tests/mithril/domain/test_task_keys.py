@@ -73,6 +73,14 @@ def test_settle_revokes_the_key_and_done_keys_once_and_reads_the_exit_code(fake,
     assert len(fake.requests) == before  # settled once
 
 
+def test_exit_code_recorded_after_a_cached_listing_is_still_found(fake, keys):
+    watch = keys.mint(TaskConfig(command="true"), "job-2", limit_price=1.0)
+    keys.remember("bid_8", watch)
+    assert keys.exit_code("bid_8") is None  # lists the keys: none done yet
+    _key(fake, f"flow-done:{watch.key_fid}:0:0")  # the watcher records the end just after
+    assert keys.exit_code("bid_8") == 0
+
+
 def test_clean_revokes_keys_of_ended_vanished_and_expired_tasks_only(fake, keys):
     fake.add_bid(name="ended", status="Terminated")
     fake.add_bid(name="running", status="Allocated")

@@ -150,7 +150,10 @@ class TaskKeys:
         key_fid = self._records.get(task_id).get("task_key")
         if not isinstance(key_fid, str):
             return None
-        return self._code_of(key_fid)
+        # A cached listing may predate the watcher's record of the end. The task is
+        # settled right after this read, so the fresh listing is paid once per task.
+        code = self._code_of(key_fid)
+        return code if code is not None else self._code_of(key_fid, fresh=True)
 
     def exit_code_by_bid_name(self, bid_name: str) -> int | None:
         """Returns the exit code from the done keys of the task key named after the bid.
@@ -162,8 +165,8 @@ class TaskKeys:
         key = next((key for key in self._keys() if key.name == name), None)
         return self._code_of(key.fid) if key is not None else None
 
-    def _code_of(self, key_fid: str) -> int | None:
-        codes = [code for _, code in _done_entries(self._keys(), key_fid)]
+    def _code_of(self, key_fid: str, *, fresh: bool = False) -> int | None:
+        codes = [code for _, code in _done_entries(self._keys(fresh=fresh), key_fid)]
         if not codes:
             return None
         return next((code for code in codes if code != 0), 0)
@@ -229,12 +232,13 @@ class TaskKeys:
             return now - key.created_at > ORPHAN_AGE
         return status == "Terminated"
 
-    def _keys(self) -> list[dto.ApiKeyModel]:
+    def _keys(self, *, fresh: bool = False) -> list[dto.ApiKeyModel]:
         with self._lock:
             now = time.monotonic()
-            if self._listed is None or now - self._listed[0] > LIST_CACHE_SECONDS:
-                self._listed = (now, self._api.list_api_keys())
-            return self._listed[1]
+            listed = self._listed
+            if fresh or listed is None or now - listed[0] > LIST_CACHE_SECONDS:
+                listed = self._listed = (now, self._api.list_api_keys())
+            return listed[1]
 
 
 def run_limit_seconds(config: TaskConfig, limit_price: float) -> float | None:
