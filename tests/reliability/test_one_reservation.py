@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -11,6 +12,7 @@ from flow_notebook.core.errors import ProviderUnavailableError
 from flow_notebook.core.models import utcnow
 from flow_notebook.core.reservations import ReservationRequest
 from flow_notebook.providers.mithril.domain.reservations import ReservationService
+from flow_notebook.sandbox.testing import SandboxHandle, start_sandbox, stop_sandbox
 
 pytestmark = pytest.mark.sandbox
 
@@ -18,6 +20,14 @@ POST = ("POST", "/v2/reservation")
 CLIENT_READ_TIMEOUT = 1.0
 SERVER_DELAY_MS = 3000
 H100_8X, REGION = "it_5ECSoHQjLBzrp5YM", "us-central2-a"
+
+
+@pytest.fixture(scope="module")
+def http_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxHandle]:
+    """One sandbox without real instances for this module's tests (faults reset by each)."""
+    handle = start_sandbox(tmp_path_factory.mktemp("reservation_sandbox"), "--no-instances")
+    yield handle
+    stop_sandbox(handle)
 
 
 def _posts(stats) -> int:
