@@ -14,6 +14,7 @@ Needs root and Debian's ``slurm-wlm``, ``munge`` and ``openssh-server``
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -36,7 +37,8 @@ PARTITION = "gpu"
 PARTITION_MAX_TIME = "2:00:00"
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 20.0
-PROGRAMS = ("munged", "slurmctld", "slurmd", "sbatch", "rsync", "ssh-keygen")
+PROGRAMS = ("munged", "slurmctld", "slurmd", "sbatch", "rsync", "ssh-keygen", "unshare")
+LOGIN_RECORDS = ("/var/log/wtmp", "/var/log/lastlog", "/var/log/btmp")
 
 
 @dataclass
@@ -291,7 +293,28 @@ def _start_daemons(handle: ClusterHandle) -> None:
     _spawn(handle, "slurmctld", ["slurmctld", "-D", "-i", "-f", str(handle.conf)])
     for node in NODES:
         _spawn(handle, f"slurmd-{node}", ["slurmd", "-D", "-N", node, "-f", str(handle.conf)])
-    _spawn(handle, "sshd", [SSHD, "-D", "-e", "-f", str(root / "login" / "sshd_config")])
+    _spawn(handle, "sshd", _login_sshd(root))
+
+
+def _login_sshd(root: Path) -> list[str]:
+    """The login node's sshd, in a mount namespace of its own.
+
+    There its ``/run`` (privilege-separation directory, utmp) and the login records
+    (``/var/log/wtmp``, ``lastlog``, ``btmp``) are files of the scratch directory, so
+    logins change nothing on the host.
+    """
+    private = root / "login" / "private"
+    (private / "run" / "sshd").mkdir(parents=True, exist_ok=True)
+    (private / "run" / "sshd").chmod(0o755)
+    binds = [f"mount --bind {shlex.quote(str(private / 'run'))} /run"]
+    for record in LOGIN_RECORDS:
+        if Path(record).is_file():
+            copy = private / Path(record).name
+            copy.touch()
+            binds.append(f"mount --bind {shlex.quote(str(copy))} {record}")
+    config = shlex.quote(str(root / "login" / "sshd_config"))
+    script = " && ".join([*binds, f"exec {SSHD} -D -e -f {config}"])
+    return ["unshare", "-m", "--propagation", "private", "/bin/sh", "-c", script]
 
 
 def _spawn(handle: ClusterHandle, name: str, argv: list[str]) -> None:
