@@ -61,3 +61,14 @@ def test_details_skip_unknown_facts():
         "cost",
     ]
     assert "cost:      $0.10" in text
+
+
+def test_details_name_the_container_image_a_task_runs_in():
+    text = task_details(_task(command="python train.py", metadata={"image": "pytorch/pytorch:2.3"}))
+    facts = [
+        (label, value.strip())
+        for label, _, value in map(lambda x: x.partition(":"), text.splitlines())
+    ]
+    labels = [label for label, _ in facts]
+    assert labels[labels.index("command") + 1] == "image"
+    assert ("image", "pytorch/pytorch:2.3") in facts
