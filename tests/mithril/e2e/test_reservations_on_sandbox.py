@@ -180,9 +180,18 @@ def test_a_task_on_the_reservation_runs_streams_and_ends_without_a_bid(
     assert _bid_count(mithril_sandbox) == bids_before  # no bid was placed
     # The instances stay: the reservation is paid for and runs the next task.
     assert reservations.get_reservation(created.reservation_id).status == "active"
-    again = reservations.submit_task("", config.model_copy(update={"command": "echo second"}))
-    waits.ended(reservations, again.task_id)
+    second = TaskConfig(
+        command='test "$TOKEN" = s3cr3t && echo second',
+        secrets={"TOKEN": "s3cr3t"},
+        reservation_id=created.reservation_id,
+    )
+    again = reservations.submit_task("", second)
+    assert waits.ended(reservations, again.task_id).exit_code == 0
+    # Only this run's output: the first run's lines were cleared from the instance.
     assert reservations.get_task_logs(again.task_id) == "second"
+    listed = {t.task_id: t for t in reservations.list_tasks()}
+    assert listed[task.task_id].status.value == "completed"
+    assert listed[again.task_id].cost_per_hour == 0.0
 
 
 def test_terminate_instances_ends_the_running_task(reservations, waits):
