@@ -15,6 +15,7 @@ from benchmarks import (
     boot,
     cellrun,
     dashboard,
+    history,
     load,
     logs,
     machine,
@@ -36,6 +37,7 @@ SUITES: dict[str, Callable[[BenchEnv], list[Result]]] = {
     "self_end": self_end.run,
     "boot": boot.run,
     "volume": volume.run,
+    "history": history.run,
 }
 DEFAULT_OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 

@@ -36,6 +36,9 @@ class Sizes:
         dashboard_runs: Timed refreshes.
         cell_runs: ``%%flow run`` cells timed.
         boot_runs: Sandbox instances booted and terminated.
+        history_small: Stored task records at the first history measurement.
+        history_large: Stored task records at the second.
+        history_runs: Timed listings and refreshes at each size.
     """
 
     load_runs: int
@@ -51,6 +54,9 @@ class Sizes:
     dashboard_runs: int
     cell_runs: int
     boot_runs: int
+    history_small: int
+    history_large: int
+    history_runs: int
 
 
 FULL = Sizes(
@@ -67,6 +73,9 @@ FULL = Sizes(
     dashboard_runs=10,
     cell_runs=8,
     boot_runs=10,
+    history_small=1_000,
+    history_large=100_000,
+    history_runs=3,
 )
 QUICK = Sizes(
     load_runs=2,
@@ -82,6 +91,9 @@ QUICK = Sizes(
     dashboard_runs=2,
     cell_runs=1,
     boot_runs=2,
+    history_small=10,
+    history_large=50,
+    history_runs=1,
 )
 
 

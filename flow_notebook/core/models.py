@@ -291,6 +291,10 @@ class Task(BaseModel):
         """Whether the task has reached a state it will never leave."""
         return self.status.is_terminal
 
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """One line where a notebook shows a cell's value (``%flow run`` as last line)."""
+        printer.text(f"<Task {self.task_id} ({self.name}) {self.status.value}>")
+
     def runtime_seconds(self, now: datetime | None = None) -> float | None:
         """Returns how long the task has run, or ``None`` before it started."""
         if self.started_at is None:

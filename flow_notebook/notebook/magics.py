@@ -222,7 +222,11 @@ def _show_task_failures_as_one_line(ipython: Any) -> None:
     def one_line(
         shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: Any = None
     ) -> list[str]:
-        return [f"{etype.__name__}: {value}"]
+        # IPython discards what a custom handler returns: the handler must show it. The
+        # shell's _showtraceback is what Jupyter kernels turn into the cell's error output.
+        line = [f"{etype.__name__}: {value}"]
+        shell._showtraceback(etype, value, line)
+        return line
 
     ipython.set_custom_exc((TaskFailedError,), one_line)
 

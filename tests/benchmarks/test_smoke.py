@@ -9,7 +9,17 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-SUITES = ("load", "requests", "logs", "sync", "dashboard", "cellrun", "self_end", "volume")
+SUITES = (
+    "load",
+    "requests",
+    "logs",
+    "sync",
+    "dashboard",
+    "cellrun",
+    "self_end",
+    "volume",
+    "history",
+)
 
 pytestmark = [pytest.mark.ssh]
 
@@ -34,7 +44,7 @@ def test_quick_run_fills_every_row_of_the_report(require_ssh, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     page = output.read_text()
     rows = _table_rows(page)
-    assert len(rows) == 17, rows
+    assert len(rows) == 19, rows
     for what, target, measured, verdict in rows:
         assert "did not complete" not in what and measured and target != "-", what
         assert verdict in ("met", "**missed**"), (what, verdict)

@@ -29,10 +29,12 @@ CELLS = [
     "    print(f'scroll line {i}', flush=True)\n    time.sleep(0.05)\n",
     "%%flow run --name import-view\nprint('before the import', flush=True)\nimport broken\n",
     "%%flow run --name tqdm-view\nimport time\nfrom tqdm import tqdm\n"
-    "for _ in tqdm(range(120), mininterval=0.05):\n    time.sleep(0.1)\n",
+    "for _ in tqdm(range(250), mininterval=0.05):\n    time.sleep(0.1)\n",
     "%%flow run --name colour-view\nprint('\\x1b[32mGREEN TEXT\\x1b[0m plain text')\n",
     "%%flow run --name cancel-view\nimport time\nfor i in range(600):\n"
     "    print(f'cancel line {i}', flush=True)\n    time.sleep(0.1)\n",
+    # Last: its error stops "Run All Cells".
+    "%%flow run --wait --name wait-view\nraise ValueError('bad value')\n",
 ]
 # The text at a point of the page: the line of the text node under it.
 _LINE_AT = """([x, y]) => {
@@ -125,6 +127,12 @@ def test_live_views(shared_page, lab, artifacts):
         artifacts,
         docs={"lab-live_traceback.png": "live_traceback.png"},
     )
+
+    waited = page.locator(".jp-Cell", has_text="--name wait-view")
+    error = waited.locator(".jp-OutputArea-output", has_text="TaskFailedError")
+    expect(error).to_contain_text("TaskFailedError: task", timeout=WAIT_MS)
+    expect(error).to_contain_text("failed (exit 1): ValueError: bad value; full log")
+    assert "Traceback" not in error.inner_text() and "UsageError" not in error.inner_text()
 
     cancel = _view(page, "cancel-view")
     expect(cancel).to_contain_text("cancel line 5", timeout=WAIT_MS)

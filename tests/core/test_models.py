@@ -102,3 +102,12 @@ def test_terminal_states_and_task_runtime_and_cost():
     assert task.ssh_command() is None
     task.ssh_host, task.ssh_port, task.ssh_user = "h", 2222, "u"
     assert task.ssh_command() == "ssh -p 2222 u@h"
+
+
+def test_a_task_as_a_cells_value_is_one_line():
+    from IPython.lib.pretty import pretty
+
+    from flow_notebook.core.models import Task, TaskStatus
+
+    task = Task(task_id="t-1", name="train", status=TaskStatus.RUNNING, provider="local")
+    assert pretty(task) == "<Task t-1 (train) running>"

@@ -235,9 +235,8 @@ class LocalProvider:
         Every listing reads the task store afresh, so ``force_refresh`` changes nothing.
         """
         self._launcher.reap()
-        records = sorted(self._store.records(), key=lambda r: r.created_at, reverse=True)
         tasks = []
-        for record in records:
+        for record in self._store.newest():
             task = views.to_task(record, self._control.observe(record))
             if status is None or task.status is status:
                 tasks.append(task)

@@ -19,7 +19,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -30,6 +30,11 @@ from flow_notebook.core.fs_errors import file_error
 from flow_notebook.core.models import TaskStatus, utcnow
 
 _PREFIX = "task:"
+# Newest-first index: one key per record, ``~created:<UTC time>:<task id>``. "~" sorts
+# after "task:", so a reverse scan of the keys meets the newest records first and a
+# listing of the newest N reads N records, however many the store holds.
+_ORDER = "~created:"
+_INDEXED = "meta:created-index"
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -91,9 +96,15 @@ class TaskStore:
         self._guarded(self._reopen)
 
     def put(self, record: TaskRecord) -> None:
-        """Stores (or replaces) a record."""
+        """Stores (or replaces) a record, with its entry in the newest-first index."""
         data = record.model_dump(mode="json")
-        self._guarded(lambda: self._cache.set(_PREFIX + record.task_id, data))
+
+        def write() -> None:
+            with self._cache.transact():
+                self._cache.set(_PREFIX + record.task_id, data)
+                self._cache.set(_order_key(record), record.task_id)
+
+        self._guarded(write)
 
     def get(self, task_id: str) -> TaskRecord | None:
         """Returns the record of ``task_id``, or ``None``."""
@@ -123,6 +134,31 @@ class TaskStore:
                 if record is not None:
                     yield record
 
+    def newest(self) -> Iterator[TaskRecord]:
+        """Yields every record, newest first; reads only as far as the caller iterates."""
+        self._guarded(self._ensure_index)
+        keys = self._cache.iterkeys(reverse=True)  # lazy: 100 keys per query
+        while True:
+            key = self._guarded(lambda: next(keys, None))
+            if not (isinstance(key, str) and key.startswith(_ORDER)):
+                return
+            record = self.get(key.rsplit(":", 1)[1])
+            if record is not None:
+                yield record
+
+    def _ensure_index(self) -> None:
+        """Indexes records stored before the index existed (once per store)."""
+        if self._cache.get(_INDEXED):
+            return
+        with self._cache.transact():
+            for key in list(self._cache.iterkeys()):
+                if isinstance(key, str) and key.startswith(_PREFIX):
+                    raw = self._cache.get(key)
+                    if raw is not None:
+                        record = TaskRecord.model_validate(raw)
+                        self._cache.set(_order_key(record), record.task_id)
+            self._cache.set(_INDEXED, True)
+
     def close(self) -> None:
         """Closes the cache's connections. Safe to call twice."""
         if self._cache is not None:
@@ -134,6 +170,8 @@ class TaskStore:
         self.close()
         self._dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._cache = diskcache.Cache(str(self._dir))
+        if len(self._cache) == 0:
+            self._cache.set(_INDEXED, True)  # a new store: every record is indexed by put
 
     def _guarded(self, operation: Callable[[], T]) -> T:
         """Runs ``operation``; a damaged store is replaced once, other failures are one line."""
@@ -180,6 +218,13 @@ class TaskStore:
         return ConfigurationError(
             f"cannot use the local task store {self._dir}: {reason}", suggestion=fix
         )
+
+
+def _order_key(record: TaskRecord) -> str:
+    created = record.created_at
+    if created.tzinfo is not None:
+        created = created.astimezone(timezone.utc)
+    return f"{_ORDER}{created.strftime('%Y-%m-%dT%H:%M:%S.%f')}:{record.task_id}"
 
 
 def _free_bytes(directory: Path) -> int | None:
