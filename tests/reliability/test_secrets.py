@@ -81,8 +81,9 @@ def scan(
     """Returns where the key or the secret was found.
 
     The raw output files of the task that printed its secret (paths naming one of
-    ``printed_by``: the task and its instances) are the one exception: they hold
-    what the task wrote, as written.
+    ``printed_by``: the task and its instances; its archived log and the copy made
+    while it was followed) are the one exception: they hold what the task wrote, as
+    written (0600, like the task's own log files).
     """
     values = [("api key", key), ("secret", SECRET), *(("task key", k) for k in task_keys)]
     found = []
@@ -93,7 +94,8 @@ def scan(
     for path in [*home.rglob("*"), *extra_files]:
         if not path.is_file() or path == home / "config.yaml":
             continue
-        if path.suffix == ".log" and any(part in str(path) for part in printed_by):
+        raw_output = path.suffix in (".log", ".followed")  # archive, copy made while followed
+        if raw_output and any(part in str(path) for part in printed_by):
             continue
         data = path.read_bytes()
         for name, value in values:
