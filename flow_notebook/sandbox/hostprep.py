@@ -13,6 +13,18 @@ import shutil
 from pathlib import Path
 
 SSHD = "/usr/sbin/sshd"
+SSHD_LOCKDOWN = (
+    "PasswordAuthentication no",
+    "KbdInteractiveAuthentication no",
+    "UsePAM no",
+    "PermitRootLogin prohibit-password",
+    "PrintMotd no",
+    "MaxStartups 100",
+    "MaxSessions 100",
+    "LogLevel ERROR",
+    "Subsystem sftp internal-sftp",
+)
+"""What every test sshd shares: keys only, no PAM, many sessions, quiet, internal SFTP."""
 TOOLS = ("unshare", "pivot_root", "mount", "rsync", "ssh-keygen", "sudo")
 
 
@@ -26,3 +38,8 @@ def missing_prerequisites(sshd: str = SSHD) -> str | None:
         if shutil.which(tool) is None:
             return f"{tool} is not installed"
     return None
+
+
+def sshd_config(*own: str) -> str:
+    """Returns an ``sshd_config``: the server's ``own`` lines, then ``SSHD_LOCKDOWN``."""
+    return "\n".join([*own, *SSHD_LOCKDOWN, ""])

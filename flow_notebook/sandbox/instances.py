@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Protocol
 
 from flow_notebook.sandbox.accounts import ensure_ubuntu
-from flow_notebook.sandbox.hostprep import SSHD
+from flow_notebook.sandbox.hostprep import SSHD, sshd_config
 from flow_notebook.sandbox.procs import (
     STOP_TIMEOUT,
     children,
@@ -281,24 +281,12 @@ def _hostname(fid: str) -> str:
 
 
 def _sshd_config(port: int) -> str:
-    return "\n".join(
-        [
-            f"Port {port}",
-            f"ListenAddress {HOST}",
-            f"HostKey {HOST_KEY}",
-            "PidFile /run/sshd.pid",
-            "AuthorizedKeysFile .ssh/authorized_keys",
-            "PasswordAuthentication no",
-            "KbdInteractiveAuthentication no",
-            "UsePAM no",
-            "PermitRootLogin prohibit-password",
-            "PrintMotd no",
-            "MaxStartups 100",
-            "MaxSessions 100",
-            "LogLevel ERROR",
-            "Subsystem sftp internal-sftp",
-            "",
-        ]
+    return sshd_config(
+        f"Port {port}",
+        f"ListenAddress {HOST}",
+        f"HostKey {HOST_KEY}",
+        "PidFile /run/sshd.pid",
+        "AuthorizedKeysFile .ssh/authorized_keys",
     )
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from flow_notebook.sandbox.hostprep import SSHD
+from flow_notebook.sandbox.hostprep import SSHD, sshd_config
 from flow_notebook.sandbox.procs import send_signal
 
 CLUSTER_ID_VARIABLE = "FLOW_SLURM_CLUSTER_ID"
@@ -246,27 +246,15 @@ def _slurm_conf(root: Path, ports: list[int]) -> str:
 
 def _sshd_config(handle: ClusterHandle, host_key: Path) -> str:
     login = handle.root / "login"
-    return "\n".join(
-        [
-            f"Port {handle.ssh_port}",
-            "ListenAddress 127.0.0.1",
-            f"HostKey {host_key}",
-            f"PidFile {handle.root}/run/sshd.pid",
-            f"AuthorizedKeysFile {login}/authorized_keys",
-            "StrictModes no",
-            "PasswordAuthentication no",
-            "KbdInteractiveAuthentication no",
-            "UsePAM no",
-            "PermitRootLogin prohibit-password",
-            "PrintMotd no",
-            "MaxStartups 100",
-            "MaxSessions 100",
-            "LogLevel ERROR",
-            # A login node's users find Slurm's commands configured for its cluster.
-            f"SetEnv SLURM_CONF={handle.conf} {CLUSTER_ID_VARIABLE}={handle.cluster_id}",
-            "Subsystem sftp internal-sftp",
-            "",
-        ]
+    return sshd_config(
+        f"Port {handle.ssh_port}",
+        "ListenAddress 127.0.0.1",
+        f"HostKey {host_key}",
+        f"PidFile {handle.root}/run/sshd.pid",
+        f"AuthorizedKeysFile {login}/authorized_keys",
+        "StrictModes no",
+        # A login node's users find Slurm's commands configured for its cluster.
+        f"SetEnv SLURM_CONF={handle.conf} {CLUSTER_ID_VARIABLE}={handle.cluster_id}",
     )
 
 
