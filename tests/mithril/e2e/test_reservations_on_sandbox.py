@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from IPython.core.error import UsageError
@@ -11,7 +12,7 @@ from flow_notebook.core.errors import NotFoundError, TaskStateError, ValidationE
 from flow_notebook.core.models import TaskConfig, utcnow
 from flow_notebook.core.provider_interfaces import IReservations
 from flow_notebook.core.reservations import Reservation, ReservationRequest
-from flow_notebook.sandbox.testing import wait_for
+from flow_notebook.sandbox.testing import ssh_run, wait_for
 
 from .conftest import run_flow
 
@@ -293,3 +294,28 @@ def test_picker_shows_the_reservation_quote_beside_the_spot_price(magics, reserv
     cheaper = quote.price_per_instance_hour < row.price_per_hour
     assert ("reserving is cheaper" if cheaper else "spot is cheaper now") in shown
     assert f"%flow reserve --gpu {GPU} --region {REGION} --duration 24h" in shown
+
+
+def test_a_two_node_task_gets_a_rank_on_each_reserved_instance(reservations, waits):
+    request = _request(hours=1).model_copy(update={"num_instances": 2})
+    created = reservations.create_reservation(request)
+    config = TaskConfig(
+        command='echo "rank $FLOW_NODE_RANK of $FLOW_NUM_NODES"',
+        num_instances=2,
+        reservation_id=created.reservation_id,
+    )
+    task = reservations.submit_task("", config)
+    assert task.num_instances == 2 and sorted(task.instances) == sorted(created.instances)
+    assert waits.ended(reservations, task.task_id).exit_code == 0
+    assert reservations.get_task_logs(task.task_id) == "rank 0 of 2"  # rank 0's log
+    # Each instance got its own rank file: read them over ssh with the provider's key.
+    words = reservations.get_remote_operations().shell_command(task.task_id).split()
+    key = Path(words[words.index("-i") + 1])
+    ranks = []
+    for instance in reservations.get_task_instances(task.task_id):
+        where = f"{instance.ssh_host}:{instance.ssh_port}"
+        ranks.append(ssh_run(where, key, "cat /var/log/flow/node_rank", user="ubuntu").stdout)
+    assert [rank.strip() for rank in ranks] == ["0", "1"]
+
+    with pytest.raises(ValidationError, match="holds 2 instance"):
+        reservations.submit_task("", config.model_copy(update={"num_instances": 3}))
