@@ -174,7 +174,8 @@ class Follow:
         provider: The task's provider.
         task: The task as last seen.
         surface: Where to draw.
-        positions: Where the lines shown are recorded and read back (resume).
+        positions: Where the lines shown are recorded and read back (resume); ``None``
+            for a follow that records nothing and is given ``start``.
         options: What to read, record and mask; how to end.
         start: Lines already shown per log; ``None`` reads them from ``positions``.
     """
@@ -184,7 +185,7 @@ class Follow:
         provider: IProvider,
         task: Task,
         surface: Surface,
-        positions: LogPositions,
+        positions: LogPositions | None,
         options: FollowOptions | None = None,
         *,
         start: Mapping[str, int] | None = None,
@@ -198,6 +199,8 @@ class Follow:
         self.finisher: Finisher = self.options.finisher or PlainFinisher()
         resumable = isinstance(provider, (ILogStreams, IResumableLogs))
         if start is None:
+            if positions is None:
+                raise ValueError("a follow without positions needs start=")
             start = {kind: positions.get(task.task_id, kind) for kind in self.options.log_types}
         self.start_lines = {
             k: int(start.get(k, 0)) if resumable else 0 for k in self.options.log_types
@@ -405,7 +408,7 @@ class Follow:
             self._done.set()
 
     def _record(self) -> None:
-        if not self.options.record:
+        if not self.options.record or self._positions is None:
             return
         for kind, lines in self.shown.items():
             if lines and self._recorded.get(kind) != lines:  # Idle follows write nothing.

@@ -3,9 +3,9 @@
 ``LogSpool`` appends lines to an anonymous temporary file (gone when closed or when
 the kernel exits) and keeps one 8-byte offset per line, so a page is one
 ``pread`` and a search streams the file in chunks. ``SpoolReader`` fills a spool
-from a provider's stream, from the log's first line, on a daemon thread: through a
-closable ``ILogStreams`` stream when the provider has one (so closing the viewer
-ends the reader within 100 ms even on a silent task), else ``stream_task_logs``.
+from the log's first line through a ``Follow`` (the one follow engine), whose
+surface it is: closing the viewer closes the follow's stream, so the reader ends
+within 100 ms even on a silent task.
 """
 
 from __future__ import annotations
@@ -14,13 +14,15 @@ import os
 import tempfile
 import threading
 from array import array
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 
 from flow_notebook.core.errors import FlowError
-from flow_notebook.core.provider_interfaces import ILogStream, ILogStreams, IProvider
+from flow_notebook.core.models import Task
+from flow_notebook.core.provider_interfaces import IProvider, LogChunk
+from flow_notebook.notebook.follow import Follow, FollowOptions
+from flow_notebook.notebook.render import RunSummary
 
 _CHUNK = 1 << 20
-_READ_TIMEOUT = 1.0
 
 
 class LogSpool:
@@ -93,6 +95,10 @@ class LogSpool:
 class SpoolReader:
     """Reads a task's ``stdout`` or ``stderr`` from its first line into a ``LogSpool``.
 
+    The reading is a ``Follow`` of that one log (the same engine as the cells), drawn
+    on this reader as its surface: whole lines go to the spool. ``stop`` closes the
+    follow's stream, so the reader ends within 100 ms even on a silent task.
+
     Args:
         provider: The provider that runs the task.
         task_id: The task.
@@ -119,66 +125,88 @@ class SpoolReader:
         self._task_id = task_id
         self._redact = redact
         self._on_change = on_change
-        self._stop = threading.Event()
-        self._stream: ILogStream | None = None
+        self._partial = ""
+        self._lock = threading.Lock()
+        self._stopped = False
+        self._follow: Follow | None = None
+        self._done = threading.Event()
         self._thread = threading.Thread(
-            target=self._read, name=f"flow-log-viewer-{log_type}", daemon=True
+            target=self._begin, name=f"flow-log-viewer-{log_type}", daemon=True
         )
 
     def start(self) -> SpoolReader:
-        """Starts reading; returns ``self``."""
+        """Starts reading (the task is looked up on a thread, never here); returns ``self``."""
         self._thread.start()
         return self
 
     def wait(self, timeout: float) -> bool:
         """Waits until the stream ended; returns whether it did."""
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
+        return self._done.wait(timeout)
 
     def stop(self) -> None:
-        """Stops reading and frees the file.
+        """Stops reading; the file is freed once nothing can write to it any more."""
+        with self._lock:
+            self._stopped = True
+            follow = self._follow
+        if follow is not None:
+            follow.stop("log viewer closed")
+        elif not self._thread.is_alive():
+            self._finish()
 
-        A reader waiting for a line of a quiet task stops at its next line or when the
-        task ends; it frees the file then (never while it may still write to it).
-        """
-        self._stop.set()
-        stream = self._stream
-        if stream is not None:
-            stream.close()
-        if not self._thread.is_alive():
-            self.spool.close()
+    # --- the follow's surface (called from its thread) ---------------------------
 
-    def _read(self) -> None:
+    def begin(self, task: Task, start: Mapping[str, int]) -> None:
+        """Nothing to draw before the first lines."""
+
+    def status(self, task: Task) -> None:
+        """The viewer shows the reading state, not the task's."""
+
+    def write(self, chunks: list[LogChunk]) -> None:
+        """Appends the whole lines of ``chunks`` to the spool."""
+        text = self._partial + "".join(chunk.text for chunk in chunks)
+        *whole, self._partial = text.split("\n")
+        for line in whole:
+            self.spool.append(line)
+        if whole:
+            self._on_change()
+
+    def end(self, summary: RunSummary) -> None:
+        """Keeps a last line without newline; notes how the reading ended."""
+        follow = self._follow
+        if self._partial and not self._stopped:
+            self.spool.append(self._partial)
+        self._partial = ""
+        self.error = follow.error if follow is not None else None
+        self.ended = summary.note is None
+        self._finish()
+
+    # --- internals --------------------------------------------------------------------
+
+    def _begin(self) -> None:
         try:
-            for line in self._lines():
-                if self._stop.is_set():
-                    return
-                # Masked on arrival: no page, search or saved output ever holds a secret.
-                self.spool.append(self._redact(line))
-                self._on_change()
-            self.ended = not self._stop.is_set()
+            task = self._provider.get_task(self._task_id)
         except FlowError as exc:
             self.error = str(exc)
-        finally:
-            if self._stop.is_set():
-                self.spool.close()
-        self._on_change()
-
-    def _lines(self) -> Iterator[str]:
-        """Yields the log's lines from the first, without their newlines."""
-        if not isinstance(self._provider, ILogStreams):
-            for raw in self._provider.stream_task_logs(self._task_id, self.log_type):
-                yield raw.rstrip("\n")
+            self._finish()
             return
-        self._stream = self._provider.open_log_stream(
-            self._task_id, {self.log_type: 0}, (self.log_type,)
+        options = FollowOptions(
+            log_types=(self.log_type,),
+            record=False,
+            redact=self._redact,  # On arrival: no page, search or saved output holds a secret.
+            settle=False,
+            reopen=False,
         )
-        if self._stop.is_set():
-            self._stream.close()
-        partial = ""
-        while (chunks := self._stream.read(_READ_TIMEOUT)) is not None:
-            text = partial + "".join(chunk.text for chunk in chunks)
-            *whole, partial = text.split("\n")
-            yield from whole
-        if partial:
-            yield partial
+        with self._lock:
+            if self._stopped:
+                self._finish()
+                return
+            self._follow = Follow(
+                self._provider, task, self, None, options, start={self.log_type: 0}
+            )
+        self._follow.start()
+
+    def _finish(self) -> None:
+        if self._stopped:
+            self.spool.close()
+        self._done.set()
+        self._on_change()

@@ -182,6 +182,7 @@ def test_saved_output_carries_the_end_of_the_stream_and_the_closed_viewer(monkey
 
 def test_on_the_local_provider_the_reader_follows_a_closable_stream(tmp_path):
     import sys
+    import threading
 
     from flow_notebook.core.models import TaskConfig
     from flow_notebook.providers.local import LocalProvider
@@ -197,6 +198,10 @@ def test_on_the_local_provider_the_reader_follows_a_closable_stream(tmp_path):
         reader = viewer._reader("stdout")
         viewer.close()
         assert reader.wait(5)  # a silent task: closing the stream ends the reader
+        # The reader is a Follow of the log (the cells' engine): its thread ends too.
+        name = f"flow-follow-{task.task_id}"
+        _wait(lambda: not [t for t in threading.enumerate() if t.name == name])
+        assert reader.error is None and not reader.ended  # stopped, not read to the end
         provider.cancel_task(task.task_id)
     finally:
         provider.close()

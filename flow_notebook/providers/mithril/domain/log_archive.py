@@ -101,7 +101,12 @@ class LogArchive:
 
     def claim_copy(self, task_id: str, log_type: str) -> FollowedCopy | None:
         """Returns the followed copy of a log to write, or ``None`` (another follow writes it)."""
-        return FollowedCopy.claim(self._task_dir(task_id) / f"{log_type}{SUFFIX}")
+        target = self._task_dir(task_id)
+        try:
+            self._dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError:
+            pass  # The claim below fails too and says why.
+        return FollowedCopy.claim(target / f"{log_type}{SUFFIX}")
 
     def lines(self, task_id: str, log_type: str, *, ended: bool = False) -> list[str] | None:
         """Returns the archived lines of a log, or ``None`` when it was not archived.
