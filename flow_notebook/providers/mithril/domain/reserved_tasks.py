@@ -139,8 +139,9 @@ class ReservedTasks:
         try:
             self._start(task_id, config, ordered)
         except BaseException:
-            self._p.records.update(task_id, cancelled=True, ended_at=self._clock().isoformat())
-            self.stop(task_id)
+            # A start that fails half way (or is interrupted) leaves nothing running.
+            self._kill(ordered)
+            self._p.records.update(task_id, cancelled=True, ended_at=_now(self._clock))
             raise
         return self.get(task_id)
 
