@@ -21,15 +21,36 @@ from flow_notebook.core.models import TaskConfig, TaskStatus
 from flow_notebook.notebook.follow import Follow, FollowOptions, Timing
 from flow_notebook.notebook.positions import LogPositions
 from flow_notebook.sandbox.procs import pids_in_namespace
-from flow_notebook.sandbox.testing import wait_for
+from flow_notebook.sandbox.testing import (
+    check_ssh_prerequisites,
+    start_sandbox,
+    stop_sandbox,
+    wait_for,
+)
 
 from ..notebook.cell.conftest import RecordingSurface
+from .conftest import SEED, InstanceControl
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.ssh]
 
 WATCHDOG = 120.0  # far above the bound; only keeps a regression from hanging the suite
 SILENT = "sh -c 'echo started; sleep 600'"
 THREE_THEN_SILENT = "sh -c 'for i in 1 2 3; do echo line $i; done; sleep 600'"
+
+
+@pytest.fixture(scope="module")
+def ssh_sandbox(tmp_path_factory):
+    """One sandbox with real sshd instances for this module (each test cancels its task)."""
+    check_ssh_prerequisites()
+    handle = start_sandbox(tmp_path_factory.mktemp("follow_links"), "--seed", str(SEED))
+    yield handle
+    stop_sandbox(handle)
+
+
+@pytest.fixture
+def instances(ssh_sandbox):
+    """Controls the instances of this module's sandbox."""
+    return InstanceControl(ssh_sandbox)
 
 
 def _instance_pids(instances, instance_fid: str) -> list[int]:
