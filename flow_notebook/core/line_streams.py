@@ -104,6 +104,8 @@ class LineStreams:
         resumable: ``open_lines`` honours its start line (else a reopen after lines
             would repeat them).
         closer: Closed with the stream, so readers blocked on the network end too.
+        known_status: The status the caller just read, if any: when the task has
+            started, each log's first open reads no status again.
     """
 
     def __init__(
@@ -117,6 +119,7 @@ class LineStreams:
         reopen: bool = True,
         resumable: bool = True,
         closer: StreamCloser | None = None,
+        known_status: TaskStatus | None = None,
     ) -> None:
         self._open_lines = open_lines
         self._status = status
@@ -126,6 +129,8 @@ class LineStreams:
         self._closer = closer or StreamCloser()
         self._queue: queue.Queue[LogChunk | BaseException | None] = queue.Queue()
         self._running = len(log_types)
+        started = known_status is not None and known_status not in NOT_STARTED
+        self._known_started = set(log_types) if started else set()
         for kind in log_types:
             first = int(start.get(kind, 0))
             thread = threading.Thread(
@@ -182,7 +187,10 @@ class LineStreams:
         added = 0
         after_end = False  # One more try once the task ended: its log may be archived.
         while not self._closed.is_set():
-            self._wait_until_started()
+            if kind in self._known_started:
+                self._known_started.discard(kind)  # the caller's read serves the first open
+            else:
+                self._wait_until_started()
             try:
                 for line in self._open_lines(kind, first + added):
                     added += 1

@@ -176,3 +176,34 @@ def test_a_log_larger_than_8_mb_is_archived_whole(tmp_path):
     archive.save("bid_1")
     lines = archive.lines("bid_1", "stdout")
     assert len(lines) == 120_000 and lines[0].startswith("line 0000000")
+
+
+class CountingStatuses(Statuses):
+    """``Statuses`` that counts the reads."""
+
+    def __init__(self, *statuses: TaskStatus) -> None:
+        super().__init__(*statuses)
+        self.reads = 0
+
+    def __call__(self, task_id: str) -> TaskStatus:
+        self.reads += 1
+        return super().__call__(task_id)
+
+
+def test_one_status_read_per_operation(archive):
+    archive.save("bid_1")
+    statuses = CountingStatuses(S.RUNNING)
+    logs = TaskLogs(FakeLive(), archive, statuses, start_poll=0.0, sleep=lambda s: None)
+    assert logs.get_task_logs("bid_1", tail=1) == "c"
+    assert statuses.reads == 0  # an archived log needs no status
+    assert list(logs.stream_from("bid_1", 2)) == ["c"]
+    assert statuses.reads == 1
+    stream = logs.open_log_stream("bid_1", log_types=("stdout", "stderr"))
+    try:
+        texts = []
+        while (chunks := stream.read(5)) is not None:
+            texts.extend(chunk.text for chunk in chunks)
+        assert "".join(texts).count("\n") == 4  # a, b, c and oops
+    finally:
+        stream.close()
+    assert statuses.reads == 2  # the stream_from above, then one to open both logs

@@ -146,8 +146,8 @@ class TaskLogs:
     Args:
         live: Reads logs on the instance.
         archive: Logs kept after the instance is gone.
-        refresh: Returns the task's status; called first, since noticing that a
-            task ended is what archives its logs.
+        refresh: Returns the task's status (a read that changes nothing); read once
+            per operation, and again only while waiting for a task to start.
     """
 
     def __init__(
@@ -193,11 +193,20 @@ class TaskLogs:
         """
         if start_line < 0:
             raise ValidationError("start_line must be 0 or more", field="start_line")
-        closer = closer or StreamCloser()
         status = self._refresh(task_id)  # unknown ids fail here, before iterating
+        return self._stream(task_id, start_line, log_type, closer or StreamCloser(), status)
+
+    def _stream(
+        self,
+        task_id: str,
+        start_line: int,
+        log_type: str,
+        closer: StreamCloser,
+        status: TaskStatus,
+    ) -> Iterator[str]:
         if status in _NOT_STARTED:
             return self._after_start(task_id, start_line, log_type, closer)
-        return self._stream_now(task_id, start_line, log_type, closer)
+        return self._stream_now(task_id, start_line, log_type, closer, status)
 
     def open_log_stream(
         self,
@@ -219,20 +228,26 @@ class TaskLogs:
             self._archive.check_log_type(log_type)
             if int(start.get(log_type, 0)) < 0:
                 raise ValidationError("start lines must be 0 or more", field="start")
-        self._refresh(task_id)  # unknown ids fail here
+        status = self._refresh(task_id)  # one read opens every log; unknown ids fail here
+        unopened = set(log_types)
         closer = StreamCloser()
         copies = {kind: self._archive.claim_copy(task_id, kind) for kind in log_types}
         for copy in copies.values():
             if copy is not None:
                 closer.watch(copy)
 
+        def open_from(log_type: str, first: int) -> Iterator[str]:
+            if log_type in unopened:  # the read above serves each log's first open
+                unopened.discard(log_type)
+                return self._stream(task_id, first, log_type, closer, status)
+            return self.stream_from(task_id, first, log_type, closer=closer)
+
         def open_lines(log_type: str, first: int) -> Iterator[str]:
             copy = copies[log_type]
             if copy is None:
-                return self.stream_from(task_id, first, log_type, closer=closer)
+                return open_from(log_type, first)
             read_from = min(first, copy.lines)  # The copy stays whole from line 0.
-            lines = self.stream_from(task_id, read_from, log_type, closer=closer)
-            return copy.tee(lines, read_from, first)
+            return copy.tee(open_from(log_type, read_from), read_from, first)
 
         return LineStreams(
             open_lines,
@@ -241,13 +256,14 @@ class TaskLogs:
             log_types,
             poll=self._poll,
             closer=closer,
+            known_status=status,
         )
 
     def _after_start(
         self, task_id: str, start_line: int, log_type: str, closer: StreamCloser
     ) -> Iterator[str]:
         deadline = time.monotonic() + self._start_timeout
-        status = self._refresh(task_id)
+        status: TaskStatus = TaskStatus.PENDING  # as the caller read it
         while status in _NOT_STARTED and time.monotonic() < deadline:
             self._sleep(self._poll)
             if closer.closed.is_set():
@@ -258,19 +274,35 @@ class TaskLogs:
             and self._archive.lines(task_id, log_type, ended=True) is None
         ):
             return
-        yield from self._stream_now(task_id, start_line, log_type, closer)
+        yield from self._stream_now(task_id, start_line, log_type, closer, status)
 
     def _stream_now(
-        self, task_id: str, start_line: int, log_type: str, closer: StreamCloser
+        self,
+        task_id: str,
+        start_line: int,
+        log_type: str,
+        closer: StreamCloser,
+        status: TaskStatus,
     ) -> Iterator[str]:
-        lines = self._archived(task_id, log_type)
+        lines = self._archived(task_id, log_type, status)
         if lines is None:
             return self._live.stream_task_logs_from(task_id, start_line, log_type, closer=closer)
         return iter(lines[start_line:])
 
-    def _archived(self, task_id: str, log_type: str) -> list[str] | None:
-        try:
-            ended = self._refresh(task_id).is_terminal
-        except FlowError:
-            ended = False  # The live path reports the failure with its own message.
-        return self._archive.lines(task_id, log_type, ended=ended)
+    def _archived(
+        self, task_id: str, log_type: str, status: TaskStatus | None = None
+    ) -> list[str] | None:
+        """Returns the archived lines, reading the status only when no archive exists.
+
+        Reads archive nothing (the finish watcher archives before terminating), so the
+        status only decides whether an ended task's followed copy serves instead.
+        """
+        lines = self._archive.lines(task_id, log_type)
+        if lines is not None:
+            return lines
+        if status is None:
+            try:
+                status = self._refresh(task_id)
+            except FlowError:
+                return None  # The live path reports the failure with its own message.
+        return self._archive.lines(task_id, log_type, ended=status.is_terminal)
