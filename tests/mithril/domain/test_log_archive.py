@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from flow_notebook.core.errors import TaskNotFoundError, ValidationError
+from flow_notebook.core.errors import TaskNotFoundError, TaskStateError, ValidationError
 from flow_notebook.core.models import TaskStatus
 from flow_notebook.providers.mithril.domain.log_archive import LogArchive, TaskLogs
 
@@ -207,3 +207,15 @@ def test_one_status_read_per_operation(archive):
     finally:
         stream.close()
     assert statuses.reads == 2  # the stream_from above, then one to open both logs
+
+
+def test_a_task_that_ends_between_the_status_read_and_the_live_read_is_served_from_the_archive(
+    archive,
+):
+    class GoneLive(FakeLive):
+        def stream_task_logs_from(self, task_id, start_line=0, log_type="stdout", *, closer=None):
+            archive.save(task_id)  # the finish archived, then terminated the bid
+            raise TaskStateError(f"task {task_id} has no instance with SSH yet")
+
+    logs = TaskLogs(GoneLive(), archive, Statuses(S.RUNNING, S.FAILED), sleep=lambda s: None)
+    assert list(logs.stream_from("bid_5", 1)) == ["b", "c"]

@@ -21,7 +21,12 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Protocol
 
-from flow_notebook.core.errors import FlowError, ValidationError
+from flow_notebook.core.errors import (
+    FlowError,
+    RemoteOperationError,
+    TaskStateError,
+    ValidationError,
+)
 from flow_notebook.core.line_streams import LineStreams, StreamCloser
 from flow_notebook.core.models import TaskStatus
 from flow_notebook.core.provider_interfaces import ILogStream
@@ -286,8 +291,30 @@ class TaskLogs:
     ) -> Iterator[str]:
         lines = self._archived(task_id, log_type, status)
         if lines is None:
-            return self._live.stream_task_logs_from(task_id, start_line, log_type, closer=closer)
+            return self._live_then_archived(task_id, start_line, log_type, closer)
         return iter(lines[start_line:])
+
+    def _live_then_archived(
+        self, task_id: str, start_line: int, log_type: str, closer: StreamCloser
+    ) -> Iterator[str]:
+        """Follows live; when the instance is gone, the rest comes from the archive.
+
+        The task may end between the status read and the live read: its finish
+        archives the logs before terminating the bid, so the archive then holds them.
+        """
+        added = 0
+        try:
+            for line in self._live.stream_task_logs_from(
+                task_id, start_line, log_type, closer=closer
+            ):
+                added += 1
+                yield line
+            return
+        except (TaskStateError, RemoteOperationError):
+            lines = self._archived(task_id, log_type)  # reads the status again
+            if lines is None:
+                raise
+        yield from lines[start_line + added :]
 
     def _archived(
         self, task_id: str, log_type: str, status: TaskStatus | None = None
