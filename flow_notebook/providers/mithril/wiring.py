@@ -38,7 +38,11 @@ from flow_notebook.providers.mithril.domain.paid_cost import PaidCosts
 from flow_notebook.providers.mithril.domain.provisioning import Provisioner
 from flow_notebook.providers.mithril.domain.records import TaskRecords
 from flow_notebook.providers.mithril.domain.reservations import ReservationService
-from flow_notebook.providers.mithril.domain.reserved_tasks import ReservedTaskParts, ReservedTasks
+from flow_notebook.providers.mithril.domain.reserved_tasks import (
+    ReservedTaskParts,
+    ReservedTasks,
+    TaskSyncRouter,
+)
 from flow_notebook.providers.mithril.domain.script_prep import ScriptPreparationService
 from flow_notebook.providers.mithril.domain.ssh_keys import SSHKeyResolver
 from flow_notebook.providers.mithril.domain.submission import SubmissionParts, SubmissionService
@@ -203,7 +207,7 @@ class Wiring(WiringBase):
     def task_code_sync(self) -> CodeSync:
         """``%flow sync``: code to every instance of a running task."""
         return CodeSync(
-            self.provisioner,
+            TaskSyncRouter(self.provisioner, self.reserved_tasks),
             lambda task_id: self.records.get(task_id).get("working_dir"),
             exclude=[self._home],
         )

@@ -319,3 +319,25 @@ def test_a_two_node_task_gets_a_rank_on_each_reserved_instance(reservations, wai
 
     with pytest.raises(ValidationError, match="holds 2 instance"):
         reservations.submit_task("", config.model_copy(update={"num_instances": 3}))
+
+
+def test_flow_sync_sends_changed_code_to_a_task_on_the_reservation(reservations, tmp_path):
+    created = reservations.create_reservation(_request(hours=1))
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "model.py").write_text("VERSION = 1\n")
+    config = TaskConfig(
+        command="sleep 300", reservation_id=created.reservation_id, upload_code=True, code_root=code
+    )
+    task = reservations.submit_task("", config)
+    remote = reservations.get_remote_operations()
+    assert remote is not None
+    assert remote.execute_command(task.task_id, "cat /workspace/model.py") == "VERSION = 1\n"
+
+    (code / "model.py").write_text("VERSION = 2\n")
+    report = reservations.sync_code(task.task_id, code)
+    assert report["files"] == 1
+    assert remote.execute_command(task.task_id, "cat /workspace/model.py") == "VERSION = 2\n"
+    reservations.cancel_task(task.task_id)
+    with pytest.raises(TaskStateError, match="has ended"):
+        reservations.sync_code(task.task_id, code)

@@ -251,7 +251,7 @@ class Provisioner:
                 suggestion="wait until it is running",
             )
         sync = self._code_sync(working_dir)
-        return [{"instance": i.fid, **_stats_dict(sync.sync(i.fid, Path(root)))} for i in ready]
+        return [{"instance": i.fid, **stats_dict(sync.sync(i.fid, Path(root)))} for i in ready]
 
     def close(self, timeout: float = 10.0) -> None:
         """Stops every worker and waits (bounded) for them. Safe to call twice."""
@@ -365,7 +365,7 @@ class Provisioner:
             stats = self._code_sync(job.working_dir).sync(
                 instance.fid, job.code_root, progress, self._stop
             )
-            status.upload.append({"instance": instance.fid, **_stats_dict(stats)})
+            status.upload.append({"instance": instance.fid, **stats_dict(stats)})
 
     def _pause(self, deadline: float, why: str) -> None:
         if time.monotonic() >= deadline:
@@ -378,7 +378,8 @@ class _Stopped(Exception):
     """The provider is closing, or the task ended while the worker waited."""
 
 
-def _stats_dict(stats: Any) -> dict[str, Any]:
+def stats_dict(stats: Any) -> dict[str, Any]:
+    """Returns an upload's statistics as a dict (empty when they are not a dataclass)."""
     try:
         return asdict(stats)
     except TypeError:

@@ -31,13 +31,19 @@ from flow_notebook.core.errors import (
 )
 from flow_notebook.core.models import Instance, Task, TaskConfig, TaskStatus, utcnow
 from flow_notebook.providers.mithril.api.dto import InstanceModel, ReservationModel
+from flow_notebook.providers.mithril.domain.code_sync import IInstanceSync
 from flow_notebook.providers.mithril.domain.code_upload import EmbeddedStrategy
 from flow_notebook.providers.mithril.domain.instances import InstanceService, in_bid_order
-from flow_notebook.providers.mithril.domain.provisioning import ICodeSync, IInstanceRemote
+from flow_notebook.providers.mithril.domain.provisioning import (
+    ICodeSync,
+    IInstanceRemote,
+    stats_dict,
+)
 from flow_notebook.providers.mithril.domain.records import TaskRecords, recorded_time
 from flow_notebook.providers.mithril.domain.reservations import ReservationService
 from flow_notebook.providers.mithril.domain.task_queries import ExitCodeReader
 from flow_notebook.providers.mithril.remote.endpoint import SSHEndpoint
+from flow_notebook.providers.mithril.runtime import paths
 from flow_notebook.providers.mithril.runtime.layout import RuntimeLayout, render_rank_file
 from flow_notebook.providers.mithril.runtime.startup_builder import (
     StartupScriptBuilder,
@@ -187,6 +193,24 @@ class ReservedTasks:
             for task_id, record in records
             if "reservation" in record
         ]
+
+    def sync_code(
+        self, task_id: str, root: Path, working_dir: str = paths.WORKSPACE
+    ) -> list[dict[str, Any]]:
+        """Uploads ``root`` to every instance of the running task (only what changed).
+
+        Raises:
+            TaskNotFoundError: Unknown task.
+            TaskStateError: The task has ended.
+        """
+        if self.get(task_id).is_terminal:
+            raise TaskStateError(
+                f"task {task_id} has ended; code syncs only to a running task",
+                suggestion="start a new task to run new code",
+            )
+        sync = self._p.code_sync(working_dir)
+        live = self._live(self._record(task_id))
+        return [{"instance": i.fid, **stats_dict(sync.sync(i.fid, Path(root)))} for i in live]
 
     def instances(self, task_id: str) -> list[Instance]:
         """Returns the task's instances in rank order."""
@@ -366,3 +390,23 @@ def _ended(record: dict[str, Any]) -> bool:
 
 def _now(clock: Callable[[], datetime]) -> str:
     return clock().isoformat()
+
+
+class TaskSyncRouter:
+    """``%flow sync`` targets: tasks on reservations here, bid tasks to ``bids``.
+
+    Args:
+        bids: Uploads to a bid task's instances (``Provisioner``).
+        reserved: Tasks on reservations.
+    """
+
+    def __init__(self, bids: IInstanceSync, reserved: ReservedTasks) -> None:
+        self._bids = bids
+        self._reserved = reserved
+
+    def sync_code(
+        self, task_id: str, root: Path, working_dir: str = paths.WORKSPACE
+    ) -> list[dict[str, Any]]:
+        """Returns one upload report per instance of the task."""
+        target: IInstanceSync = self._reserved if self._reserved.owns(task_id) else self._bids
+        return target.sync_code(task_id, root, working_dir)
