@@ -341,3 +341,29 @@ def test_flow_sync_sends_changed_code_to_a_task_on_the_reservation(reservations,
     reservations.cancel_task(task.task_id)
     with pytest.raises(TaskStateError, match="has ended"):
         reservations.sync_code(task.task_id, code)
+
+
+def test_a_tunnel_reaches_a_server_of_a_task_on_the_reservation(reservations):
+    import urllib.request
+
+    from flow_notebook.sandbox.instances import free_port
+
+    created = reservations.create_reservation(_request(hours=1))
+    port = free_port()
+    command = f"echo reserved-ok > hello.txt && exec python3 -m http.server {port} --bind 127.0.0.1"
+    task = reservations.submit_task(
+        "", TaskConfig(command=command, reservation_id=created.reservation_id)
+    )
+    tunnels = reservations.get_ssh_tunnel_manager()
+    tunnel = tunnels.open_tunnel(task.task_id, port)
+
+    def fetch() -> str | None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{tunnel.local_port}/hello.txt") as r:
+                return r.read().decode()
+        except OSError:
+            return None
+
+    assert wait_for(fetch, timeout=20, interval=0.3) == "reserved-ok\n"
+    tunnels.close_tunnel(tunnel.tunnel_id)
+    reservations.cancel_task(task.task_id)
