@@ -75,7 +75,7 @@ FULL = Sizes(
     boot_runs=10,
     history_small=1_000,
     history_large=100_000,
-    history_runs=3,
+    history_runs=10,
 )
 QUICK = Sizes(
     load_runs=2,
