@@ -61,6 +61,10 @@ def test_dashboard_and_log_viewer_in_jupyterlab(page, lab, artifacts):
         page.set_viewport_size({"width": width, "height": 1000})
         assert_headers_align(page, dashboard)
     page.set_viewport_size({"width": 1400, "height": 1000})
+    # With JupyterLab's file browser open, the row's last button is not cut off.
+    grid = dashboard.locator(".flow-tasks-grid").bounding_box()
+    ssh = row.get_by_role("button", name="SSH").bounding_box()
+    assert ssh["x"] + ssh["width"] <= grid["x"] + grid["width"] + 1, (ssh, grid)
     viewer = page.locator(".flow-log-viewer")
     expect(viewer).to_contain_text("log line 3", timeout=WAIT_MS)
 

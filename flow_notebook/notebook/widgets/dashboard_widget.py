@@ -54,9 +54,9 @@ class _Shared:
         from ipywidgets.widgets.widget_string import HTMLStyle
 
         self.row = w.Layout(display="contents")
-        self.cell = w.Layout(width="auto", margin="1px 12px 1px 0")
+        self.cell = w.Layout(width="auto", margin="1px 8px 1px 0")
         self.cell_style = HTMLStyle()
-        self.button = w.Layout(width="68px", margin="1px 4px 1px 0")
+        self.button = w.Layout(width="60px", margin="1px 4px 1px 0", padding="0 4px")
         self.button_style = w.ButtonStyle()
 
 
