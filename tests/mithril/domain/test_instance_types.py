@@ -181,3 +181,8 @@ def test_bare_gpu_with_several_counts_and_no_1x_names_the_counts():
     catalog = InstanceTypeCatalog(Api(), TtlCache(ttl_seconds=60))
     with pytest.raises(ValidationError, match=r"'x9' comes in 2xx9, 4xx9; say which"):
         catalog.resolve("x9")
+
+
+def test_ids_are_matched_exactly_so_another_casing_is_unknown():
+    with pytest.raises(ValidationError, match="unknown instance type 'IT_H100X8'"):
+        _catalog().resolve("IT_H100X8")

@@ -88,7 +88,8 @@ class InstanceTypeCatalog:
         spec = _spelling(user_spec)
         catalogue = self.all()
         for matches in (
-            [t for t in catalogue if t.fid.lower() == spec],
+            # Ids are case-sensitive (it_Sg1n... and it_SG1N... are different ids); names are not.
+            [t for t in catalogue if t.fid == user_spec.strip()],
             [t for t in catalogue if t.name.lower() == spec],
             [t for t in catalogue if instance_type_display_name(t).lower() == spec],
         ):
