@@ -101,7 +101,7 @@ def execute_cell(session: FlowSession, argv: list[str], body: str) -> None:
     if not (args.wait or args.follow):
         return
     summary = block_until_done(follower, timeout=args.timeout, on_interrupt=args.on_interrupt)
-    raise_on_failure(summary, getattr(follower.finisher, "pull_problem", None))
+    raise_on_failure(summary, getattr(follower.finisher, "pull_problem", None), lost=follower.error)
 
 
 def plan_cell(session: FlowSession, args: argparse.Namespace, body: str) -> CellPlan:

@@ -139,17 +139,28 @@ def _cancel_and_wait(follow: Follow) -> None:
         follow.stop(f"{said}; it may still run: %flow status {task_id}, %flow cancel {task_id}")
 
 
-def raise_on_failure(summary: RunSummary | None, pull_problem: str | None = None) -> None:
+def raise_on_failure(
+    summary: RunSummary | None, pull_problem: str | None = None, lost: str | None = None
+) -> None:
     """Raises one line when a waited-for task failed or its ``--pull`` did not work.
 
     With ``--pull`` it is an error whenever the values did not come back, also when
-    the follow stopped (detached, timed out, the API unavailable) before the end.
+    the follow stopped (detached, timed out, the API unavailable) before the end. A
+    follow that lost its stream (``lost``: why) while the task still runs is an error
+    too: the wait was not asked to end, so the cells after it must not run as if the
+    task had.
 
     Raises:
         TaskFailedError: ``task ID failed (exit N): ValueError: ...; full log: ...``.
     """
     if summary is not None and summary.note and pull_problem:
         raise TaskFailedError(f"{pull_problem}; {summary.note}")
+    if summary is not None and lost and not summary.task.is_terminal:
+        task = summary.task
+        raise TaskFailedError(
+            f"task {task.task_id} is still {task.status.value}, but its log was lost "
+            f"({lost}): {attach_hint(task.task_id)}"
+        )
     if summary is None or summary.note:
         return  # Detached, timed out or cancelled on request: the view says so.
     task = summary.task

@@ -19,6 +19,7 @@ from IPython.utils.capture import capture_output
 
 from flow_notebook.core.models import TaskConfig, TaskStatus
 from flow_notebook.notebook.follow import Follow, FollowOptions, Timing
+from flow_notebook.notebook.pinned import TaskFailedError
 from flow_notebook.notebook.positions import LogPositions
 from flow_notebook.sandbox.procs import pids_in_namespace
 from flow_notebook.sandbox.testing import (
@@ -186,7 +187,7 @@ def test_flow_run_follow_ends_with_one_line_when_the_instance_link_dies(
     assert provider.cancel_task(task.task_id) is True
 
 
-def test_a_wait_cell_ends_with_one_line_when_the_instance_sshd_is_killed(
+def test_a_wait_cell_ends_with_a_one_line_error_when_the_instance_sshd_is_killed(
     ssh_sandbox, providers, shell_magics, link, tmp_path
 ):
     provider = providers.provider(ssh_sandbox)
@@ -195,8 +196,11 @@ def test_a_wait_cell_ends_with_one_line_when_the_instance_sshd_is_killed(
     cutter = cut.cut_after(3, "SIGKILL")
     cell = "for i in 1 2 3; do echo line $i; done; sleep 600"
 
-    with capture_output() as captured:
-        shell.run_cell_magic("flow", "run --wait --bash", cell)  # returns: no endless wait
+    with capture_output() as captured, pytest.raises(TaskFailedError) as lost:
+        shell.run_cell_magic("flow", "run --wait --bash", cell)  # no endless wait
+    # --wait promised the end: a lost stream stops "Run all" with one line.
+    assert "is still running, but its log was lost" in str(lost.value)
+    assert "\n" not in str(lost.value) and "%flow attach" in str(lost.value)
 
     cutter.join(5)
     out = captured.stdout.splitlines()

@@ -85,7 +85,7 @@ def execute(session: FlowSession, argv: list[str]) -> None:
     if not args.wait:
         return
     summary = block_until_done(follower, timeout=args.timeout, on_interrupt=args.on_interrupt)
-    raise_on_failure(summary, finisher.pull_problem)
+    raise_on_failure(summary, finisher.pull_problem, lost=follower.error)
 
 
 def _last_task(session: FlowSession, provider: str | None) -> str:

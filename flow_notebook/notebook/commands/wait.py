@@ -46,7 +46,7 @@ def execute(session: FlowSession, argv: list[str]) -> None:
     summary = block_until_done(follower, timeout=args.timeout, on_interrupt=args.on_interrupt)
     if summary is not None:
         emit(status_line(summary.task) + (f"; {summary.note}" if summary.note else ""))
-    raise_on_failure(summary, getattr(follower.finisher, "pull_problem", None))
+    raise_on_failure(summary, getattr(follower.finisher, "pull_problem", None), lost=follower.error)
 
 
 def _left_running(summary: RunSummary | None) -> bool:
