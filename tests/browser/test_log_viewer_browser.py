@@ -1,15 +1,17 @@
 """The log viewer on screen: a finished 1,000-line task from line 1 to line 1,000, and search.
 
-JupyterLab on the local provider. The task prints ``line 1`` .. ``line 1000`` and has
-ended before the viewers open: ``%flow dashboard --logs`` and the dashboard's Logs
-button both start at line 1 (no cell showed the lines before). Paging forward and
-scrolling the box brings line 1,000 on screen; so does "end ⇥" (following).
+JupyterLab 4 and Notebook 7 (one server, one browser) on the local provider. The
+task prints ``line 1`` .. ``line 1000`` and has ended before the viewers open:
+``%flow dashboard --logs`` and the dashboard's Logs button both start at line 1 (no
+cell showed the lines before). Paging forward and scrolling the box brings line
+1,000 on screen; so does "end ⇥" (following).
 """
 
 from __future__ import annotations
 
+import pytest
+
 from . import jupyterlab
-from .conftest import NOTEBOOK
 from .jupyterlab import WAIT_MS
 
 CELLS = [
@@ -21,13 +23,21 @@ CELLS = [
 ]
 
 
+@pytest.fixture(params=["lab", "notebook"])
+def lab(request, shared_lab):
+    """The module's server as JupyterLab 4, then as Notebook 7."""
+    return shared_lab.front_end(request.param)
+
+
 def test_log_viewer_of_a_finished_task_shows_line_1_to_1000_and_searches(
-    page, start_lab, artifacts
+    shared_page, lab, artifacts
 ):
     from playwright.sync_api import expect
 
-    lab = start_lab(CELLS)
-    jupyterlab.run_all_cells(page, lab, NOTEBOOK)
+    page, notebook, name = shared_page, f"viewer-{lab.app}.ipynb", f"thousand-{lab.app}"
+    # Both front ends share the server's FLOW_HOME: each names its own task.
+    jupyterlab.write_notebook(lab.root / notebook, [c.replace("thousand", name) for c in CELLS])
+    jupyterlab.run_all_cells(page, lab, notebook)
     viewer = page.locator(".flow-log-viewer").first
     expect(viewer).to_contain_text("whole log read: 1,000 lines", timeout=WAIT_MS)
     expect(viewer).to_contain_text("lines 1–500 of 1,000")
@@ -56,14 +66,16 @@ def test_log_viewer_of_a_finished_task_shows_line_1_to_1000_and_searches(
     expect(matches).to_contain_text("111 lines of the whole stdout log match")
     expect(matches.locator("li").first).to_have_text("7 line 7")
     jupyterlab.save_screenshots(
-        {"log_viewer.png": viewer}, artifacts, docs={"log_viewer.png": "log_viewer.png"}
+        {f"{lab.app}-log_viewer.png": viewer},
+        artifacts,
+        docs={"lab-log_viewer.png": "log_viewer.png"},
     )
 
     dashboard = page.locator(".flow-dashboard").first
-    row = dashboard.locator(".flow-task-row", has_text="thousand")
+    row = dashboard.locator(".flow-task-row", has_text=name)
     expect(row).to_contain_text("completed", timeout=WAIT_MS)
     row.get_by_role("button", name="Logs").click()
     opened = dashboard.locator(".flow-log-viewer")
     expect(opened).to_contain_text("lines 1–500 of 1,000", timeout=WAIT_MS)
     expect(opened.locator("span.flow-ln").first).to_have_text("1")
-    jupyterlab.save_screenshots({"dashboard_logs.png": dashboard}, artifacts)
+    jupyterlab.save_screenshots({f"{lab.app}-dashboard_logs.png": dashboard}, artifacts)
