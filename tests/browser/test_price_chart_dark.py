@@ -1,6 +1,8 @@
-"""The price chart on screen in JupyterLab's dark theme: one price point, readable labels."""
+"""The price chart in the dark theme (JupyterLab 4, Notebook 7): one point, readable labels."""
 
 from __future__ import annotations
+
+import pytest
 
 from . import jupyterlab
 from .conftest import NOTEBOOK
@@ -40,12 +42,13 @@ CONTRASTS = """(svg) => {
 }"""
 
 
+@pytest.mark.parametrize("app", ["lab", "notebook"])
 def test_one_point_chart_draws_a_line_with_readable_labels_in_the_dark_theme(
-    page, start_lab, artifacts
+    page, start_lab, artifacts, app
 ):
     from playwright.sync_api import expect
 
-    lab = start_lab([CHART_CELL], theme="JupyterLab Dark")
+    lab = start_lab([CHART_CELL], theme="JupyterLab Dark", app=app)
     jupyterlab.run_all_cells(page, lab, NOTEBOOK)
     chart = page.locator("svg.flow-price-chart")
     expect(chart).to_be_visible(timeout=WAIT_MS)
@@ -60,7 +63,7 @@ def test_one_point_chart_draws_a_line_with_readable_labels_in_the_dark_theme(
     assert len(contrasts) >= 6
     assert all(ratio >= 4.5 for _, ratio in contrasts), contrasts
     jupyterlab.save_screenshots(
-        {"price_chart_dark.png": chart},
+        {f"{app}-price_chart_dark.png": chart},
         artifacts,
-        docs={"price_chart_dark.png": "price_chart_dark.png"},
+        docs={"lab-price_chart_dark.png": "price_chart_dark.png"},
     )
