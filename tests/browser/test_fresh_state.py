@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from . import jupyterlab
 from .conftest import NOTEBOOK
 from .jupyterlab import WAIT_MS
@@ -38,10 +40,13 @@ def _saved_texts(lab, cell: int) -> str:
     )
 
 
-def test_saved_dashboard_and_log_viewer_show_the_end_after_a_restart(page, start_lab, artifacts):
+@pytest.mark.parametrize("app", ["lab", "notebook"])
+def test_saved_dashboard_and_log_viewer_show_the_end_after_a_restart(
+    page, start_lab, artifacts, app
+):
     from playwright.sync_api import expect
 
-    lab = start_lab(CELLS)
+    lab = start_lab(CELLS, app=app)
     jupyterlab.run_all_cells(page, lab, NOTEBOOK)
     dashboard = page.locator(".flow-dashboard").first
     expect(dashboard.locator(".flow-task-row", has_text="short")).to_contain_text(
@@ -52,12 +57,8 @@ def test_saved_dashboard_and_log_viewer_show_the_end_after_a_restart(page, start
         "whole log read: 2 lines", timeout=WAIT_MS
     )
 
-    page.get_by_role("menuitem", name="Kernel", exact=True).click()
-    page.get_by_text("Restart Kernel…", exact=True).click()
-    page.locator(".jp-Dialog .jp-mod-accept").click()
-    expect(page.locator(".jp-StatusBar-TextItem", has_text="| Idle")).to_be_visible(timeout=WAIT_MS)
-    page.keyboard.press("Control+s")
-    expect(page.locator(".jp-mod-dirty")).to_have_count(0, timeout=WAIT_MS)
+    jupyterlab.restart_kernel(page, lab)
+    jupyterlab.save_notebook(page, lab, NOTEBOOK)
 
     dashboard_saved, viewer_saved = _saved_texts(lab, 2), _saved_texts(lab, 3)
     assert "completed" in dashboard_saved and "running" not in dashboard_saved
@@ -69,4 +70,4 @@ def test_saved_dashboard_and_log_viewer_show_the_end_after_a_restart(page, start
     expect(outputs.first).to_be_visible(timeout=WAIT_MS)
     shown = "\n".join(outputs.all_inner_texts())
     assert "running" not in shown.replace("running: %flow logs", ""), shown
-    page.screenshot(path=str(artifacts / "fresh_state_reopened.png"), full_page=True)
+    page.screenshot(path=str(artifacts / f"{app}-fresh_state_reopened.png"), full_page=True)
