@@ -150,8 +150,13 @@ class InstancePicker:
             return _error(f"no reservation quote: {exc}")
         if quote is None:
             return ""
-        line = html.escape(spot_vs_reserved(row, quote))
-        return f"<span class='flow-reserved-quote' style='font-size:12px'>{line}</span>"
+        # The widget's 28 px line height and a break inside the command made it hard to read.
+        comparison, _, command = spot_vs_reserved(row, quote).partition(" Reserve: ")
+        return (
+            "<div class='flow-reserved-quote' style='font-size:12px;line-height:1.4;"
+            f"max-width:440px;margin:2px 0'>{html.escape(comparison)}<br>Reserve: "
+            f"<code>{_unbroken_words(command)}</code></div>"
+        )
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
         bundle = self.root._repr_mimebundle_(**kwargs) or {}
@@ -182,6 +187,13 @@ def aligned_lines(rows: Sequence[OfferRow]) -> tuple[str, list[str]]:
 
 def _header_html(line: str) -> str:
     return f"{_STYLE}<div class='flow-offers-header'>{html.escape(line)}</div>"
+
+
+def _unbroken_words(text: str) -> str:
+    """Escapes ``text`` so lines break only between words (not at ``-`` in an option)."""
+    return " ".join(
+        f"<span style='white-space:nowrap'>{html.escape(word)}</span>" for word in text.split()
+    )
 
 
 def _error(message: str) -> str:

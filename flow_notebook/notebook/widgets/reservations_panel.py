@@ -65,7 +65,7 @@ def facts_html(reservation: Reservation) -> str:
         used,
         f"{money(reservation.cost_so_far)} so far of {money(reservation.total_price)}",
     ]
-    return " · ".join(parts)
+    return f"<div class='flow-res-facts'>{' · '.join(parts)}</div>"
 
 
 class ReservationsPanel:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -288,7 +290,7 @@ def test_picker_shows_the_reservation_quote_beside_the_spot_price(magics, reserv
     row = catalog.rows[index]
     quote = catalog.reserved_quote(row)
     assert quote is not None and quote.region == REGION
-    shown = picker.reserved.value
+    shown = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", picker.reserved.value)).split())
     assert f"reserved ${quote.price_per_instance_hour:,.2f}/h" in shown
     assert f"vs spot ${row.price_per_hour:,.2f}/h" in shown
     cheaper = quote.price_per_instance_hour < row.price_per_hour
