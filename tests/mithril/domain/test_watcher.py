@@ -73,3 +73,35 @@ def test_a_rank_that_ended_waits_for_the_other_then_cancels(tmp_path):
     deletes = [path for method, path in api.calls if method == "DELETE"]
     assert deletes == ["/v2/spot/bids/bid_1", "/v2/api-keys/k_new", "/v2/api-keys/key_1"]
     assert os.path.exists(tmp_path / "done")
+
+
+def _ended_rank_zero(tmp_path):
+    (tmp_path / "exit_code").write_text("0\n")
+    (tmp_path / "rank").write_text("0\n")
+    (tmp_path / "done").touch()
+
+
+def test_a_kernel_seen_reading_the_task_gets_a_bounded_wait_before_the_cancel(tmp_path):
+    _ended_rank_zero(tmp_path)
+    seen = tmp_path / "kernel_seen"
+    seen.touch()  # a kernel read the status just now
+    log = io.StringIO()
+    settings = _settings(tmp_path, kernel_seen_file=str(seen), kernel_wait_seconds=0.2)
+    Watcher(settings, FakeApi(datetime.now(timezone.utc)), log).run()
+    assert "a kernel is watching: up to 0.2s" in log.getvalue()
+    assert log.getvalue().index("a kernel is watching") < log.getvalue().index("cancelled")
+
+
+def test_no_wait_when_no_kernel_read_the_task_lately(tmp_path):
+    _ended_rank_zero(tmp_path)
+    seen = tmp_path / "kernel_seen"
+    seen.touch()
+    stale = datetime.now().timestamp() - watcher.KERNEL_FRESH_SECONDS - 5
+    os.utime(seen, (stale, stale))
+    for path in (str(seen), str(tmp_path / "never_touched")):
+        log = io.StringIO()
+        settings = _settings(tmp_path, kernel_seen_file=path, kernel_wait_seconds=60)
+        api = FakeApi(datetime.now(timezone.utc))
+        Watcher(settings, api, log).run()
+        assert "a kernel is watching" not in log.getvalue()
+        assert ("DELETE", "/v2/spot/bids/bid_1") in api.calls

@@ -82,7 +82,9 @@ class ExitCodeReader:
         self._remote = remote
         layout = layout or RuntimeLayout()
         self._command = (
-            f"cat {shlex.quote(layout.exit_code_file)} 2>/dev/null; echo {_SEPARATOR};"
+            # The touch tells the instance's watcher a kernel is watching (see watcher.py).
+            f"touch {shlex.quote(layout.kernel_seen_file)} 2>/dev/null;"
+            f" cat {shlex.quote(layout.exit_code_file)} 2>/dev/null; echo {_SEPARATOR};"
             f" head -c {_MAX_PHASE} {shlex.quote(layout.phase_file)} 2>/dev/null || true"
         )
         self._timeout = timeout

@@ -118,6 +118,11 @@ class RuntimeLayout:
         return self.at(paths.PHASE_FILE)
 
     @property
+    def kernel_seen_file(self) -> str:
+        """Touched by each status read of a kernel (see ``paths.KERNEL_SEEN``)."""
+        return self.at(paths.KERNEL_SEEN)
+
+    @property
     def pull_log(self) -> str:
         """Output of the image pull."""
         return self.at(paths.PULL_LOG)

@@ -23,6 +23,8 @@ DEFAULT_GRACE_SECONDS = 30.0
 """Seconds between SIGTERM and SIGKILL when the run-time limit stops a command."""
 DEFAULT_LINGER_SECONDS = 2.0
 """Pause between the command's end and the cancel, so a following kernel reads the last logs."""
+DEFAULT_KERNEL_WAIT_SECONDS = 60.0
+"""Longest wait for a kernel seen reading the task to save its logs and end the bid itself."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ class TaskWatch:
         keep_alive: Leave the instance up when the command ends.
         grace_seconds: SIGTERM to SIGKILL delay at the limit.
         linger_seconds: Pause between the end and the cancel.
+        kernel_wait_seconds: Longest wait for a watching kernel to keep the logs.
     """
 
     api_url: str
@@ -52,6 +55,7 @@ class TaskWatch:
     keep_alive: bool = False
     grace_seconds: float = DEFAULT_GRACE_SECONDS
     linger_seconds: float = DEFAULT_LINGER_SECONDS
+    kernel_wait_seconds: float = DEFAULT_KERNEL_WAIT_SECONDS
 
 
 def watch_section(layout: RuntimeLayout, watch: TaskWatch, num_nodes: int) -> str:
@@ -68,6 +72,8 @@ def watch_section(layout: RuntimeLayout, watch: TaskWatch, num_nodes: int) -> st
         "keep_alive": watch.keep_alive,
         "grace_seconds": watch.grace_seconds,
         "linger_seconds": watch.linger_seconds,
+        "kernel_wait_seconds": watch.kernel_wait_seconds,
+        "kernel_seen_file": layout.kernel_seen_file,
         "num_nodes": num_nodes,
         "done_marker": layout.done_marker,
         "exit_code_file": layout.exit_code_file,

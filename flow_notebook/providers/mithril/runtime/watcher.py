@@ -15,7 +15,9 @@ the task. In order, it
    the task key's id, this node's rank and the exit code; its secret is dropped),
    so the provider learns the exit code even after the instances are gone and
    every node of a multi-instance task sees which ranks ended;
-4. once every rank ended (or at the deadline), cancels the bid, retrying with
+4. once every rank ended (or at the deadline), and after a bounded wait when a
+   kernel was reading the task's status (it saves the logs, then ends the bid
+   itself), cancels the bid, retrying with
    backoff until the API confirms it, then revokes the done key and the task key
    (the revocations go out right after the cancel is accepted, before the
    instance shuts down).
@@ -41,6 +43,8 @@ DONE_PREFIX = "flow-done:"
 TIMEOUT_EXIT_CODE = 124
 """Exit code recorded when the run-time limit stops the command (as ``timeout`` does)."""
 POLL_SECONDS = 1.0
+KERNEL_FRESH_SECONDS = 20.0
+"""A kernel that read the task's status this recently is watching it (it reads every few s)."""
 HTTP_TIMEOUT = 10.0
 MAX_BACKOFF = 30.0
 
@@ -121,6 +125,7 @@ class Watcher:
             self._retry("record the end", self._record_done)
             self._wait_for_all_ranks(deadline)
             time.sleep(float(self._s.get("linger_seconds", 0)))
+            self._wait_for_a_watching_kernel()
         self._cancel(bid["fid"])
         return 0
 
@@ -185,6 +190,23 @@ class Watcher:
                 return int(handle.read().strip())
         except (OSError, ValueError):
             return None
+
+    def _wait_for_a_watching_kernel(self) -> None:
+        """Gives a kernel seen reading the task time to save its logs and end the bid.
+
+        Such a kernel archives the logs, then cancels the bid itself (which stops this
+        instance); cancelling first would take the logs away. The wait is bounded, so a
+        kernel that goes away costs at most that much more.
+        """
+        try:
+            age = time.time() - os.stat(self._s["kernel_seen_file"]).st_mtime
+        except (OSError, KeyError):
+            return
+        if age > KERNEL_FRESH_SECONDS:
+            return
+        limit = float(self._s.get("kernel_wait_seconds", 0))
+        self._say(f"a kernel is watching: up to {limit:g}s for it to keep the logs and end the bid")
+        self._sleep_until(_now() + timedelta(seconds=limit))
 
     # --- ranks ---------------------------------------------------------------------
 
