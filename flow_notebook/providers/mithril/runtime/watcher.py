@@ -108,6 +108,7 @@ class Watcher:
         self._api = api
         self._log = log
         self._done_key: str | None = None
+        self._started = time.time()
 
     def run(self) -> int:
         """Watches until the bid is cancelled (or, with ``keep_alive``, no deadline is left)."""
@@ -192,21 +193,31 @@ class Watcher:
             return None
 
     def _wait_for_a_watching_kernel(self) -> None:
-        """Gives a kernel seen reading the task time to save its logs and end the bid.
+        """Gives a kernel that is reading the task time to save its logs and end the bid.
 
         Such a kernel archives the logs, then cancels the bid itself (which stops this
-        instance); cancelling first would take the logs away. The wait is bounded, so a
-        kernel that goes away costs at most that much more.
+        instance); cancelling first would take the logs away. A kernel counts as
+        reading while it touched the file lately; the watcher's own start counts as a
+        touch, so a task that ends right after boot waits for the first read of a
+        kernel that follows it. The wait is bounded, so a kernel that went away costs
+        at most ``KERNEL_FRESH_SECONDS`` (``kernel_wait_seconds`` at worst).
         """
-        try:
-            age = time.time() - os.stat(self._s["kernel_seen_file"]).st_mtime
-        except (OSError, KeyError):
+        path = self._s.get("kernel_seen_file")
+        if not path:
             return
-        if age > KERNEL_FRESH_SECONDS:
-            return
-        limit = float(self._s.get("kernel_wait_seconds", 0))
-        self._say(f"a kernel is watching: up to {limit:g}s for it to keep the logs and end the bid")
-        self._sleep_until(_now() + timedelta(seconds=limit))
+        limit = _now() + timedelta(seconds=float(self._s.get("kernel_wait_seconds", 0)))
+        said = False
+        while _now() < limit:
+            try:
+                seen = max(os.stat(path).st_mtime, self._started)
+            except OSError:
+                seen = self._started
+            if time.time() - seen > KERNEL_FRESH_SECONDS:
+                return
+            if not said:
+                self._say("a kernel may be reading the task: waiting for it to keep the logs")
+                said = True
+            time.sleep(POLL_SECONDS)
 
     # --- ranks ---------------------------------------------------------------------
 
