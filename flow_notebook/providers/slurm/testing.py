@@ -129,7 +129,7 @@ def start_cluster(root: Path) -> ClusterHandle:
         conf=root / "etc" / "slurm.conf",
         ssh_port=ports[4],
         key_path=root / "login" / "id_ed25519",
-        jobs_root=root / "shared",
+        jobs_root=root / "jobs",
         cluster_id=uuid.uuid4().hex,
     )
     try:
@@ -147,7 +147,7 @@ def stop_cluster(handle: ClusterHandle, *, remove: bool = False) -> None:
 
     Args:
         handle: The cluster.
-        remove: Also delete its scratch directory (state, logs, key, shared files).
+        remove: Also delete its scratch directory (state, logs, key, job files).
     """
     if "slurmctld" in handle.processes and handle.processes["slurmctld"].poll() is None:
         handle.command("scancel", "--full", "--partition", PARTITION, check=False)
@@ -164,7 +164,7 @@ def stop_cluster(handle: ClusterHandle, *, remove: bool = False) -> None:
 
 def _write_files(handle: ClusterHandle, ports: list[int]) -> None:
     root = handle.root
-    for sub in ("etc", "munge", "state", "log", "run", "login", "shared"):
+    for sub in ("etc", "munge", "state", "log", "run", "login", "jobs"):
         (root / sub).mkdir(mode=0o700 if sub == "munge" else 0o755, exist_ok=True)
     key = root / "munge" / "munge.key"
     key.write_bytes(os.urandom(1024))
